@@ -1,0 +1,177 @@
+//! Backends run a service somewhere: a native process group, a tmux session, a container.
+//!
+//! Every backend answers the same [`Backend::start`] call with a [`Running`]: the pid to
+//! show, the output pipes to capture, a [`StopHandle`], and a `watch` future that resolves
+//! with the [`Exit`] once the service has ended and been cleaned up. The supervisor drives
+//! all of them the same way.
+
+use std::future::Future;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::spec::{Service, Signal};
+use crate::sys::child::{signal_name, Ended};
+
+pub mod process;
+
+/// Which output stream a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    /// Standard output.
+    Out,
+    /// Standard error.
+    Err,
+}
+
+/// What a backend needs to start one service.
+pub struct StartRequest<'a> {
+    /// The project the service belongs to.
+    pub project: &'a str,
+    /// The service, as declared.
+    pub service: &'a Service,
+    /// Variables proctor adds (e.g. `PROCTOR_STATE_DIR`, `NOTIFY_SOCKET`).
+    pub extra_env: Vec<(String, String)>,
+    /// Closed once every output reader has reached end of file; lets a stop wait for the
+    /// whole group to let go of its pipes before the final kill.
+    pub output_closed: mpsc::Receiver<()>,
+}
+
+/// A started service.
+pub struct Running {
+    /// Pid of the service's main process (also its process group id for native processes).
+    pub pid: u32,
+    /// Output pipes to capture.
+    pub output: Vec<(Stream, OwnedFd)>,
+    /// Asks the backend to stop the service.
+    pub stop: StopHandle,
+    /// Resolves once the service has ended, its group is gone and it has been reaped.
+    pub watch: Pin<Box<dyn Future<Output = Exit>>>,
+}
+
+/// A request to stop: the signal for the group, then SIGKILL after `timeout`.
+#[derive(Debug, Clone, Copy)]
+pub struct StopCmd {
+    /// Graceful signal.
+    pub signal: Signal,
+    /// Grace period before SIGKILL.
+    pub timeout: Duration,
+}
+
+/// Sends stop requests to a running service's watcher.
+#[derive(Debug, Clone)]
+pub struct StopHandle(pub(crate) mpsc::UnboundedSender<StopCmd>);
+
+impl StopHandle {
+    /// Asks for a graceful stop; a no-op if the service already ended.
+    pub fn stop(&self, cmd: StopCmd) {
+        // The watcher is gone only once the service ended; nothing left to stop then.
+        let _ = self.0.send(cmd);
+    }
+}
+
+/// How a service ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exit {
+    /// Exit code, when it exited on its own.
+    pub code: Option<i32>,
+    /// Signal number, when a signal killed it.
+    pub signal: Option<i32>,
+    /// A stop timed out and proctor escalated to SIGKILL.
+    pub timed_out: bool,
+    /// The start itself failed (e.g. program not found); `code` and `signal` are empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spawn_error: Option<String>,
+    /// When it ended.
+    #[serde(with = "crate::util::rfc3339")]
+    pub at: SystemTime,
+}
+
+impl Exit {
+    /// An exit as reported by the kernel.
+    pub fn from_ended(ended: Option<Ended>, timed_out: bool) -> Self {
+        let (code, signal) = match ended {
+            Some(Ended::Code(c)) => (Some(c), None),
+            Some(Ended::Signal(s)) => (None, Some(s)),
+            None => (None, None),
+        };
+        Self {
+            code,
+            signal,
+            timed_out,
+            spawn_error: None,
+            at: SystemTime::now(),
+        }
+    }
+
+    /// A start that failed before the service ran.
+    pub fn spawn_failed(message: String) -> Self {
+        Self {
+            code: None,
+            signal: None,
+            timed_out: false,
+            spawn_error: Some(message),
+            at: SystemTime::now(),
+        }
+    }
+
+    /// Whether this counts as success for `restart = "on-failure"` and `completed`.
+    pub fn success(&self) -> bool {
+        self.code == Some(0) && !self.timed_out
+    }
+
+    /// A short human description: `exited 1`, `killed by SIGTERM`, `timed out, killed`.
+    pub fn describe(&self) -> String {
+        if let Some(e) = &self.spawn_error {
+            return format!("failed to start: {e}");
+        }
+        let base = match (self.code, self.signal) {
+            (Some(c), _) => format!("exited {c}"),
+            (None, Some(s)) => format!("killed by SIG{}", signal_name(s)),
+            (None, None) => "ended".to_string(),
+        };
+        if self.timed_out {
+            format!("stop timed out, {base}")
+        } else {
+            base
+        }
+    }
+}
+
+/// Why a backend could not start a service.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The program could not be executed.
+    #[error("cannot start {program:?} in {cwd}: {source}")]
+    Spawn {
+        /// argv[0].
+        program: String,
+        /// Working directory.
+        cwd: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The service has no command to run.
+    #[error("service has an empty command")]
+    EmptyCommand,
+    /// An OS call around the spawn failed.
+    #[error("{what}: {source}")]
+    Os {
+        /// What was being done.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Starts services of one kind.
+pub trait Backend {
+    /// Starts `req.service`; must be called from inside the supervisor's runtime.
+    fn start(&self, req: StartRequest<'_>) -> Result<Running, BackendError>;
+}

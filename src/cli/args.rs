@@ -1,0 +1,186 @@
+//! Command-line arguments (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit codes, also shown in `--help`.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  failure: the spec is invalid, a service failed, no supervisor is running, or an error
+  2  usage error (unknown flag, missing argument)";
+
+/// proctor: declare daemons in proctor.toml, start them once, prove they are ready, keep
+/// them alive, capture their logs, stop them cleanly.
+#[derive(Debug, Parser)]
+#[command(name = "proctor", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// The spec file (default: proctor.toml in this directory or the nearest parent).
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Start the supervisor and the autostart services (or the ones named).
+    Up(UpArgs),
+    /// Stop every service and the supervisor.
+    Down(DownArgs),
+    /// Start services (and what they depend on); starts a supervisor if none runs.
+    Start(NamesArgs),
+    /// Stop services (and what depends on them).
+    Stop(StopArgs),
+    /// Restart services.
+    Restart(NamesArgs),
+    /// Show the state of services.
+    Status(StatusArgs),
+    /// Wait until services are ready (exit 0) or failed / timed out (exit 1).
+    Wait(WaitArgs),
+    /// Show service output: the last lines, merged by time; -f follows new lines.
+    Logs(LogsArgs),
+    /// List lifecycle locks: holder, and whether it is alive, stale, foreign or orphaned.
+    Lock(LockArgs),
+    /// Remove a service's lifecycle lock (refuses a live holder without --force).
+    Unlock(UnlockArgs),
+    /// Check a spec file and report every error.
+    Validate,
+    /// Run the supervisor (used by `up -d` and boot units).
+    #[command(hide = true)]
+    Supervise(SuperviseArgs),
+}
+
+/// `up` arguments.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Services to start (default: those with autostart for the role).
+    pub services: Vec<String>,
+    /// Run the supervisor in the background and return once the services are ready.
+    #[arg(short = 'd', long = "detach")]
+    pub detach: bool,
+    /// Start the services whose autostart lists this role.
+    #[arg(long)]
+    pub role: Option<String>,
+}
+
+/// `down` arguments.
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Grace period before SIGKILL, overriding each service's stop_timeout (e.g. 5s).
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// Arguments naming services.
+#[derive(Debug, Args)]
+pub struct NamesArgs {
+    /// Service names.
+    #[arg(required = true)]
+    pub services: Vec<String>,
+}
+
+/// `stop` arguments.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Service names.
+    #[arg(required = true)]
+    pub services: Vec<String>,
+    /// Grace period before SIGKILL, overriding stop_timeout (e.g. 500ms).
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// `status` arguments.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Services to show (default: all).
+    pub services: Vec<String>,
+    /// Print JSON: {"project", "services": [{"name","state","pid","restarts","uptime_ms","last_exit",…}]}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wait` arguments.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Services to wait for.
+    #[arg(required = true)]
+    pub services: Vec<String>,
+    /// Give up after this long (e.g. 30s); default: wait indefinitely.
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// `supervise` arguments.
+#[derive(Debug, Args)]
+pub struct SuperviseArgs {
+    /// Role selecting the autostart set.
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Start nothing; wait for requests.
+    #[arg(long)]
+    pub start_nothing: bool,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 10s, 2m)"))
+}
+
+/// Which output stream to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StreamArg {
+    /// Standard output.
+    Out,
+    /// Standard error.
+    Err,
+}
+
+/// `logs` arguments.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Services to show (default: all).
+    pub services: Vec<String>,
+    /// How many lines per service.
+    #[arg(short = 'n', long = "lines", default_value_t = 100)]
+    pub lines: usize,
+    /// Keep printing new lines until interrupted (needs a running supervisor).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only lines newer than this (e.g. 10m, 2h).
+    #[arg(long, value_parser = parse_duration)]
+    pub since: Option<std::time::Duration>,
+    /// Only this stream.
+    #[arg(long, value_enum)]
+    pub stream: Option<StreamArg>,
+    /// Do not prefix lines with `NAME |`.
+    #[arg(long)]
+    pub no_prefix: bool,
+    /// One JSON object per line: {"service","time","stream","line"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `lock` arguments.
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Services to show (default: all with a lock file).
+    pub services: Vec<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `unlock` arguments.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The service whose lock to remove.
+    pub service: String,
+    /// Remove it even if its holder is alive.
+    #[arg(long)]
+    pub force: bool,
+}

@@ -1,0 +1,134 @@
+//! `down`, `start`, `stop`, `restart`, `wait`: one request each, then report.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::cli::args::{DownArgs, NamesArgs, StopArgs, WaitArgs};
+use crate::cli::spawn::ensure_supervisor;
+use crate::cli::{project, Printer};
+use crate::control::proto::{Command, Reply};
+use crate::control::{Client, ControlError};
+
+fn millis(d: Option<Duration>) -> Option<u64> {
+    d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Connects to the running supervisor or explains that none runs.
+pub(crate) fn connect(file: Option<&Path>) -> Result<Client> {
+    let (_, paths) = project(file)?;
+    match Client::connect(&paths.control_socket()) {
+        Ok(c) => Ok(c),
+        Err(ControlError::NotRunning { .. }) => anyhow::bail!(
+            "no supervisor is running for this project (state dir {}); start one with `proctor up -d`",
+            paths.root.display()
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Prints each service's outcome; failure if any service failed.
+pub(crate) fn report(reply: &Reply, p: &Printer, verb: &str) -> ExitCode {
+    for s in &reply.services {
+        if reply.failures.iter().any(|f| f.service == s.name) {
+            continue;
+        }
+        let pid = s.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        p.line(&format!("{}: {}{pid}", s.name, s.state.as_str()));
+    }
+    for f in &reply.failures {
+        p.error(&format!(
+            "{} did not become {verb}: {}",
+            f.service, f.reason
+        ));
+    }
+    if reply.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+pub(crate) fn down(file: Option<&Path>, a: DownArgs, p: &Printer) -> Result<ExitCode> {
+    let mut client = connect(file)?;
+    let reply = client.request(Command::Down {
+        timeout_ms: millis(a.timeout),
+    })?;
+    // The supervisor closes the connection as it exits; wait for that so `down` returns
+    // only once it is gone.
+    client.set_timeout(Some(Duration::from_secs(10)))?;
+    while client.recv().is_ok() {}
+    p.line(&format!(
+        "stopped {} service{} and the supervisor",
+        reply.services.len(),
+        if reply.services.len() == 1 { "" } else { "s" }
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn start(file: Option<&Path>, a: NamesArgs, p: &Printer) -> Result<ExitCode> {
+    let (spec, paths) = project(file)?;
+    let (mut client, spawned) = ensure_supervisor(&spec, &paths, None)?;
+    if spawned {
+        p.note("started a supervisor in the background");
+    }
+    let reply = client.request(Command::Start {
+        services: a.services.clone(),
+    })?;
+    let extra: Vec<&str> = reply
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|n| !a.services.iter().any(|x| x == n))
+        .collect();
+    if !extra.is_empty() {
+        p.note(&format!("also started dependencies: {}", extra.join(", ")));
+    }
+    Ok(report(&reply, p, "ready"))
+}
+
+pub(crate) fn stop(file: Option<&Path>, a: StopArgs, p: &Printer) -> Result<ExitCode> {
+    let mut client = connect(file)?;
+    let reply = client.request(Command::Stop {
+        services: a.services.clone(),
+        timeout_ms: millis(a.timeout),
+    })?;
+    let extra: Vec<&str> = reply
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|n| !a.services.iter().any(|x| x == n))
+        .collect();
+    if !extra.is_empty() {
+        p.note(&format!(
+            "also stopped dependents first: {}",
+            extra.join(", ")
+        ));
+    }
+    Ok(report(&reply, p, "stopped"))
+}
+
+pub(crate) fn restart(file: Option<&Path>, a: NamesArgs, p: &Printer) -> Result<ExitCode> {
+    let mut client = connect(file)?;
+    let reply = client.request(Command::Restart {
+        services: a.services,
+    })?;
+    Ok(report(&reply, p, "ready"))
+}
+
+pub(crate) fn wait(file: Option<&Path>, a: WaitArgs, p: &Printer) -> Result<ExitCode> {
+    let mut client = connect(file)?;
+    client.set_timeout(a.timeout)?;
+    match client.request(Command::Wait {
+        services: a.services,
+    }) {
+        Ok(reply) => Ok(report(&reply, p, "ready")),
+        Err(ControlError::Timeout(d)) => {
+            p.error(&format!("timed out after {d:?} waiting for readiness"));
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,153 @@
+//! `proctor logs [SERVICE…] [-n N] [-f] [--since D] [--stream S] [--no-prefix] [--json]`.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::{bail, Result};
+
+use crate::cli::args::{LogsArgs, StreamArg};
+use crate::cli::{project, Printer};
+use crate::control::proto::{Body, Command};
+use crate::control::{Client, ControlError};
+use crate::logs::{parse_record, tail, RecordStream};
+use crate::supervise::echo::prefix;
+
+struct View<'a> {
+    a: &'a LogsArgs,
+    names: Vec<String>,
+    width: usize,
+    color: bool,
+}
+
+impl View<'_> {
+    /// Formats one raw record of service `idx`, or `None` when filtered out.
+    fn format(&self, idx: usize, raw: &[u8], out: &mut Vec<u8>) -> bool {
+        let Some(rec) = parse_record(raw) else {
+            return false;
+        };
+        match (self.a.stream, rec.stream) {
+            (Some(StreamArg::Out), RecordStream::Out)
+            | (Some(StreamArg::Err), RecordStream::Err)
+            | (None, _) => {}
+            _ => return false,
+        }
+        let name = &self.names[idx];
+        if self.a.json {
+            let v = serde_json::json!({
+                "service": name,
+                "time": String::from_utf8_lossy(rec.stamp),
+                "stream": rec.stream.tag(),
+                "continued": rec.continued,
+                "line": String::from_utf8_lossy(rec.line),
+            });
+            out.extend_from_slice(v.to_string().as_bytes());
+        } else {
+            if !self.a.no_prefix {
+                out.extend_from_slice(prefix(name, idx, self.width, self.color).as_bytes());
+            }
+            // Invalid UTF-8 is kept on disk; only the display is lossy.
+            out.extend_from_slice(String::from_utf8_lossy(rec.line).as_bytes());
+        }
+        // A piece of an over-long line continues on the next record: no newline between.
+        if !rec.continued || self.a.json {
+            out.push(b'\n');
+        }
+        true
+    }
+}
+
+pub(crate) fn run(file: Option<&Path>, a: LogsArgs, p: &Printer) -> Result<ExitCode> {
+    let (spec, paths) = project(file)?;
+    let all: Vec<String> = spec.services.iter().map(|s| s.name.clone()).collect();
+    for n in &a.services {
+        if !all.contains(n) {
+            bail!("no service named {n:?}; services: {}", all.join(", "));
+        }
+    }
+    let chosen: Vec<usize> = if a.services.is_empty() {
+        (0..all.len()).collect()
+    } else {
+        (0..all.len())
+            .filter(|&i| a.services.contains(&all[i]))
+            .collect()
+    };
+    let view = View {
+        a: &a,
+        width: chosen.iter().map(|&i| all[i].len()).max().unwrap_or(0),
+        names: all,
+        color: !a.json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    // Subscribe before reading the files, so no line falls between the two.
+    let mut follower = if a.follow {
+        match Client::connect(&paths.control_socket()) {
+            Ok(mut c) => {
+                c.send(Command::Follow {
+                    services: chosen.iter().map(|&i| view.names[i].clone()).collect(),
+                })?;
+                Some(c)
+            }
+            Err(ControlError::NotRunning { .. }) => bail!(
+                "no supervisor is running, so there are no new lines to follow (drop -f to read the files)"
+            ),
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        None
+    };
+    let since = a.since.and_then(|d| SystemTime::now().checked_sub(d));
+    let dir = paths.logs_dir();
+    let mut records: Vec<(Vec<u8>, usize)> = Vec::new();
+    for &i in &chosen {
+        for r in tail(&dir, &view.names[i], a.lines, since)? {
+            records.push((r, i));
+        }
+    }
+    // RFC 3339 stamps of equal width sort as text; the sort is stable per service.
+    records.sort_by(|x, y| stamp(&x.0).cmp(stamp(&y.0)));
+    let mut out = Vec::new();
+    for (r, i) in &records {
+        view.format(*i, r, &mut out);
+    }
+    p.raw(&out)?;
+    let Some(client) = follower.as_mut() else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let last: Option<Vec<u8>> = records.last().map(|(r, _)| stamp(r).to_vec());
+    loop {
+        let resp = match client.recv() {
+            Ok(r) => r,
+            Err(ControlError::Closed) => {
+                p.note("the supervisor stopped");
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        out.clear();
+        match resp.body {
+            Body::Log(line) => {
+                let raw = line.record.as_bytes();
+                // Skip what the files already showed.
+                if last.as_deref().is_some_and(|l| stamp(raw) < l)
+                    || records.iter().any(|(r, _)| r.as_slice() == raw)
+                {
+                    continue;
+                }
+                if let Some(i) = view.names.iter().position(|n| *n == line.service) {
+                    view.format(i, raw, &mut out);
+                }
+            }
+            Body::Error(e) => p.note(&format!("warning: {}", e.message)),
+            _ => {}
+        }
+        if !out.is_empty() && p.raw(&out).is_err() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+}
+
+fn stamp(raw: &[u8]) -> &[u8] {
+    let end = memchr::memchr(b' ', raw).unwrap_or(raw.len());
+    &raw[..end]
+}

@@ -1,0 +1,35 @@
+//! One file per verb.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::args::{Cli, Cmd};
+use super::Printer;
+
+mod control;
+mod lock;
+mod logs;
+mod status;
+mod supervise;
+mod up;
+mod validate;
+
+/// Runs the chosen verb.
+pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
+    let file = cli.file.as_deref();
+    match cli.command {
+        Cmd::Up(a) => up::run(file, a, p),
+        Cmd::Down(a) => control::down(file, a, p),
+        Cmd::Start(a) => control::start(file, a, p),
+        Cmd::Stop(a) => control::stop(file, a, p),
+        Cmd::Restart(a) => control::restart(file, a, p),
+        Cmd::Wait(a) => control::wait(file, a, p),
+        Cmd::Status(a) => status::run(file, a, p),
+        Cmd::Logs(a) => logs::run(file, a, p),
+        Cmd::Lock(a) => lock::list(file, a, p),
+        Cmd::Unlock(a) => lock::unlock(file, a, p),
+        Cmd::Validate => validate::run(file, p),
+        Cmd::Supervise(a) => supervise::run(file, a),
+    }
+}

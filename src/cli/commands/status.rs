@@ -1,0 +1,127 @@
+//! `proctor status [SERVICE…] [--json]`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::control::connect;
+use crate::cli::args::StatusArgs;
+use crate::cli::Printer;
+use crate::control::proto::{Command, Reply, ServiceStatus};
+
+pub(crate) fn run(file: Option<&Path>, a: StatusArgs, p: &Printer) -> Result<ExitCode> {
+    let mut client = connect(file)?;
+    let reply = client.request(Command::Status {
+        services: a.services,
+    })?;
+    if a.json {
+        p.json(&reply);
+    } else {
+        p.line(&table(&reply));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Formats `ms` as a short duration: `850ms`, `42s`, `5m12s`, `3h4m`, `2d5h`.
+pub(crate) fn short_duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0 => format!("{ms}ms"),
+        1..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{}s", s / 60, s % 60),
+        3600..=86_399 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+fn detail(s: &ServiceStatus) -> String {
+    let mut parts = Vec::new();
+    if s.state == crate::supervise::State::Starting && !s.ready {
+        let since = humantime::format_rfc3339_seconds(s.since);
+        match &s.probe_error {
+            Some(e) => parts.push(format!("not ready since {since}: {e}")),
+            None => parts.push(format!("not ready since {since}")),
+        }
+    } else if let Some(e) = &s.probe_error {
+        parts.push(format!("probe failing: {e}"));
+    }
+    if let Some(t) = &s.status_text {
+        parts.push(format!("status: {t}"));
+    }
+    if let Some(ms) = s.next_restart_ms {
+        parts.push(format!("restart in {}", short_duration(ms)));
+    }
+    if let Some(r) = &s.reason {
+        parts.push(r.clone());
+    }
+    if let Some(e) = &s.log_error {
+        parts.push(format!("log error: {e}"));
+    }
+    parts.join("; ")
+}
+
+fn table(reply: &Reply) -> String {
+    let header = [
+        "NAME",
+        "STATE",
+        "PID",
+        "UPTIME",
+        "RESTARTS",
+        "LAST EXIT",
+        "DETAIL",
+    ];
+    let rows: Vec<[String; 7]> = reply
+        .services
+        .iter()
+        .map(|s| {
+            [
+                s.name.clone(),
+                if s.state == crate::supervise::State::Starting && !s.ready {
+                    "starting".into()
+                } else {
+                    s.state.as_str().to_string()
+                },
+                s.pid.map_or_else(|| "-".into(), |p| p.to_string()),
+                if s.pid.is_some() {
+                    short_duration(s.uptime_ms)
+                } else {
+                    "-".into()
+                },
+                s.restarts.to_string(),
+                s.last_exit
+                    .as_ref()
+                    .map_or_else(|| "-".into(), crate::backend::Exit::describe),
+                detail(s),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let mut out = format!("project {}", reply.project);
+    if let Some(role) = &reply.role {
+        out.push_str(&format!(" (role {role})"));
+    }
+    out.push_str(&format!(", supervisor pid {}\n", reply.supervisor_pid));
+    let fmt_row = |cells: Vec<&str>| {
+        let mut line = String::new();
+        for (k, c) in cells.iter().enumerate() {
+            if k + 1 == cells.len() {
+                line.push_str(c);
+            } else {
+                line.push_str(&format!("{c:<w$}  ", w = widths[k]));
+            }
+        }
+        line.trim_end().to_string()
+    };
+    out.push_str(&fmt_row(header.to_vec()));
+    for r in &rows {
+        out.push('\n');
+        out.push_str(&fmt_row(r.iter().map(String::as_str).collect()));
+    }
+    out
+}

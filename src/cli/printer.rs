@@ -1,0 +1,43 @@
+//! All command output goes through here: data to stdout, messages to stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::Write;
+
+use serde::Serialize;
+
+/// Writes command output.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer;
+
+impl Printer {
+    /// Writes a line of data to stdout.
+    pub fn line(&self, s: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{s}");
+    }
+
+    /// Writes raw bytes to stdout.
+    pub fn raw(&self, b: &[u8]) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(b)?;
+        out.flush()
+    }
+
+    /// Writes `v` as pretty JSON to stdout.
+    pub fn json<T: Serialize>(&self, v: &T) {
+        match serde_json::to_string_pretty(v) {
+            Ok(s) => self.line(&s),
+            Err(e) => self.error(&format!("cannot encode JSON: {e}")),
+        }
+    }
+
+    /// Writes a message for people to stderr.
+    pub fn note(&self, s: &str) {
+        eprintln!("{s}");
+    }
+
+    /// Writes an error to stderr.
+    pub fn error(&self, s: &str) {
+        eprintln!("error: {s}");
+    }
+}

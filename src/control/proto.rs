@@ -1,0 +1,345 @@
+//! The control protocol, sans I/O: newline-delimited JSON requests and responses.
+//!
+//! A request is `{"v":1,"id":N,"cmd":"status",…}`; its response carries the same `id` and
+//! either `"ok": {…}` or `"error": {"code","message"}`. Streaming commands (`logs` with
+//! `follow`, `events`) answer with any number of `"log"`/`"event"` messages. A line that is
+//! not valid JSON, names an unknown command, or speaks another version gets an error
+//! response with `"id": null` (or its id when readable); the connection stays open.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Exit;
+use crate::supervise::State;
+
+/// The protocol version spoken by this build.
+pub const VERSION: u32 = 1;
+
+/// Longest request line accepted, in bytes.
+pub const MAX_LINE: usize = 1024 * 1024;
+
+/// A request: version, id, and the command with its arguments.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    /// Protocol version; must equal [`VERSION`].
+    pub v: u32,
+    /// Chosen by the client, echoed in the response.
+    pub id: u64,
+    /// What to do.
+    #[serde(flatten)]
+    pub cmd: Command,
+}
+
+/// The commands a supervisor understands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Command {
+    /// Report services (all when empty).
+    Status {
+        /// Services to report.
+        #[serde(default)]
+        services: Vec<String>,
+    },
+    /// Start the named services, or those `role` autostarts; answer once settled.
+    Up {
+        /// Services to start (empty = the autostart set).
+        #[serde(default)]
+        services: Vec<String>,
+        /// Role selecting the autostart set.
+        #[serde(default)]
+        role: Option<String>,
+    },
+    /// Start services (and what they depend on); answer once each is ready or failed.
+    Start {
+        /// Services to start.
+        services: Vec<String>,
+    },
+    /// Stop services (dependents first); answer once they are down.
+    Stop {
+        /// Services to stop.
+        services: Vec<String>,
+        /// Grace period overriding `stop_timeout`.
+        #[serde(default)]
+        timeout_ms: Option<u64>,
+    },
+    /// Restart services; answer once each is ready or failed.
+    Restart {
+        /// Services to restart.
+        services: Vec<String>,
+    },
+    /// Answer once each service is ready (or has failed).
+    Wait {
+        /// Services to wait for.
+        services: Vec<String>,
+    },
+    /// Stop everything and exit the supervisor.
+    Down {
+        /// Grace period overriding each `stop_timeout`.
+        #[serde(default)]
+        timeout_ms: Option<u64>,
+    },
+    /// Stream new log records of services (all when empty) until the client leaves.
+    Follow {
+        /// Services to follow.
+        #[serde(default)]
+        services: Vec<String>,
+    },
+    /// Stream state-change events until the client leaves.
+    Events,
+}
+
+/// A message from the supervisor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Response {
+    /// Protocol version.
+    pub v: u32,
+    /// The request's id; `null` when the request could not be read.
+    pub id: Option<u64>,
+    /// The payload.
+    #[serde(flatten)]
+    pub body: Body,
+}
+
+/// The payload of a [`Response`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Body {
+    /// The command succeeded.
+    Ok(Reply),
+    /// The command failed.
+    Error(ErrorBody),
+    /// A streamed log record.
+    Log(LogLine),
+    /// A streamed state change.
+    Event(Event),
+}
+
+/// A failed command.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// Machine-readable code: `bad_request`, `unknown_command`, `version_mismatch`,
+    /// `unknown_service`, `failed`, `shutting_down`.
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+/// The answer to every non-streaming command: the project and its services.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Reply {
+    /// Project name.
+    pub project: String,
+    /// Role the supervisor was started with.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Supervisor pid.
+    #[serde(default)]
+    pub supervisor_pid: u32,
+    /// Services concerned (all for `status` without names).
+    pub services: Vec<ServiceStatus>,
+    /// Services that did not reach what was asked, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<Failure>,
+}
+
+/// A service that did not reach the requested condition.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Failure {
+    /// Service name.
+    pub service: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// One service as `status --json` shows it. `name`, `state`, `pid`, `restarts`,
+/// `uptime_ms` and `last_exit` are a stable contract; other keys may be added.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ServiceStatus {
+    /// Service name.
+    pub name: String,
+    /// Lifecycle state.
+    pub state: State,
+    /// Main process id while running.
+    pub pid: Option<u32>,
+    /// Passed its readiness probe since the last start.
+    pub ready: bool,
+    /// Automatic restarts so far.
+    pub restarts: u32,
+    /// Milliseconds since the current process started (0 when not running).
+    pub uptime_ms: u64,
+    /// How the previous run ended.
+    pub last_exit: Option<Exit>,
+    /// When the state last changed.
+    #[serde(with = "crate::util::rfc3339")]
+    pub since: SystemTime,
+    /// Why it is waiting, failed, or restarting.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Milliseconds until the scheduled restart (state `backoff`).
+    #[serde(default)]
+    pub next_restart_ms: Option<u64>,
+    /// The backend running it.
+    #[serde(default)]
+    pub backend: String,
+    /// The last log write error, while writing fails.
+    #[serde(default)]
+    pub log_error: Option<String>,
+    /// The last failed probe attempt ("not ready: …"), cleared when a probe passes.
+    #[serde(default)]
+    pub probe_error: Option<String>,
+    /// Status text the service sent with `STATUS=` (notify protocol).
+    #[serde(default)]
+    pub status_text: Option<String>,
+    /// Main pid the service announced with `MAINPID=`.
+    #[serde(default)]
+    pub main_pid: Option<u32>,
+    /// The service's state directory (`PROCTOR_STATE_DIR`), while it exists.
+    #[serde(default)]
+    pub storage_dir: Option<std::path::PathBuf>,
+}
+
+/// A log record streamed by `follow`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LogLine {
+    /// Service name.
+    pub service: String,
+    /// The raw record (`TIMESTAMP STREAM LINE`), lossily decoded as UTF-8.
+    pub record: String,
+}
+
+/// A state change.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    /// When it happened.
+    #[serde(with = "crate::util::rfc3339")]
+    pub at: SystemTime,
+    /// Service name.
+    pub service: String,
+    /// New state.
+    pub state: State,
+    /// Pid, if running.
+    pub pid: Option<u32>,
+    /// Why, when there is a reason.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Encodes a message as one JSON line (with the trailing newline).
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    // Serializing these types cannot fail: no maps with non-string keys, no custom errors.
+    let mut line = serde_json::to_vec(msg).unwrap_or_else(|e| {
+        format!(r#"{{"v":1,"id":null,"error":{{"code":"internal","message":"{e}"}}}}"#).into_bytes()
+    });
+    line.push(b'\n');
+    line
+}
+
+/// Decodes a request line, or the error response to send back.
+pub fn decode_request(line: &[u8]) -> Result<Request, Box<Response>> {
+    let value: serde_json::Value = serde_json::from_slice(line)
+        .map_err(|e| error_response(None, "bad_request", format!("malformed JSON: {e}")))
+        .map_err(Box::new)?;
+    let id = value.get("id").and_then(serde_json::Value::as_u64);
+    match value.get("v").and_then(serde_json::Value::as_u64) {
+        Some(v) if v == u64::from(VERSION) => {}
+        Some(v) => {
+            return Err(Box::new(error_response(
+                id,
+                "version_mismatch",
+                format!("protocol version {v} is not supported; this supervisor speaks {VERSION}"),
+            )))
+        }
+        None => {
+            return Err(Box::new(error_response(
+                id,
+                "bad_request",
+                "missing protocol version \"v\"".into(),
+            )))
+        }
+    }
+    if id.is_none() {
+        return Err(Box::new(error_response(
+            None,
+            "bad_request",
+            "missing request \"id\"".into(),
+        )));
+    }
+    let cmd = value
+        .get("cmd")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
+    serde_json::from_value(value).map_err(|e| {
+        Box::new(match cmd {
+            Some(c) if !KNOWN.contains(&c.as_str()) => error_response(
+                id,
+                "unknown_command",
+                format!("unknown command {c:?}; known: {}", KNOWN.join(", ")),
+            ),
+            _ => error_response(id, "bad_request", format!("invalid request: {e}")),
+        })
+    })
+}
+
+const KNOWN: &[&str] = &[
+    "status", "up", "start", "stop", "restart", "wait", "down", "follow", "events",
+];
+
+/// An error response.
+pub fn error_response(id: Option<u64>, code: &str, message: String) -> Response {
+    Response {
+        v: VERSION,
+        id,
+        body: Body::Error(ErrorBody {
+            code: code.to_string(),
+            message,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_a_request() {
+        let req = Request {
+            v: VERSION,
+            id: 7,
+            cmd: Command::Stop {
+                services: vec!["web".into()],
+                timeout_ms: Some(500),
+            },
+        };
+        let line = encode(&req);
+        assert_eq!(
+            std::str::from_utf8(&line).expect("utf8"),
+            "{\"v\":1,\"id\":7,\"cmd\":\"stop\",\"services\":[\"web\"],\"timeout_ms\":500}\n"
+        );
+        let back = decode_request(&line).expect("decodes");
+        assert_eq!(back.id, 7);
+    }
+
+    #[test]
+    fn rejects_bad_input_with_codes() {
+        let code = |line: &[u8]| match decode_request(line) {
+            Err(resp) => match resp.body {
+                Body::Error(e) => e.code,
+                _ => "other".into(),
+            },
+            _ => "accepted".into(),
+        };
+        assert_eq!(code(b"{not json"), "bad_request");
+        assert_eq!(
+            code(br#"{"v":1,"id":1,"cmd":"explode"}"#),
+            "unknown_command"
+        );
+        assert_eq!(
+            code(br#"{"v":9,"id":1,"cmd":"status"}"#),
+            "version_mismatch"
+        );
+        assert_eq!(code(br#"{"v":1,"cmd":"status"}"#), "bad_request");
+        assert_eq!(code(br#"{"v":1,"id":1,"cmd":"stop"}"#), "bad_request");
+        assert_eq!(code(br#"{"v":1,"id":1,"cmd":"status"}"#), "accepted");
+    }
+}

@@ -1,0 +1,213 @@
+//! The supervisor's side of the control socket.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::proto::{self, Body, Command, Event, LogLine, Response, VERSION};
+use crate::logs::LogBatch;
+use crate::supervise::driver::Msg;
+
+/// What connections share with the supervisor loop.
+pub(crate) struct Shared {
+    pub(crate) tx: mpsc::UnboundedSender<Msg>,
+    pub(crate) logs: broadcast::Sender<Arc<LogBatch>>,
+    pub(crate) events: broadcast::Sender<Arc<Event>>,
+    pub(crate) names: Vec<String>,
+}
+
+/// Whether the peer may talk to us: the same uid, or root.
+fn peer_allowed(stream: &UnixStream) -> bool {
+    let me = rustix::process::getuid().as_raw();
+    match stream.peer_cred() {
+        Ok(cred) => cred.uid() == me || cred.uid() == 0,
+        Err(_) => false,
+    }
+}
+
+/// Reads one line of at most `proto::MAX_LINE` bytes; `Ok(None)` at end of input.
+async fn read_line<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Option<bool>> {
+    buf.clear();
+    let limit = proto::MAX_LINE as u64 + 1;
+    let n = (&mut *reader).take(limit).read_until(b'\n', buf).await?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let too_long = buf.len() > proto::MAX_LINE;
+    if too_long && buf.last() != Some(&b'\n') {
+        // Skip the rest of the over-long line.
+        loop {
+            let more = reader.fill_buf().await?;
+            if more.is_empty() {
+                break;
+            }
+            match memchr::memchr(b'\n', more) {
+                Some(p) => {
+                    reader.consume(p + 1);
+                    break;
+                }
+                None => {
+                    let l = more.len();
+                    reader.consume(l);
+                }
+            }
+        }
+    }
+    Ok(Some(too_long))
+}
+
+/// Serves one connection until the client leaves.
+pub(crate) async fn serve(stream: UnixStream, shared: Rc<Shared>) {
+    if !peer_allowed(&stream) {
+        tracing::warn!("refused a control connection from another user");
+        return;
+    }
+    let (rd, mut wr) = stream.into_split();
+    let mut reader = BufReader::new(rd);
+    let mut line = Vec::new();
+    loop {
+        let too_long = match read_line(&mut reader, &mut line).await {
+            Ok(Some(t)) => t,
+            Ok(None) | Err(_) => return,
+        };
+        let resp = if too_long {
+            proto::error_response(None, "bad_request", "request line too long".into())
+        } else {
+            let trimmed = line.trim_ascii();
+            if trimmed.is_empty() {
+                continue;
+            }
+            match proto::decode_request(trimmed) {
+                Err(resp) => *resp,
+                Ok(req) => match req.cmd {
+                    Command::Follow { services } => {
+                        follow(&shared, req.id, &services, &mut reader, &mut wr).await;
+                        return;
+                    }
+                    Command::Events => {
+                        events(&shared, req.id, &mut reader, &mut wr).await;
+                        return;
+                    }
+                    cmd => {
+                        let (tx, rx) = oneshot::channel();
+                        if shared.tx.send(Msg::Request { cmd, reply: tx }).is_err() {
+                            return;
+                        }
+                        // The loop keeps the sender until it answers; a client that leaves
+                        // meanwhile just drops this task's receiver.
+                        let body = match rx.await {
+                            Ok(Ok(reply)) => Body::Ok(reply),
+                            Ok(Err(e)) => Body::Error(e),
+                            Err(_) => return,
+                        };
+                        Response {
+                            v: VERSION,
+                            id: Some(req.id),
+                            body,
+                        }
+                    }
+                },
+            }
+        };
+        if wr.write_all(&proto::encode(&resp)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Streams log records of `services` until the client closes its side.
+async fn follow<R: AsyncRead + Unpin, W: tokio::io::AsyncWrite + Unpin>(
+    shared: &Shared,
+    id: u64,
+    services: &[String],
+    reader: &mut BufReader<R>,
+    wr: &mut W,
+) {
+    let wanted: Vec<usize> = services
+        .iter()
+        .filter_map(|n| shared.names.iter().position(|x| x == n))
+        .collect();
+    let mut rx = shared.logs.subscribe();
+    let mut sink = [0u8; 64];
+    let mut out = Vec::new();
+    loop {
+        out.clear();
+        tokio::select! {
+            batch = rx.recv() => match batch {
+                Ok(batch) => {
+                    if !wanted.is_empty() && !wanted.contains(&batch.service) {
+                        continue;
+                    }
+                    let name = shared.names.get(batch.service).cloned().unwrap_or_default();
+                    for rec in batch.records.split(|b| *b == b'\n').filter(|r| !r.is_empty()) {
+                        out.extend_from_slice(&proto::encode(&Response {
+                            v: VERSION,
+                            id: Some(id),
+                            body: Body::Log(LogLine {
+                                service: name.clone(),
+                                record: String::from_utf8_lossy(rec).into_owned(),
+                            }),
+                        }));
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    out.extend_from_slice(&proto::encode(&proto::error_response(
+                        Some(id),
+                        "lagged",
+                        format!("{n} log batches skipped: the client read too slowly"),
+                    )));
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            n = reader.read(&mut sink) => {
+                if matches!(n, Ok(0) | Err(_)) {
+                    return;
+                }
+                continue;
+            }
+        }
+        if wr.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Streams state-change events until the client closes its side.
+async fn events<R: AsyncRead + Unpin, W: tokio::io::AsyncWrite + Unpin>(
+    shared: &Shared,
+    id: u64,
+    reader: &mut BufReader<R>,
+    wr: &mut W,
+) {
+    let mut rx = shared.events.subscribe();
+    let mut sink = [0u8; 64];
+    loop {
+        let msg = tokio::select! {
+            ev = rx.recv() => match ev {
+                Ok(ev) => Body::Event((*ev).clone()),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            n = reader.read(&mut sink) => {
+                if matches!(n, Ok(0) | Err(_)) {
+                    return;
+                }
+                continue;
+            }
+        };
+        let resp = Response {
+            v: VERSION,
+            id: Some(id),
+            body: msg,
+        };
+        if wr.write_all(&proto::encode(&resp)).await.is_err() {
+            return;
+        }
+    }
+}

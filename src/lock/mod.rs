@@ -1,0 +1,257 @@
+//! The lifecycle lock: one JSON file per service proving who runs it.
+//!
+//! `<state>/locks/<service>.lock` holds a [`LockRecord`]: the service's pid, process group
+//! and kernel start time, the host, when it started, and the supervisor holding it.
+//!
+//! # Theory of operation
+//! - [`Lock::at`] does no IO. [`Lock::acquire`] takes a kernel `flock` on the sibling
+//!   `<service>.flock` (close-on-exec, never deleted), so acquirers on one host are serialized and
+//!   a race can never produce two holders; a loser gets [`LockError::Conflict`] (or
+//!   [`LockError::Busy`] if the winner has not written its record yet).
+//! - Holding the flock, it reads the record and applies the takeover table ([`decide()`]):
+//!   absent, corrupt, foreign, dead or reused-pid records are replaced; a live holder under
+//!   a live supervisor is a conflict.
+//! - A live holder whose supervisor is gone is an **orphan**. `acquire` succeeds with
+//!   [`Acquired::Orphan`], keeps the flock, and leaves the orphan's record on disk. The
+//!   caller must stop the orphan's process group (checking pid and start time first), then
+//!   spawn and call [`Lock::set_child`], which writes the new record. Keeping the flock means
+//!   no other supervisor can slip in meanwhile; keeping the record means that if this
+//!   supervisor dies before the orphan is stopped, the next one still finds it.
+//! - The supervisor acquires with its own pid, spawns, then calls [`Lock::set_child`] to
+//!   re-write the record with the service's pid, pgid and start time.
+//! - Dropping the [`Lock`] releases only the flock; [`Lock::release`] also removes the
+//!   record, if it names this process.
+
+mod decide;
+mod error;
+mod flock;
+mod record;
+#[cfg(test)]
+mod tests;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use decide::{decide, health, Decision, LockHealth, TakeoverReason};
+pub use error::LockError;
+pub use record::{now_rfc3339, HostInfo, LockRecord, SCHEMA_VERSION};
+
+use crate::sys;
+
+/// One service's lifecycle lock: the lock file's path, and the kernel lock while held.
+#[derive(Debug)]
+pub struct Lock {
+    path: PathBuf,
+    flock_path: PathBuf,
+    held: Option<Held>,
+}
+
+#[derive(Debug)]
+struct Held {
+    _flock: flock::Flock,
+    me: HostInfo,
+}
+
+/// A successful acquisition, and what was found in the lock file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "an orphan must be stopped before the service is spawned again"]
+pub enum Acquired {
+    /// There was no readable record; a fresh one was written.
+    Fresh,
+    /// A stale or foreign record was replaced.
+    TakenOver {
+        /// The replaced record.
+        previous: LockRecord,
+        /// Why it could be replaced.
+        reason: TakeoverReason,
+    },
+    /// The holder is alive but its supervisor is gone. The lock is held, the orphan's record
+    /// is still on disk: stop `orphan.pgid`, then spawn and call [`Lock::set_child`].
+    Orphan {
+        /// The orphan's record.
+        orphan: LockRecord,
+    },
+}
+
+impl Acquired {
+    /// The orphan to stop before spawning, if any.
+    pub fn orphan(&self) -> Option<&LockRecord> {
+        match self {
+            Acquired::Orphan { orphan } => Some(orphan),
+            _ => None,
+        }
+    }
+}
+
+impl Lock {
+    /// The lock at `path` (conventionally `<state>/locks/<service>.lock`). No IO.
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        let mut flock_path = path.clone();
+        flock_path.set_extension("flock");
+        Lock {
+            path,
+            flock_path,
+            held: None,
+        }
+    }
+
+    /// The lock of `service` in the state directory `state`: `<state>/locks/<service>.lock`.
+    pub fn for_service(state: &Path, service: &str) -> Self {
+        Lock::at(state.join("locks").join(format!("{service}.lock")))
+    }
+
+    /// The lock file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether this value holds the kernel lock (between a successful acquire and release).
+    pub fn is_held(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// Takes the lock for the calling process on this host; see the module docs.
+    pub fn acquire(&mut self) -> Result<Acquired, LockError> {
+        self.acquire_with(HostInfo::current(), sys::proc::probe)
+    }
+
+    /// [`acquire`](Self::acquire) as `me`, judging liveness with `probe(pid)` (`Some(start
+    /// time)` when alive). For tests and embedders that know better than `/proc`.
+    pub fn acquire_with(
+        &mut self,
+        me: HostInfo,
+        probe: impl Fn(u32) -> Option<u64>,
+    ) -> Result<Acquired, LockError> {
+        if self.held.is_some() {
+            return Err(LockError::AlreadyHeld {
+                path: self.path.clone(),
+            });
+        }
+        let dir = record::parent(&self.path);
+        sys::fs::create_private_dir(dir).map_err(|e| LockError::io(dir, e))?;
+        let Some(flock) = flock::try_lock(&self.flock_path)? else {
+            let path = self.path.clone();
+            return Err(match record::read(&self.path)? {
+                Some(holder) => LockError::Conflict { holder, path },
+                None => LockError::Busy { path },
+            });
+        };
+        let existing = record::read(&self.path)?;
+        let acquired = match decide(existing.as_ref(), &me, probe) {
+            Decision::Conflict { holder } => {
+                return Err(LockError::Conflict {
+                    holder,
+                    path: self.path.clone(),
+                })
+            }
+            Decision::Orphan { orphan } => {
+                tracing::warn!(
+                    lock = %self.path.display(), pid = orphan.pid, pgid = orphan.pgid,
+                    supervisor_pid = orphan.supervisor_pid,
+                    "found an orphan: its supervisor is gone; it must be stopped"
+                );
+                Acquired::Orphan { orphan }
+            }
+            Decision::Fresh => {
+                record::write(&self.path, &me.record())?;
+                Acquired::Fresh
+            }
+            Decision::TakeOver { previous, reason } => {
+                log_takeover(&self.path, &previous, reason);
+                record::write(&self.path, &me.record())?;
+                Acquired::TakenOver { previous, reason }
+            }
+        };
+        self.held = Some(Held { _flock: flock, me });
+        Ok(acquired)
+    }
+
+    /// Re-writes the record to name the spawned service: `pid`, its process group `pgid`,
+    /// and its start time (read now; 0 if it already exited). Needs the lock held.
+    pub fn set_child(&mut self, pid: u32, pgid: u32) -> Result<LockRecord, LockError> {
+        let Some(held) = &self.held else {
+            return Err(LockError::NotHeld {
+                path: self.path.clone(),
+            });
+        };
+        let record = LockRecord {
+            pid,
+            pgid,
+            start_time: sys::proc::probe(pid).unwrap_or(0),
+            ..held.me.record()
+        };
+        record::write(&self.path, &record)?;
+        Ok(record)
+    }
+
+    /// The record on disk; `None` when absent, corrupt (logged) or unreadable (logged).
+    pub fn read(&self) -> Option<LockRecord> {
+        record::read(&self.path).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read lock file");
+            None
+        })
+    }
+
+    /// Whether the record on disk names this process as its supervisor (same host, pid and
+    /// start time).
+    pub fn is_held_by_self(&self) -> bool {
+        let me = self.me();
+        self.read().is_some_and(|r| r.is_supervised_by(&me))
+    }
+
+    /// Removes the record if it names this process as supervisor, then releases the kernel
+    /// lock. Idempotent; returns whether a record was removed. Someone else's record (or an
+    /// orphan's never replaced by [`set_child`](Self::set_child)) is left in place.
+    pub fn release(&mut self) -> Result<bool, LockError> {
+        let me = self.me();
+        let removed = match record::read(&self.path)? {
+            Some(r) if r.is_supervised_by(&me) => remove(&self.path)?,
+            _ => false,
+        };
+        self.held = None;
+        Ok(removed)
+    }
+
+    /// Removes the lock file whoever holds it and returns the record it held (`None` if it
+    /// was absent or corrupt). For `proctor unlock`; the kernel lock is not touched.
+    pub fn force_unlock(&self) -> Result<Option<LockRecord>, LockError> {
+        let previous = record::read(&self.path)?;
+        remove(&self.path)?;
+        Ok(previous)
+    }
+
+    fn me(&self) -> HostInfo {
+        self.held
+            .as_ref()
+            .map_or_else(HostInfo::current, |h| h.me.clone())
+    }
+}
+
+/// The health of the holder `record` names, seen from this process on this host.
+pub fn inspect(record: &LockRecord) -> LockHealth {
+    health(record, &HostInfo::current(), sys::proc::probe)
+}
+
+fn log_takeover(path: &Path, previous: &LockRecord, reason: TakeoverReason) {
+    let path = path.display();
+    match reason {
+        TakeoverReason::ForeignHost => tracing::warn!(
+            lock = %path, hostname = %previous.hostname, pid = previous.pid,
+            "taking over a lock written on another host; if that host still runs the service, \
+             it now runs twice"
+        ),
+        TakeoverReason::HolderDead | TakeoverReason::PidReused => tracing::info!(
+            lock = %path, pid = previous.pid, ?reason, "taking over a stale lock"
+        ),
+    }
+}
+
+/// Removes `path`; `Ok(false)` if it was already gone.
+fn remove(path: &Path) -> Result<bool, LockError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(LockError::io(path, e)),
+    }
+}

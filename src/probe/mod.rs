@@ -1,0 +1,156 @@
+//! Probes: is the service ready, is it still alive?
+//!
+//! tcp connect, http GET status, unix socket connect, exec exit 0 — each one attempt with a
+//! timeout ([`attempt`]). Readiness loops until the first success or the deadline; liveness
+//! repeats every interval and reports after `failures` consecutive failures. `log` readiness
+//! is matched by the log sink as lines arrive, and `notify` readiness by the [`notify`]
+//! socket, so neither polls.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
+use tokio::time::{timeout, Instant};
+
+use crate::spec::{Probe, ProbeKind};
+
+mod http;
+pub mod notify;
+
+/// Runs one attempt of `kind`; `Err` says why it failed.
+pub async fn attempt(kind: &ProbeKind, limit: Duration) -> Result<(), String> {
+    match timeout(limit, attempt_inner(kind)).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("timed out after {limit:?}")),
+    }
+}
+
+async fn attempt_inner(kind: &ProbeKind) -> Result<(), String> {
+    match kind {
+        ProbeKind::Tcp(addr) => TcpStream::connect(addr.as_str())
+            .await
+            .map(drop)
+            .map_err(|e| format!("tcp {addr}: {e}")),
+        ProbeKind::Unix(path) => UnixStream::connect(path)
+            .await
+            .map(drop)
+            .map_err(|e| format!("unix {}: {e}", path.display())),
+        ProbeKind::Http { url, status } => http::get(url, status).await,
+        ProbeKind::Exec(argv) => exec(argv).await,
+        ProbeKind::Log(_) | ProbeKind::Notify => Ok(()),
+    }
+}
+
+async fn exec(argv: &[String]) -> Result<(), String> {
+    let (prog, args) = argv.split_first().ok_or("empty exec probe")?;
+    let mut child = tokio::process::Command::new(prog)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("exec {prog}: {e}"))?;
+    let mut err = Vec::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = (&mut e).take(512).read_to_end(&mut err).await;
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| format!("exec {prog}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        let tail = String::from_utf8_lossy(&err).trim().to_string();
+        Err(format!(
+            "exec {prog}: {status}{}",
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!(": {tail}")
+            }
+        ))
+    }
+}
+
+/// What a probe loop reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// The readiness probe passed.
+    Ready,
+    /// An attempt failed (reported when the reason changes).
+    Failing(String),
+    /// Readiness deadline passed or liveness failed too often: restart.
+    Unhealthy(String),
+}
+
+/// Probes readiness until it passes or the deadline passes.
+pub async fn readiness(probe: Probe, mut report: impl FnMut(Report)) {
+    let start = Instant::now();
+    let deadline = start + probe.deadline;
+    tokio::time::sleep_until(start + probe.initial_delay).await;
+    let mut last = String::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match attempt(
+            &probe.kind,
+            probe.timeout.min(left.max(Duration::from_millis(1))),
+        )
+        .await
+        {
+            Ok(()) => {
+                report(Report::Ready);
+                return;
+            }
+            Err(e) => {
+                if e != last {
+                    report(Report::Failing(e.clone()));
+                    last = e;
+                }
+            }
+        }
+        let next = Instant::now() + probe.interval;
+        if next >= deadline {
+            tokio::time::sleep_until(deadline).await;
+            report(Report::Unhealthy(format!(
+                "not ready within {:?}: {last}",
+                probe.deadline
+            )));
+            return;
+        }
+        tokio::time::sleep_until(next).await;
+    }
+}
+
+/// Probes liveness forever, reporting `Unhealthy` after `failures` consecutive failures.
+pub async fn liveness(probe: Probe, mut report: impl FnMut(Report)) {
+    tokio::time::sleep(probe.initial_delay).await;
+    let mut failed = 0u32;
+    loop {
+        tokio::time::sleep(probe.interval).await;
+        match attempt(&probe.kind, probe.timeout).await {
+            Ok(()) => failed = 0,
+            Err(e) => {
+                failed += 1;
+                report(Report::Failing(e.clone()));
+                if failed >= probe.failures.max(1) {
+                    report(Report::Unhealthy(format!(
+                        "liveness probe failed {failed} times in a row: {e}"
+                    )));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Whether `kind` needs a polling loop (tcp/http/unix/exec) rather than an event source.
+pub fn polls(kind: &ProbeKind) -> bool {
+    !matches!(kind, ProbeKind::Log(_) | ProbeKind::Notify)
+}
+
+/// Writes `request` to `stream` (shared by the http probe).
+async fn write_all(stream: &mut TcpStream, request: &[u8]) -> std::io::Result<()> {
+    stream.write_all(request).await
+}

@@ -1,0 +1,393 @@
+//! The project specification: `proctor.toml` parsed into typed, validated structs.
+//!
+//! [`Spec::load`] reads a file and returns every problem at once as [`SpecErrors`], each
+//! naming `file:line:col` and what was expected. The structs here are plain data, so the
+//! library can also build a [`Service`] in code (see [`Service::new`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use rustix::process::Signal;
+
+mod error;
+mod parse;
+mod probe;
+mod service;
+mod validate;
+mod values;
+
+pub use error::{SpecError, SpecErrors};
+
+/// The file name proctor looks for when no `--file` is given.
+pub const FILE_NAME: &str = "proctor.toml";
+
+/// A whole project: the `[project]` table and every `[service.NAME]` table.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Absolute path of the spec file (empty for specs built in code).
+    pub path: PathBuf,
+    /// Directory that relative paths in the spec are resolved against.
+    pub dir: PathBuf,
+    /// Project-level settings.
+    pub project: Project,
+    /// Services in the order the file declares them.
+    pub services: Vec<Service>,
+}
+
+/// The `[project]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    /// Project name; defaults to the spec directory's name.
+    pub name: String,
+    /// Where proctor keeps locks, logs and the control socket (absolute), if set.
+    pub state_dir: Option<PathBuf>,
+    /// Roles a service's `autostart` may name; empty when none are declared.
+    pub roles: Vec<String>,
+    /// Backend used by services that do not name one.
+    pub backend: BackendKind,
+    /// tmux executable for the tmux backend (default `tmux`).
+    pub tmux_binary: Option<String>,
+    /// Container runtime for container services that do not name one.
+    pub container_runtime: Option<Runtime>,
+}
+
+/// One `[service.NAME]` table, with defaults applied and paths made absolute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    /// Validated name (`[A-Za-z0-9_.-]`, 1..=64 chars, not starting with `.` or `-`).
+    pub name: String,
+    /// The argv to execute; a `shell = true` string becomes `["sh", "-c", s]`.
+    /// May be empty only for container services (the image's default command).
+    pub command: Vec<String>,
+    /// Working directory (absolute); defaults to the spec's directory.
+    pub cwd: PathBuf,
+    /// Environment added on top of proctor's own: `env_file`s in order, then `env`.
+    pub env: BTreeMap<String, String>,
+    /// Whether `up` starts the service, possibly only for some roles.
+    pub autostart: Autostart,
+    /// What to do when the service exits.
+    pub restart: RestartPolicy,
+    /// Delay between restarts.
+    pub backoff: Backoff,
+    /// Restart storm guard.
+    pub start_limit: StartLimit,
+    /// Signal sent to the process group to stop the service.
+    pub stop_signal: Signal,
+    /// How long to wait after `stop_signal` before SIGKILL.
+    pub stop_timeout: Duration,
+    /// Readiness probe; `None` means ready once spawned.
+    pub ready: Option<Probe>,
+    /// Liveness probe; `None` means no liveness checking.
+    pub live: Option<Probe>,
+    /// Services that must reach a condition before this one starts.
+    pub depends_on: Vec<Dependency>,
+    /// Log capture and rotation settings.
+    pub logs: LogSettings,
+    /// The service's own state directory, if any.
+    pub storage: Option<Storage>,
+    /// Where the service runs.
+    pub backend: Backend,
+}
+
+/// `autostart = true | false | ["role", …]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Autostart {
+    /// Started by every `up` (true) or never automatically (false).
+    Always(bool),
+    /// Started only by `up --role R` for one of these roles.
+    Roles(Vec<String>),
+}
+
+/// `restart = "no" | "on-failure" | "always"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// Never restart.
+    No,
+    /// Restart after a non-zero exit or a death by signal.
+    OnFailure,
+    /// Restart after any exit that was not requested.
+    Always,
+}
+
+/// `backoff = { initial, max, factor }`: exponential delay between restarts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    /// Delay before the first restart (default 100ms).
+    pub initial: Duration,
+    /// Upper bound on the delay (default 30s); running longer than this resets it.
+    pub max: Duration,
+    /// Growth factor per consecutive restart (default 2.0).
+    pub factor: f64,
+}
+
+/// `start_limit = { burst, interval }`: more than `burst` restarts within `interval` → failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartLimit {
+    /// Restarts allowed within `interval` (default 5).
+    pub burst: u32,
+    /// The sliding window (default 60s).
+    pub interval: Duration,
+}
+
+/// A readiness (`ready = {…}`) or liveness (`live = {…}`) probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    /// What is checked.
+    pub kind: ProbeKind,
+    /// Time between attempts (default 1s).
+    pub interval: Duration,
+    /// Time limit of one attempt (default 1s).
+    pub timeout: Duration,
+    /// Wait before the first attempt (default 0).
+    pub initial_delay: Duration,
+    /// Readiness only: give up after this long (default 60s).
+    pub deadline: Duration,
+    /// Liveness only: consecutive failures that trigger a restart (default 3).
+    pub failures: u32,
+    /// Notify only: restart when no `WATCHDOG=1` arrives within this period.
+    pub watchdog: Option<Duration>,
+}
+
+/// The check a probe performs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeKind {
+    /// `tcp = "host:port"`: a connection succeeds.
+    Tcp(String),
+    /// `http = "http://…"`: a GET answers 2xx, or one of `status` when given.
+    Http {
+        /// The URL (http only).
+        url: String,
+        /// Accepted status codes; empty means any 2xx.
+        status: Vec<u16>,
+    },
+    /// `unix = "/path"`: a connection to the unix socket succeeds (absolute path).
+    Unix(PathBuf),
+    /// `exec = ["cmd", …]`: the command exits 0.
+    Exec(Vec<String>),
+    /// `log = "regex"`: a line of the service's output matches (readiness only).
+    Log(String),
+    /// `notify = true`: the service sends `READY=1` on `NOTIFY_SOCKET` (readiness only).
+    Notify,
+}
+
+/// One `depends_on` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// Name of the service depended on.
+    pub name: String,
+    /// What it must reach first.
+    pub condition: Condition,
+}
+
+/// A dependency condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// The dependency has been spawned.
+    Started,
+    /// The dependency passed its readiness probe (the default).
+    Ready,
+    /// The dependency exited with status 0.
+    Completed,
+}
+
+/// `logs = { max_size, keep, max_line }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogSettings {
+    /// Rotate when the file reaches this many bytes (default 10 MB).
+    pub max_size: u64,
+    /// Rotated files kept (default 5).
+    pub keep: u32,
+    /// Longer lines are split into marked pieces (default 64 KiB).
+    pub max_line: usize,
+}
+
+/// The service's own state directory, passed as `PROCTOR_STATE_DIR`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// A fresh private temp directory per start, always removed after stop.
+    Sandboxed,
+    /// A persistent directory (absolute), removed at stop only if `keep_on_exit` is false.
+    Persistent {
+        /// The directory.
+        path: PathBuf,
+        /// Keep it after the service stops (default true).
+        keep_on_exit: bool,
+    },
+}
+
+/// Which backend family a service uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// A native child process (default).
+    #[default]
+    Process,
+    /// A tmux session.
+    Tmux,
+    /// A podman or docker container.
+    Container,
+}
+
+/// A service's backend with its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// A native child process.
+    Process,
+    /// A tmux session on the project's private socket.
+    Tmux,
+    /// A container.
+    Container(ContainerSettings),
+}
+
+/// Container runtime CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Runtime {
+    /// podman.
+    Podman,
+    /// docker.
+    Docker,
+}
+
+/// Settings of a container service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSettings {
+    /// Image reference.
+    pub image: String,
+    /// `host:container` volume mounts, host side made absolute.
+    pub volumes: Vec<String>,
+    /// `host:container` port mappings.
+    pub ports: Vec<String>,
+    /// Runtime; `None` = auto-detect, podman first.
+    pub runtime: Option<Runtime>,
+    /// Container name; `None` = `proctor-<project>-<service>`.
+    pub container_name: Option<String>,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(30),
+            factor: 2.0,
+        }
+    }
+}
+
+impl Default for StartLimit {
+    fn default() -> Self {
+        Self {
+            burst: 5,
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            max_size: 10_000_000,
+            keep: 5,
+            max_line: 64 * 1024,
+        }
+    }
+}
+
+impl Probe {
+    /// A probe of `kind` with the documented defaults.
+    pub fn new(kind: ProbeKind) -> Self {
+        Self {
+            kind,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            initial_delay: Duration::ZERO,
+            deadline: Duration::from_secs(60),
+            failures: 3,
+            watchdog: None,
+        }
+    }
+}
+
+impl Service {
+    /// A service with every setting at its default, running `command` in `cwd`.
+    pub fn new(name: impl Into<String>, command: Vec<String>, cwd: PathBuf) -> Self {
+        Self {
+            name: name.into(),
+            command,
+            cwd,
+            env: BTreeMap::new(),
+            autostart: Autostart::Always(true),
+            restart: RestartPolicy::OnFailure,
+            backoff: Backoff::default(),
+            start_limit: StartLimit::default(),
+            stop_signal: Signal::TERM,
+            stop_timeout: Duration::from_secs(10),
+            ready: None,
+            live: None,
+            depends_on: Vec::new(),
+            logs: LogSettings::default(),
+            storage: None,
+            backend: Backend::Process,
+        }
+    }
+
+    /// Whether `up` with `role` (or none) starts this service.
+    pub fn autostarts(&self, role: Option<&str>) -> bool {
+        match (&self.autostart, role) {
+            (Autostart::Always(b), _) => *b,
+            (Autostart::Roles(roles), Some(r)) => roles.iter().any(|x| x == r),
+            (Autostart::Roles(_), None) => false,
+        }
+    }
+}
+
+impl Spec {
+    /// Reads and validates the spec at `path`, returning every error found.
+    pub fn load(path: &Path) -> Result<Spec, SpecErrors> {
+        parse::load(path)
+    }
+
+    /// Parses `text` as if read from `path` (used by `load` and by tests).
+    pub fn parse_str(text: &str, path: &Path) -> Result<Spec, SpecErrors> {
+        parse::parse_str(text, path)
+    }
+
+    /// The service called `name`.
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+/// Finds `proctor.toml` in `start` or its nearest ancestor that has one.
+pub fn find(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(FILE_NAME))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Checks a service name against the rules: `[A-Za-z0-9_.-]`, 1..=64 chars, not starting
+/// with `.` or `-`. Returns what is wrong, if anything.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 {
+        return Err(format!(
+            "must be 1 to 64 characters long, got {}",
+            name.len()
+        ));
+    }
+    if name.starts_with('.') || name.starts_with('-') {
+        return Err("must not start with '.' or '-'".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Err(format!(
+            "may contain only letters, digits, '_', '.' and '-', found {c:?}"
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! Parsing of `ready = { … }` and `live = { … }` probe tables.
+
+use toml::de::DeValue;
+
+use super::values::{Ctx, Value};
+use super::{Probe, ProbeKind};
+
+const KINDS: &[&str] = &["tcp", "http", "unix", "exec", "log", "notify"];
+const OPTIONS: &[&str] = &[
+    "status",
+    "interval",
+    "timeout",
+    "initial_delay",
+    "deadline",
+    "failures",
+    "watchdog",
+];
+
+/// Parses a probe table; `readiness` selects which kinds and options are allowed.
+pub(super) fn parse(ctx: &mut Ctx<'_>, key: &str, v: &Value<'_>, readiness: bool) -> Option<Probe> {
+    let table = ctx.table(key, v)?;
+    let known: Vec<&str> = KINDS.iter().chain(OPTIONS).copied().collect();
+    ctx.check_keys(table, &known, &format!("`{key}`"));
+
+    let present: Vec<&str> = KINDS
+        .iter()
+        .copied()
+        .filter(|k| table.contains_key(*k))
+        .collect();
+    let kind_name = match present.as_slice() {
+        [one] => *one,
+        [] => {
+            ctx.error_help(
+                v.span(),
+                format!("`{key}` names no check"),
+                Some(format!("add one of: {}", KINDS.join(", "))),
+            );
+            return None;
+        }
+        [_, ..] => {
+            ctx.error(
+                v.span(),
+                format!(
+                    "`{key}` names {} checks ({}); use exactly one",
+                    present.len(),
+                    present.join(", ")
+                ),
+            );
+            return None;
+        }
+    };
+    let kv = table.get(kind_name)?;
+    if !readiness && matches!(kind_name, "log" | "notify") {
+        ctx.error(
+            kv.span(),
+            format!("`{kind_name}` is a readiness check only; it cannot be used in `live`"),
+        );
+        return None;
+    }
+    let kind = match kind_name {
+        "tcp" => {
+            let addr = ctx.nonempty("tcp", kv)?;
+            if !addr.contains(':') {
+                ctx.error(kv.span(), format!("`tcp` = {addr:?} must be \"host:port\""));
+                return None;
+            }
+            ProbeKind::Tcp(addr)
+        }
+        "http" => {
+            let url = ctx.nonempty("http", kv)?;
+            if !url.starts_with("http://") {
+                ctx.error_help(
+                    kv.span(),
+                    format!("`http` = {url:?} must be an http:// URL"),
+                    Some("https is not supported by the probe; check a plain-http health endpoint"),
+                );
+                return None;
+            }
+            let mut status = Vec::new();
+            if let Some(sv) = table.get("status") {
+                if let DeValue::Array(items) = sv.get_ref() {
+                    for item in items.iter() {
+                        match ctx.uint("status[…]", item) {
+                            Some(code @ 100..=599) => status.push(code as u16),
+                            Some(code) => {
+                                ctx.error(item.span(), format!("{code} is not an HTTP status"))
+                            }
+                            None => {}
+                        }
+                    }
+                } else {
+                    ctx.expected("status", sv, "an array of HTTP status codes");
+                }
+            }
+            ProbeKind::Http { url, status }
+        }
+        "unix" => ProbeKind::Unix(ctx.path("unix", kv)?),
+        "exec" => {
+            let argv = match kv.get_ref() {
+                DeValue::String(s) => match shell_words::split(s) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        ctx.error(kv.span(), format!("`exec` cannot be split into words: {e}"));
+                        return None;
+                    }
+                },
+                _ => ctx.strings("exec", kv)?,
+            };
+            if argv.is_empty() {
+                ctx.error(kv.span(), "`exec` is empty: expected the program to run");
+                return None;
+            }
+            ProbeKind::Exec(argv)
+        }
+        "log" => {
+            let pattern = ctx.nonempty("log", kv)?;
+            if let Err(e) = regex::bytes::Regex::new(&pattern) {
+                ctx.error(kv.span(), format!("`log` is not a valid regex: {e}"));
+                return None;
+            }
+            ProbeKind::Log(pattern)
+        }
+        _ => {
+            if !ctx.bool("notify", kv)? {
+                ctx.error(
+                    kv.span(),
+                    "`notify = false` is not a check; remove the `ready` table instead",
+                );
+                return None;
+            }
+            ProbeKind::Notify
+        }
+    };
+    if table.contains_key("status") && kind_name != "http" {
+        if let Some((k, _)) = table.get_key_value("status") {
+            ctx.error(k.span(), "`status` applies only to `http` checks");
+        }
+    }
+    let mut p = Probe::new(kind);
+    if let Some(v) = table.get("interval") {
+        p.interval = positive(ctx, "interval", v).unwrap_or(p.interval);
+    }
+    if let Some(v) = table.get("timeout") {
+        p.timeout = positive(ctx, "timeout", v).unwrap_or(p.timeout);
+    }
+    if let Some(v) = table.get("initial_delay") {
+        p.initial_delay = ctx.duration("initial_delay", v).unwrap_or(p.initial_delay);
+    }
+    if let Some(v) = table.get("deadline") {
+        if readiness {
+            p.deadline = positive(ctx, "deadline", v).unwrap_or(p.deadline);
+        } else {
+            ctx.error(
+                v.span(),
+                "`deadline` applies only to readiness (`ready`) probes",
+            );
+        }
+    }
+    if let Some(v) = table.get("failures") {
+        if readiness {
+            ctx.error(
+                v.span(),
+                "`failures` applies only to liveness (`live`) probes",
+            );
+        } else {
+            p.failures = ctx.count("failures", v).unwrap_or(p.failures);
+        }
+    }
+    if let Some(v) = table.get("watchdog") {
+        if kind_name == "notify" {
+            p.watchdog = positive(ctx, "watchdog", v);
+        } else {
+            ctx.error(
+                v.span(),
+                "`watchdog` applies only to `notify = true` probes",
+            );
+        }
+    }
+    Some(p)
+}
+
+fn positive(ctx: &mut Ctx<'_>, key: &str, v: &Value<'_>) -> Option<std::time::Duration> {
+    let d = ctx.duration(key, v)?;
+    if d.is_zero() {
+        ctx.error(v.span(), format!("`{key}` must be longer than zero"));
+        return None;
+    }
+    Some(d)
+}

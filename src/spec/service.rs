@@ -1,0 +1,518 @@
+//! Parsing of one `[service.NAME]` table.
+
+use std::ops::Range;
+
+use toml::de::{DeString, DeValue};
+use toml::Spanned;
+
+use super::parse::{backend_kind, runtime};
+use super::probe;
+use super::values::{absolute, Ctx, Value};
+use super::{
+    Autostart, Backend, BackendKind, Backoff, Condition, ContainerSettings, Dependency,
+    LogSettings, Project, RestartPolicy, Service, StartLimit, Storage,
+};
+
+const SERVICE_KEYS: &[&str] = &[
+    "command",
+    "shell",
+    "cwd",
+    "env",
+    "env_file",
+    "autostart",
+    "restart",
+    "backoff",
+    "start_limit",
+    "stop_signal",
+    "stop_timeout",
+    "ready",
+    "live",
+    "depends_on",
+    "logs",
+    "storage",
+    "backend",
+    "image",
+    "volumes",
+    "ports",
+    "runtime",
+    "container_name",
+];
+const CONTAINER_KEYS: &[&str] = &["image", "volumes", "ports", "runtime", "container_name"];
+
+/// Where things were written, for errors found after all services are parsed.
+#[derive(Default)]
+pub(super) struct Positions {
+    /// `(service, dependency name, span)` per `depends_on` entry.
+    pub deps: Vec<(String, String, Range<usize>)>,
+    /// `(service, role, span)` per role named in `autostart`.
+    pub roles: Vec<(String, String, Range<usize>)>,
+    /// `(service, span of its name)`.
+    pub names: Vec<(String, Range<usize>)>,
+}
+
+pub(super) fn parse(
+    ctx: &mut Ctx<'_>,
+    project: &Project,
+    key: &Spanned<DeString<'_>>,
+    v: &Value<'_>,
+    pos: &mut Positions,
+) -> Option<Service> {
+    let name = key.get_ref().to_string();
+    if let Err(why) = super::check_name(&name) {
+        ctx.error(key.span(), format!("service name {name:?} {why}"));
+        return None;
+    }
+    pos.names.push((name.clone(), key.span()));
+    let table = ctx.table(&format!("service.{name}"), v)?;
+    ctx.check_keys(table, SERVICE_KEYS, &format!("[service.{name}]"));
+    let mut s = Service::new(name.clone(), Vec::new(), ctx.dir.clone());
+
+    let kind = match table.get("backend") {
+        Some(v) => backend_kind(ctx, v).unwrap_or(project.backend),
+        None => project.backend,
+    };
+    if kind != BackendKind::Container {
+        for k in CONTAINER_KEYS {
+            if let Some((key, _)) = table.get_key_value(*k) {
+                ctx.error_help(
+                    key.span(),
+                    format!("`{k}` applies only to container services"),
+                    Some("add backend = \"container\" to this service"),
+                );
+            }
+        }
+    }
+    s.backend = match kind {
+        BackendKind::Process => Backend::Process,
+        BackendKind::Tmux => Backend::Tmux,
+        BackendKind::Container => Backend::Container(container(ctx, project, table, v)),
+    };
+
+    let shell = match table.get("shell") {
+        Some(v) => ctx.bool("shell", v).unwrap_or(false),
+        None => false,
+    };
+    match table.get("command") {
+        Some(v) => s.command = command(ctx, v, shell, kind == BackendKind::Container),
+        None if kind == BackendKind::Container => {}
+        None => ctx.error_help(
+            key.span(),
+            format!("service `{name}` has no `command`"),
+            Some("add command = [\"program\", \"arg\"]"),
+        ),
+    }
+    if let Some(v) = table.get("cwd") {
+        if let Some(cwd) = ctx.path("cwd", v) {
+            if !cwd.is_dir() {
+                ctx.error(
+                    v.span(),
+                    format!("`cwd` {} is not an existing directory", cwd.display()),
+                );
+            }
+            s.cwd = cwd;
+        }
+    }
+    if let Some(v) = table.get("env_file") {
+        env_files(ctx, v, &mut s);
+    }
+    if let Some(v) = table.get("env") {
+        env(ctx, v, &mut s);
+    }
+    if let Some(v) = table.get("autostart") {
+        s.autostart = autostart(ctx, v, &name, pos);
+    }
+    if let Some(v) = table.get("restart") {
+        s.restart = restart(ctx, v).unwrap_or(s.restart);
+    }
+    if let Some(v) = table.get("backoff") {
+        s.backoff = backoff(ctx, v);
+    }
+    if let Some(v) = table.get("start_limit") {
+        s.start_limit = start_limit(ctx, v);
+    }
+    if let Some(v) = table.get("stop_signal") {
+        s.stop_signal = ctx.signal("stop_signal", v).unwrap_or(s.stop_signal);
+    }
+    if let Some(v) = table.get("stop_timeout") {
+        s.stop_timeout = ctx.duration("stop_timeout", v).unwrap_or(s.stop_timeout);
+    }
+    if let Some(v) = table.get("ready") {
+        s.ready = probe::parse(ctx, "ready", v, true);
+    }
+    if let Some(v) = table.get("live") {
+        s.live = probe::parse(ctx, "live", v, false);
+    }
+    if let Some(v) = table.get("depends_on") {
+        s.depends_on = depends_on(ctx, v, &name, pos);
+    }
+    if let Some(v) = table.get("logs") {
+        s.logs = logs(ctx, v);
+    }
+    if let Some(v) = table.get("storage") {
+        s.storage = storage(ctx, v);
+    }
+    Some(s)
+}
+
+fn command(ctx: &mut Ctx<'_>, v: &Value<'_>, shell: bool, optional: bool) -> Vec<String> {
+    let argv = match v.get_ref() {
+        DeValue::String(s) if shell => vec!["sh".into(), "-c".into(), s.to_string()],
+        DeValue::String(s) => match shell_words::split(s) {
+            Ok(words) => words,
+            Err(e) => {
+                ctx.error_help(
+                    v.span(),
+                    format!("`command` cannot be split into words: {e}"),
+                    Some("close the quote, or write the command as an array"),
+                );
+                return Vec::new();
+            }
+        },
+        DeValue::Array(_) if shell => {
+            ctx.error(v.span(), "`shell = true` needs `command` to be a string");
+            return Vec::new();
+        }
+        DeValue::Array(_) => ctx.strings("command", v).unwrap_or_default(),
+        _ => {
+            ctx.expected("command", v, "an array of strings or a string");
+            return Vec::new();
+        }
+    };
+    if argv.is_empty() && !optional {
+        ctx.error_help(
+            v.span(),
+            "`command` is empty: expected the program to run",
+            Some("write command = [\"program\", \"arg\"]"),
+        );
+    } else if argv.first().is_some_and(|p| p.is_empty()) {
+        ctx.error(v.span(), "`command` starts with an empty program name");
+    }
+    argv
+}
+
+fn env_files(ctx: &mut Ctx<'_>, v: &Value<'_>, s: &mut Service) {
+    let items: Vec<&Value<'_>> = match v.get_ref() {
+        DeValue::String(_) => vec![v],
+        DeValue::Array(a) => a.iter().collect(),
+        _ => {
+            ctx.expected("env_file", v, "a path or an array of paths");
+            return;
+        }
+    };
+    for item in items {
+        let Some(path) = ctx.path("env_file", item) else {
+            continue;
+        };
+        match dotenvy::from_path_iter(&path) {
+            Ok(iter) => {
+                for pair in iter {
+                    match pair {
+                        Ok((k, val)) => {
+                            s.env.insert(k, val);
+                        }
+                        Err(e) => {
+                            ctx.error(
+                                item.span(),
+                                format!("env file {} is malformed: {e}", path.display()),
+                            );
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => ctx.error(
+                item.span(),
+                format!("cannot read env file {}: {e}", path.display()),
+            ),
+        }
+    }
+}
+
+fn env(ctx: &mut Ctx<'_>, v: &Value<'_>, s: &mut Service) {
+    let Some(table) = ctx.table("env", v) else {
+        return;
+    };
+    for (k, val) in table.iter() {
+        let key = k.get_ref().to_string();
+        if key.is_empty() || key.contains('=') || key.contains('\0') {
+            ctx.error(k.span(), format!("{key:?} is not a valid variable name"));
+            continue;
+        }
+        let text = match val.get_ref() {
+            DeValue::String(x) => x.to_string(),
+            DeValue::Integer(i) => i.to_string(),
+            DeValue::Float(f) => f.as_str().to_string(),
+            DeValue::Boolean(b) => b.to_string(),
+            _ => {
+                ctx.expected(&format!("env.{key}"), val, "a string, number or boolean");
+                continue;
+            }
+        };
+        s.env.insert(key, text);
+    }
+}
+
+fn autostart(ctx: &mut Ctx<'_>, v: &Value<'_>, name: &str, pos: &mut Positions) -> Autostart {
+    match v.get_ref() {
+        DeValue::Boolean(b) => Autostart::Always(*b),
+        DeValue::Array(items) => {
+            let mut roles = Vec::new();
+            for item in items.iter() {
+                if let Some(r) = ctx.string("autostart[…]", item) {
+                    pos.roles.push((name.to_string(), r.clone(), item.span()));
+                    roles.push(r);
+                }
+            }
+            Autostart::Roles(roles)
+        }
+        _ => {
+            ctx.expected("autostart", v, "true, false or an array of roles");
+            Autostart::Always(true)
+        }
+    }
+}
+
+fn restart(ctx: &mut Ctx<'_>, v: &Value<'_>) -> Option<RestartPolicy> {
+    let s = ctx.string("restart", v)?;
+    match s.as_str() {
+        "no" => Some(RestartPolicy::No),
+        "on-failure" => Some(RestartPolicy::OnFailure),
+        "always" => Some(RestartPolicy::Always),
+        other => {
+            ctx.error(
+                v.span(),
+                format!("unknown restart policy {other:?}: expected \"no\", \"on-failure\" or \"always\""),
+            );
+            None
+        }
+    }
+}
+
+fn backoff(ctx: &mut Ctx<'_>, v: &Value<'_>) -> Backoff {
+    let mut b = Backoff::default();
+    let Some(t) = ctx.table("backoff", v) else {
+        return b;
+    };
+    ctx.check_keys(t, &["initial", "max", "factor"], "`backoff`");
+    if let Some(v) = t.get("initial") {
+        b.initial = ctx.duration("initial", v).unwrap_or(b.initial);
+    }
+    if let Some(v) = t.get("max") {
+        b.max = ctx.duration("max", v).unwrap_or(b.max);
+    }
+    if let Some(v) = t.get("factor") {
+        if let Some(f) = ctx.float("factor", v) {
+            if (1.0..=100.0).contains(&f) {
+                b.factor = f;
+            } else {
+                ctx.error(
+                    v.span(),
+                    format!("`factor` must be between 1.0 and 100.0, found {f}"),
+                );
+            }
+        }
+    }
+    if b.max < b.initial {
+        ctx.error(
+            v.span(),
+            "`backoff.max` must not be shorter than `backoff.initial`",
+        );
+    }
+    b
+}
+
+fn start_limit(ctx: &mut Ctx<'_>, v: &Value<'_>) -> StartLimit {
+    let mut l = StartLimit::default();
+    let Some(t) = ctx.table("start_limit", v) else {
+        return l;
+    };
+    ctx.check_keys(t, &["burst", "interval"], "`start_limit`");
+    if let Some(v) = t.get("burst") {
+        l.burst = ctx.count("burst", v).unwrap_or(l.burst);
+    }
+    if let Some(v) = t.get("interval") {
+        l.interval = ctx.duration("interval", v).unwrap_or(l.interval);
+    }
+    l
+}
+
+fn depends_on(
+    ctx: &mut Ctx<'_>,
+    v: &Value<'_>,
+    name: &str,
+    pos: &mut Positions,
+) -> Vec<Dependency> {
+    let mut deps: Vec<Dependency> = Vec::new();
+    let mut add = |ctx: &mut Ctx<'_>, dep: String, condition, span: Range<usize>| {
+        if deps.iter().any(|d| d.name == dep) {
+            ctx.error(span, format!("`{dep}` is listed twice in `depends_on`"));
+            return;
+        }
+        pos.deps.push((name.to_string(), dep.clone(), span));
+        deps.push(Dependency {
+            name: dep,
+            condition,
+        });
+    };
+    match v.get_ref() {
+        DeValue::Array(items) => {
+            for item in items.iter() {
+                if let Some(dep) = ctx.string("depends_on[…]", item) {
+                    add(ctx, dep, Condition::Ready, item.span());
+                }
+            }
+        }
+        DeValue::Table(t) => {
+            for (k, c) in t.iter() {
+                let Some(cond) = ctx.string(k.get_ref(), c) else {
+                    continue;
+                };
+                let condition = match cond.as_str() {
+                    "started" => Condition::Started,
+                    "ready" => Condition::Ready,
+                    "completed" => Condition::Completed,
+                    other => {
+                        ctx.error(
+                            c.span(),
+                            format!("unknown condition {other:?}: expected \"started\", \"ready\" or \"completed\""),
+                        );
+                        continue;
+                    }
+                };
+                add(ctx, k.get_ref().to_string(), condition, k.span());
+            }
+        }
+        _ => ctx.expected(
+            "depends_on",
+            v,
+            "an array of service names or a table of name = condition",
+        ),
+    }
+    deps
+}
+
+fn logs(ctx: &mut Ctx<'_>, v: &Value<'_>) -> LogSettings {
+    let mut l = LogSettings::default();
+    let Some(t) = ctx.table("logs", v) else {
+        return l;
+    };
+    ctx.check_keys(t, &["max_size", "keep", "max_line"], "`logs`");
+    if let Some(v) = t.get("max_size") {
+        match ctx.size("max_size", v) {
+            Some(n) if n >= 4096 => l.max_size = n,
+            Some(_) => ctx.error(v.span(), "`max_size` must be at least 4KiB"),
+            None => {}
+        }
+    }
+    if let Some(v) = t.get("keep") {
+        if let Some(n) = ctx.uint("keep", v) {
+            match u32::try_from(n) {
+                Ok(n) if n <= 1000 => l.keep = n,
+                _ => ctx.error(v.span(), "`keep` must be at most 1000"),
+            }
+        }
+    }
+    if let Some(v) = t.get("max_line") {
+        match ctx.size("max_line", v) {
+            Some(n) if (64..=16 << 20).contains(&n) => l.max_line = n as usize,
+            Some(_) => ctx.error(v.span(), "`max_line` must be between 64B and 16MiB"),
+            None => {}
+        }
+    }
+    l
+}
+
+fn storage(ctx: &mut Ctx<'_>, v: &Value<'_>) -> Option<Storage> {
+    match v.get_ref() {
+        DeValue::String(s) if s.as_ref() == "sandboxed" => Some(Storage::Sandboxed),
+        DeValue::Table(t) => {
+            ctx.check_keys(t, &["path", "keep_on_exit"], "`storage`");
+            let keep_on_exit = match t.get("keep_on_exit") {
+                Some(v) => ctx.bool("keep_on_exit", v).unwrap_or(true),
+                None => true,
+            };
+            match t.get("path") {
+                Some(p) => {
+                    let path = ctx.path("path", p)?;
+                    if path.parent().is_none() {
+                        ctx.error(p.span(), "`storage.path` must not be the root directory");
+                        return None;
+                    }
+                    Some(Storage::Persistent { path, keep_on_exit })
+                }
+                None => {
+                    ctx.error(v.span(), "`storage` table needs a `path`");
+                    None
+                }
+            }
+        }
+        _ => {
+            ctx.expected(
+                "storage",
+                v,
+                "\"sandboxed\" or a table { path = \"…\", keep_on_exit = true }",
+            );
+            None
+        }
+    }
+}
+
+fn container(
+    ctx: &mut Ctx<'_>,
+    project: &Project,
+    table: &toml::de::DeTable<'_>,
+    whole: &Value<'_>,
+) -> ContainerSettings {
+    let image = match table.get("image") {
+        Some(v) => ctx.nonempty("image", v).unwrap_or_default(),
+        None => {
+            ctx.error_help(
+                whole.span(),
+                "container service has no `image`",
+                Some("add image = \"name:tag\""),
+            );
+            String::new()
+        }
+    };
+    let mut volumes = Vec::new();
+    if let Some(v) = table.get("volumes") {
+        for vol in ctx.strings("volumes", v).unwrap_or_default() {
+            match vol.split_once(':') {
+                Some((host, rest)) if !host.is_empty() && !rest.is_empty() => {
+                    // Host paths that look relative are resolved; bare names are named volumes.
+                    let host = if host.starts_with('.')
+                        || host.starts_with('~')
+                        || host.starts_with('/')
+                    {
+                        absolute(&ctx.dir, host).display().to_string()
+                    } else {
+                        host.to_string()
+                    };
+                    volumes.push(format!("{host}:{rest}"));
+                }
+                _ => ctx.error(
+                    v.span(),
+                    format!("volume {vol:?} must be \"host:container\""),
+                ),
+            }
+        }
+    }
+    let ports = match table.get("ports") {
+        Some(v) => ctx.strings("ports", v).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let runtime = match table.get("runtime") {
+        Some(v) => runtime(ctx, "runtime", v),
+        None => project.container_runtime,
+    };
+    let container_name = table
+        .get("container_name")
+        .and_then(|v| ctx.nonempty("container_name", v));
+    ContainerSettings {
+        image,
+        volumes,
+        ports,
+        runtime,
+        container_name,
+    }
+}

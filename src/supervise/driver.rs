@@ -1,0 +1,621 @@
+//! The event loop around [`Machine`]: spawning, exits, control requests, deadlines.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::net::UnixListener;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::machine::{Action, Input, Machine, Policy, State};
+use super::requests::Waiter;
+use super::{Options, SuperviseError};
+use crate::backend::process::ProcessBackend;
+use crate::backend::{Backend, Exit, StartRequest, StopCmd, StopHandle};
+use crate::control::proto::{ErrorBody, Event, Reply, ServiceStatus};
+use crate::control::server::{self, Shared};
+use crate::lock::{Acquired, Lock};
+use crate::logs::{capture, LogBatch, LogSink};
+use crate::spec::{Service, Spec};
+use crate::state::{ensure_private_dir, Paths};
+
+/// Messages into the loop.
+pub(crate) enum Msg {
+    /// A service's process ended.
+    Exited { unit: usize, gen: u64, exit: Exit },
+    /// A probe or notify message about generation `gen` of a service.
+    Probe {
+        unit: usize,
+        gen: u64,
+        msg: super::probes::ProbeMsg,
+    },
+    /// A control request.
+    Request {
+        cmd: crate::control::proto::Command,
+        reply: oneshot::Sender<Result<Reply, ErrorBody>>,
+    },
+}
+
+/// Per-service I/O state.
+pub(super) struct Slot {
+    /// Generation of the current process; messages about older ones are ignored.
+    pub(super) gen: u64,
+    stop: Option<StopHandle>,
+    pub(super) sink: Rc<RefCell<LogSink>>,
+    started_wall: Option<SystemTime>,
+    /// Probe and notify tasks of the current process.
+    pub(super) tasks: Vec<tokio::task::AbortHandle>,
+    /// The last readiness or liveness failure.
+    pub(super) probe_error: Option<String>,
+    /// `STATUS=` text from the notify protocol.
+    pub(super) status_text: Option<String>,
+    /// `MAINPID=` from the notify protocol.
+    pub(super) main_pid: Option<u32>,
+    /// The service's lifecycle lock, held from its first start until it is down for good.
+    lock: Option<Lock>,
+    /// The service's state directory while it exists.
+    pub(super) storage_dir: Option<std::path::PathBuf>,
+}
+
+pub(super) struct Supervisor {
+    pub(super) spec: Spec,
+    pub(super) role: Option<String>,
+    pub(super) machine: Machine,
+    pub(super) slots: Vec<Slot>,
+    pub(super) tx: mpsc::UnboundedSender<Msg>,
+    pub(super) paths: Paths,
+    pub(super) waiters: Vec<Waiter>,
+    events: broadcast::Sender<Arc<Event>>,
+    pub(super) shutting_down: bool,
+    /// Our own service manager's notify socket, if any.
+    manager_socket: Option<String>,
+    /// Output readers still running; shutdown waits for them so no line is lost.
+    readers: Rc<ReaderCount>,
+}
+
+#[derive(Default)]
+struct ReaderCount {
+    n: std::cell::Cell<usize>,
+    idle: tokio::sync::Notify,
+}
+
+pub(super) async fn run(
+    opts: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), SuperviseError> {
+    let Options {
+        spec,
+        paths,
+        role,
+        start,
+        echo,
+        ready_fd,
+        autostart,
+        manager_socket,
+    } = opts;
+    let mut ready = ready_fd.map(std::fs::File::from);
+    let setup = setup(&paths);
+    let (lock_file, listener) = match setup {
+        Ok(v) => v,
+        Err(e) => {
+            if let Some(f) = ready.as_mut() {
+                let _ = writeln!(
+                    f,
+                    "{}",
+                    serde_json::json!({"ok": false, "error": e.to_string()})
+                );
+            }
+            return Err(e);
+        }
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (logs_tx, _) = broadcast::channel::<Arc<LogBatch>>(4096);
+    let (events_tx, _) = broadcast::channel::<Arc<Event>>(1024);
+    let names: Vec<String> = spec.services.iter().map(|s| s.name.clone()).collect();
+    let now = Instant::now();
+    let policies = spec
+        .services
+        .iter()
+        .map(|s| Policy::of(s, |n| names.iter().position(|x| x == n)))
+        .collect();
+    let logs_dir = paths.logs_dir();
+    let slots = spec
+        .services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Slot {
+            gen: 0,
+            stop: None,
+            sink: Rc::new(RefCell::new(LogSink::new(
+                i,
+                &logs_dir,
+                &s.name,
+                s.logs,
+                logs_tx.clone(),
+            ))),
+            started_wall: None,
+            tasks: Vec::new(),
+            probe_error: None,
+            status_text: None,
+            main_pid: None,
+            lock: None,
+            storage_dir: None,
+        })
+        .collect();
+    let echo_task = echo.map(|e| {
+        tokio::task::spawn_local(super::echo::print(
+            e,
+            names.clone(),
+            logs_tx.subscribe(),
+            events_tx.subscribe(),
+        ))
+    });
+    let shared = Rc::new(Shared {
+        tx: tx.clone(),
+        logs: logs_tx.clone(),
+        events: events_tx.clone(),
+        names: names.clone(),
+    });
+    let mut sup = Supervisor {
+        spec,
+        role,
+        machine: Machine::new(policies, now),
+        slots,
+        tx,
+        paths: paths.clone(),
+        waiters: Vec::new(),
+        events: events_tx,
+        shutting_down: false,
+        manager_socket: manager_socket.clone(),
+        readers: Rc::new(ReaderCount::default()),
+    };
+    sup.reclaim_orphans().await;
+    if let Some(mut f) = ready.take() {
+        let _ = writeln!(
+            f,
+            "{}",
+            serde_json::json!({"ok": true, "pid": std::process::id()})
+        );
+    }
+    tracing::info!(project = %sup.spec.project.name, pid = std::process::id(), "supervisor started");
+    let initial = match sup.resolve_start(&start) {
+        Ok(v) if autostart => sup.with_dependencies(&v),
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            tracing::error!("{}", e.message);
+            Vec::new()
+        }
+    };
+    if let Some(sock) = manager_socket.clone() {
+        // Tell our own service manager we are ready once the first services are.
+        let (tx, rx) = oneshot::channel();
+        sup.waiters
+            .push(Waiter::new(initial.clone(), super::requests::Goal::Up, tx));
+        tokio::task::spawn_local(async move {
+            if rx.await.is_ok() {
+                if let Err(e) = crate::probe::notify::send_to_manager(&sock, "READY=1") {
+                    tracing::warn!("cannot notify the service manager: {e}");
+                }
+            }
+        });
+    }
+    sup.apply_all(initial.into_iter().map(Input::Start).collect());
+
+    tokio::pin!(shutdown);
+    let mut shutdown_done = false;
+    loop {
+        if sup.shutting_down && sup.machine.all_down() {
+            break;
+        }
+        let deadline = sup.machine.next_deadline();
+        let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now));
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(msg) => sup.on_msg(msg),
+                None => break,
+            },
+            conn = listener.accept() => {
+                if let Ok((stream, _)) = conn {
+                    tokio::task::spawn_local(server::serve(stream, shared.clone()));
+                }
+            }
+            () = sleep, if deadline.is_some() => sup.apply_all(vec![Input::Tick]),
+            () = &mut shutdown, if !shutdown_done => {
+                shutdown_done = true;
+
+                tracing::info!("shutting down");
+                sup.begin_shutdown(None);
+            }
+        }
+    }
+    // Let output readers drain what the services wrote last (bounded: a pipe held open by
+    // an escaped process must not keep us forever).
+    let readers = sup.readers.clone();
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while readers.n.get() > 0 {
+            readers.idle.notified().await;
+        }
+    })
+    .await;
+    for (k, slot) in sup.slots.iter_mut().enumerate() {
+        slot.sink.borrow_mut().flush();
+        release(&mut slot.lock);
+        if let (Some(storage), Some(dir)) = (&sup.spec.services[k].storage, slot.storage_dir.take())
+        {
+            super::storage::cleanup(storage, &dir);
+        }
+    }
+    let _ = std::fs::remove_file(paths.control_socket());
+    drop(lock_file);
+    drop(sup);
+    drop(shared);
+    drop(logs_tx);
+    if let Some(t) = echo_task {
+        let _ = t.await;
+    }
+    tracing::info!("supervisor stopped");
+    Ok(())
+}
+
+/// Creates the state directory, takes the singleton lock, binds the control socket.
+fn setup(paths: &Paths) -> Result<(std::fs::File, UnixListener), SuperviseError> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| SuperviseError::Io { path, source }
+    };
+    ensure_private_dir(&paths.root).map_err(io(&paths.root))?;
+    ensure_private_dir(&paths.logs_dir()).map_err(io(&paths.logs_dir()))?;
+    let lock_path = paths.supervisor_lock();
+    let mut lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(io(&lock_path))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let pid = std::fs::read_to_string(&lock_path).unwrap_or_default();
+            return Err(SuperviseError::AlreadyRunning {
+                pid: pid.trim().to_string(),
+                dir: paths.root.clone(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+    }
+    lock.set_len(0).map_err(io(&lock_path))?;
+    write!(lock, "{}", std::process::id()).map_err(io(&lock_path))?;
+    let sock = paths.control_socket();
+    // We hold the singleton lock, so a socket file left here belongs to a dead supervisor.
+    let _ = std::fs::remove_file(&sock);
+    let listener = UnixListener::bind(&sock).map_err(io(&sock))?;
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600)).map_err(io(&sock))?;
+    Ok((lock, listener))
+}
+
+impl Supervisor {
+    pub(super) fn service(&self, i: usize) -> &Service {
+        &self.spec.services[i]
+    }
+
+    pub(super) fn index_of(&self, name: &str) -> Option<usize> {
+        self.spec.services.iter().position(|s| s.name == name)
+    }
+
+    fn on_msg(&mut self, msg: Msg) {
+        match msg {
+            Msg::Exited { unit, gen, exit } => {
+                if self.slots[unit].gen == gen {
+                    let slot = &mut self.slots[unit];
+                    slot.stop = None;
+                    slot.started_wall = None;
+                    slot.main_pid = None;
+                    for t in slot.tasks.drain(..) {
+                        t.abort();
+                    }
+                    slot.sink.borrow_mut().unwatch();
+                    if let Some(storage) = &self.spec.services[unit].storage {
+                        if super::storage::per_start(storage) {
+                            if let Some(dir) = slot.storage_dir.take() {
+                                super::storage::cleanup(storage, &dir);
+                            }
+                        }
+                    }
+                    slot.sink
+                        .borrow_mut()
+                        .note(&format!("proctor: {}", exit.describe()));
+                    self.apply_all(vec![Input::Exited(unit, exit)]);
+                }
+            }
+            Msg::Probe { unit, gen, msg } => {
+                if self.slots[unit].gen == gen {
+                    self.on_probe(unit, msg);
+                }
+            }
+            Msg::Request { cmd, reply } => self.on_request(cmd, reply),
+        }
+    }
+
+    /// Feeds inputs to the machine and carries out the resulting actions until quiet.
+    pub(super) fn apply_all(&mut self, inputs: Vec<Input>) {
+        let mut queue: std::collections::VecDeque<Input> = inputs.into();
+        let mut changed = Vec::new();
+        while let Some(input) = queue.pop_front() {
+            let now = Instant::now();
+            for action in self.machine.on(input, now) {
+                match action {
+                    Action::Spawn(i) => queue.push_back(self.spawn(i)),
+                    Action::Stop(i, timeout) => self.stop(i, timeout),
+                    Action::Changed(i) => {
+                        if !changed.contains(&i) {
+                            changed.push(i);
+                        }
+                        if matches!(
+                            self.machine.units()[i].state,
+                            State::Stopped | State::Exited | State::Failed
+                        ) {
+                            release(&mut self.slots[i].lock);
+                            if let (Some(storage), Some(dir)) = (
+                                &self.spec.services[i].storage,
+                                self.slots[i].storage_dir.take(),
+                            ) {
+                                super::storage::cleanup(storage, &dir);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for i in changed {
+            self.publish(i);
+        }
+        self.check_waiters();
+    }
+
+    fn spawn(&mut self, i: usize) -> Input {
+        let (closed_tx, closed_rx) = mpsc::channel::<()>(1);
+        let mut extra_env = Vec::new();
+        let notify = match self.notify_socket(i) {
+            Some(Ok(sock)) => {
+                extra_env.push((
+                    "NOTIFY_SOCKET".to_string(),
+                    sock.path().display().to_string(),
+                ));
+                if let Some(w) = self.service(i).ready.as_ref().and_then(|p| p.watchdog) {
+                    extra_env.push(("WATCHDOG_USEC".to_string(), w.as_micros().to_string()));
+                }
+                Some(sock)
+            }
+            Some(Err(e)) => {
+                let msg = format!("cannot create the notify socket: {e}");
+                self.slots[i].gen += 1;
+                self.slots[i]
+                    .sink
+                    .borrow_mut()
+                    .note(&format!("proctor: {msg}"));
+                return Input::Exited(i, Exit::spawn_failed(msg));
+            }
+            None => None,
+        };
+        if let Some(storage) = &self.spec.services[i].storage {
+            let dir = match self.slots[i].storage_dir.clone() {
+                Some(d) => Ok(d),
+                None => super::storage::prepare(storage, &self.spec.services[i].name),
+            };
+            match dir {
+                Ok(d) => {
+                    extra_env.push(("PROCTOR_STATE_DIR".to_string(), d.display().to_string()));
+                    self.slots[i].storage_dir = Some(d);
+                }
+                Err(e) => {
+                    let msg = format!("cannot prepare the state directory: {e}");
+                    self.slots[i].gen += 1;
+                    return Input::Exited(i, Exit::spawn_failed(msg));
+                }
+            }
+        }
+        if let Err(msg) = self.lock_for_spawn(i) {
+            self.slots[i].gen += 1;
+            self.slots[i]
+                .sink
+                .borrow_mut()
+                .note(&format!("proctor: {msg}"));
+            return Input::Exited(i, Exit::spawn_failed(msg));
+        }
+        let svc = &self.spec.services[i];
+        let req = StartRequest {
+            project: &self.spec.project.name,
+            service: svc,
+            extra_env,
+            output_closed: closed_rx,
+        };
+        let started = ProcessBackend.start(req);
+        let slot = &mut self.slots[i];
+        slot.probe_error = None;
+        slot.status_text = None;
+        match started {
+            Ok(run) => {
+                slot.gen += 1;
+                slot.stop = Some(run.stop);
+                slot.started_wall = Some(SystemTime::now());
+                for (stream, fd) in run.output {
+                    let sink = slot.sink.clone();
+                    let closed = closed_tx.clone();
+                    let readers = self.readers.clone();
+                    readers.n.set(readers.n.get() + 1);
+                    tokio::task::spawn_local(async move {
+                        capture(fd, stream, sink).await;
+                        drop(closed);
+                        readers.n.set(readers.n.get() - 1);
+                        readers.idle.notify_waiters();
+                    });
+                }
+                let tx = self.tx.clone();
+                let gen = slot.gen;
+                let watch = run.watch;
+                tokio::task::spawn_local(async move {
+                    let exit = watch.await;
+                    let _ = tx.send(Msg::Exited { unit: i, gen, exit });
+                });
+                if let Some(lock) = &mut self.slots[i].lock {
+                    if let Err(e) = lock.set_child(run.pid, run.pid) {
+                        tracing::warn!("cannot record the child in its lock: {e}");
+                    }
+                }
+                let tasks = self.start_readiness(i, gen, run.pid, notify);
+                self.slots[i].tasks = tasks;
+                Input::Spawned(i, run.pid)
+            }
+            Err(e) => {
+                slot.gen += 1;
+                slot.sink.borrow_mut().note(&format!("proctor: {e}"));
+                Input::Exited(i, Exit::spawn_failed(e.to_string()))
+            }
+        }
+    }
+
+    /// Stops the orphans of a dead supervisor before anything starts (see `orphans`).
+    async fn reclaim_orphans(&mut self) {
+        let mut jobs = Vec::new();
+        for i in 0..self.spec.services.len() {
+            let svc = &self.spec.services[i];
+            let mut lock = Lock::for_service(&self.paths.root, &svc.name);
+            if !lock.path().exists() {
+                continue;
+            }
+            match lock.acquire() {
+                Ok(Acquired::Orphan { orphan }) => {
+                    jobs.push(tokio::task::spawn_local(super::orphans::reclaim(
+                        orphan,
+                        svc.name.clone(),
+                        svc.stop_signal,
+                        svc.stop_timeout,
+                    )));
+                    self.slots[i].lock = Some(lock);
+                }
+                Ok(_) => self.slots[i].lock = Some(lock),
+                Err(e) => tracing::warn!(service = %svc.name, "{e}"),
+            }
+        }
+        for job in jobs {
+            let _ = job.await;
+        }
+    }
+
+    /// Makes sure we hold service `i`'s lifecycle lock before spawning it.
+    fn lock_for_spawn(&mut self, i: usize) -> Result<(), String> {
+        if self.slots[i].lock.is_some() {
+            return Ok(());
+        }
+        let mut lock = Lock::for_service(&self.paths.root, &self.spec.services[i].name);
+        match lock.acquire() {
+            Ok(Acquired::Orphan { orphan }) => Err(format!(
+                "an orphan (pid {}) still holds the lock; it is stopped when the supervisor starts",
+                orphan.pid
+            )),
+            Ok(_) => {
+                self.slots[i].lock = Some(lock);
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn stop(&mut self, i: usize, timeout: Option<Duration>) {
+        let svc = &self.spec.services[i];
+        let cmd = StopCmd {
+            signal: svc.stop_signal,
+            timeout: timeout.unwrap_or(svc.stop_timeout),
+        };
+        if let Some(h) = &self.slots[i].stop {
+            h.stop(cmd);
+        }
+    }
+
+    fn publish(&mut self, i: usize) {
+        let u = &self.machine.units()[i];
+        let ev = Event {
+            at: SystemTime::now(),
+            service: self.spec.services[i].name.clone(),
+            state: u.state,
+            pid: u.pid,
+            reason: u.reason.clone(),
+        };
+        tracing::info!(service = %ev.service, state = ev.state.as_str(), pid = ?ev.pid, reason = ?ev.reason, "state");
+        let _ = self.events.send(Arc::new(ev));
+    }
+
+    /// Stops every service (dependents first) and exits once all are down.
+    pub(super) fn begin_shutdown(&mut self, timeout: Option<Duration>) {
+        if !self.shutting_down {
+            if let Some(sock) = &self.manager_socket {
+                let _ = crate::probe::notify::send_to_manager(sock, "STOPPING=1");
+            }
+        }
+        self.shutting_down = true;
+        let inputs = (0..self.spec.services.len())
+            .map(|i| Input::Stop(i, timeout))
+            .collect();
+        self.apply_all(inputs);
+    }
+
+    /// The status of service `i`.
+    pub(super) fn status_of(&self, i: usize) -> ServiceStatus {
+        let u = &self.machine.units()[i];
+        let slot = &self.slots[i];
+        let now = Instant::now();
+        let wall_now = SystemTime::now();
+        let since = wall_now
+            .checked_sub(now.saturating_duration_since(u.since))
+            .unwrap_or(wall_now);
+        ServiceStatus {
+            name: self.spec.services[i].name.clone(),
+            state: u.state,
+            pid: u.pid,
+            ready: u.ready,
+            restarts: u.restarts,
+            uptime_ms: match (u.pid, slot.started_wall) {
+                (Some(_), Some(t)) => crate::util::millis_between(t, wall_now),
+                _ => 0,
+            },
+            last_exit: u.last_exit.clone(),
+            since,
+            reason: u.reason.clone(),
+            next_restart_ms: u.deadline.filter(|_| u.state == State::Backoff).map(|d| {
+                u64::try_from(d.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
+            }),
+            backend: "process".into(),
+            log_error: slot.sink.borrow().error().map(str::to_owned),
+            probe_error: slot.probe_error.clone(),
+            status_text: slot.status_text.clone(),
+            main_pid: slot.main_pid,
+            storage_dir: slot.storage_dir.clone(),
+        }
+    }
+
+    /// A reply describing `units`.
+    pub(super) fn reply(&self, units: &[usize]) -> Reply {
+        Reply {
+            project: self.spec.project.name.clone(),
+            role: self.role.clone(),
+            supervisor_pid: std::process::id(),
+            services: units.iter().map(|&i| self.status_of(i)).collect(),
+            failures: Vec::new(),
+        }
+    }
+}
+
+/// Releases a held lifecycle lock, logging (not failing) on error.
+fn release(lock: &mut Option<Lock>) {
+    if let Some(mut l) = lock.take() {
+        if let Err(e) = l.release() {
+            tracing::warn!("cannot release {}: {e}", l.path().display());
+        }
+    }
+}

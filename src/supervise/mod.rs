@@ -1,0 +1,118 @@
+//! The supervisor: one event loop per project that keeps its services alive.
+//!
+//! [`machine`] is the pure policy core; [`run`] is the thin I/O driver around it: it spawns
+//! through the backends, captures logs, serves the control socket, and sleeps only until
+//! the next deadline (a backoff, a stop grace period), so an idle supervisor never wakes.
+
+use std::future::Future;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use crate::spec::Spec;
+use crate::state::Paths;
+
+pub(crate) mod driver;
+pub mod echo;
+pub mod machine;
+mod orphans;
+mod probes;
+mod requests;
+mod storage;
+
+pub use echo::Echo;
+pub use machine::State;
+
+/// How to run a supervisor.
+pub struct Options {
+    /// The project.
+    pub spec: Spec,
+    /// Its state directory.
+    pub paths: Paths,
+    /// Role selecting the autostart set.
+    pub role: Option<String>,
+    /// Services to start at once (empty = the autostart set for `role`).
+    pub start: Vec<String>,
+    /// Print service output and events to stdout (foreground `up`).
+    pub echo: Option<Echo>,
+    /// Where to report "listening" (or the start-up error) to a waiting CLI.
+    pub ready_fd: Option<OwnedFd>,
+    /// Start services at once (`false`: wait for requests).
+    pub autostart: bool,
+    /// Our own service manager's notify socket (`NOTIFY_SOCKET` when run by systemd): it
+    /// gets `READY=1` once the first services are ready and `STOPPING=1` on the way down.
+    pub manager_socket: Option<String>,
+}
+
+/// Takes `NOTIFY_SOCKET` out of this process's environment, so the services we spawn do
+/// not talk to our service manager, and returns it. Call before any thread starts.
+pub fn take_manager_socket() -> Option<String> {
+    let v = std::env::var("NOTIFY_SOCKET")
+        .ok()
+        .filter(|s| !s.is_empty());
+    std::env::remove_var("NOTIFY_SOCKET");
+    v
+}
+
+/// Why a supervisor could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SuperviseError {
+    /// Another supervisor holds the project.
+    #[error("a supervisor is already running for this project (pid {pid}, state dir {dir})")]
+    AlreadyRunning {
+        /// Its pid, if readable.
+        pid: String,
+        /// The state directory.
+        dir: PathBuf,
+    },
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Services named on the command line do not exist.
+    #[error("{0}")]
+    UnknownService(String),
+}
+
+/// Runs a supervisor until `shutdown` resolves or a `down` request arrives, then stops every
+/// service. Must be called inside a tokio `LocalSet` on a current-thread runtime.
+pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<(), SuperviseError> {
+    driver::run(opts, shutdown).await
+}
+
+/// Runs a supervisor on a fresh current-thread runtime, stopping on SIGINT or SIGTERM.
+pub fn run_blocking(opts: Options) -> Result<(), SuperviseError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| SuperviseError::Io {
+            path: PathBuf::from("<runtime>"),
+            source,
+        })?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let shutdown = async {
+            use tokio::signal::unix::{signal, SignalKind};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                _ => std::future::pending::<()>().await,
+            }
+        };
+        run(opts, shutdown).await
+    })
+}
+
+#[cfg(test)]
+mod machine_tests;

@@ -1,0 +1,113 @@
+//! Child-process primitives: pidfds, reaping, and group signals.
+//!
+//! A child is watched through its pidfd and reaped only after its process group has been
+//! signalled, so its pid (and with it the group id) cannot be reused while we still aim
+//! signals at it.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
+
+/// How a process ended, as reported by `waitid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It called exit with this code.
+    Code(i32),
+    /// A signal with this number killed it.
+    Signal(i32),
+}
+
+fn pid_of(pid: u32) -> io::Result<Pid> {
+    i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("invalid pid {pid}")))
+}
+
+/// Opens a pidfd for our child `pid`; it becomes readable when the child exits.
+pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    Ok(rustix::process::pidfd_open(
+        pid_of(pid)?,
+        PidfdFlags::empty(),
+    )?)
+}
+
+/// Reaps the child behind `pidfd`, blocking until it exits; call it once the pidfd is
+/// readable. `None` only if the kernel reports no status.
+pub fn reap(pidfd: &impl AsFd) -> io::Result<Option<Ended>> {
+    let status = rustix::process::waitid(WaitId::PidFd(pidfd.as_fd()), WaitIdOptions::EXITED)?;
+    Ok(status.and_then(|s| {
+        if let Some(sig) = s.terminating_signal() {
+            Some(Ended::Signal(sig))
+        } else {
+            s.exit_status().map(Ended::Code)
+        }
+    }))
+}
+
+/// Sends `sig` to the process group `pgid`; returns false if the group is already empty.
+pub fn kill_group(pgid: u32, sig: Signal) -> io::Result<bool> {
+    match rustix::process::kill_process_group(pid_of(pgid)?, sig) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::SRCH) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether any process of group `pgid` still exists.
+pub fn group_alive(pgid: u32) -> bool {
+    pid_of(pgid)
+        .map(|p| rustix::process::test_kill_process_group(p).is_ok())
+        .unwrap_or(false)
+}
+
+/// Detaches this process from its controlling terminal into a session of its own.
+pub fn detach_session() -> io::Result<()> {
+    rustix::process::setsid()?;
+    Ok(())
+}
+
+/// Clears close-on-exec on `fd` so a child we spawn inherits it.
+pub fn set_inheritable(fd: &impl AsFd, inheritable: bool) -> io::Result<()> {
+    let flags = if inheritable {
+        rustix::io::FdFlags::empty()
+    } else {
+        rustix::io::FdFlags::CLOEXEC
+    };
+    rustix::io::fcntl_setfd(fd, flags)?;
+    Ok(())
+}
+
+/// The conventional name of signal `n` (`"TERM"` for 15), or its number.
+pub fn signal_name(n: i32) -> String {
+    const NAMES: &[(Signal, &str)] = &[
+        (Signal::HUP, "HUP"),
+        (Signal::INT, "INT"),
+        (Signal::QUIT, "QUIT"),
+        (Signal::ILL, "ILL"),
+        (Signal::TRAP, "TRAP"),
+        (Signal::ABORT, "ABRT"),
+        (Signal::BUS, "BUS"),
+        (Signal::FPE, "FPE"),
+        (Signal::KILL, "KILL"),
+        (Signal::USR1, "USR1"),
+        (Signal::SEGV, "SEGV"),
+        (Signal::USR2, "USR2"),
+        (Signal::PIPE, "PIPE"),
+        (Signal::ALARM, "ALRM"),
+        (Signal::TERM, "TERM"),
+        (Signal::CHILD, "CHLD"),
+        (Signal::CONT, "CONT"),
+        (Signal::STOP, "STOP"),
+        (Signal::TSTP, "TSTP"),
+        (Signal::WINCH, "WINCH"),
+        (Signal::XCPU, "XCPU"),
+        (Signal::XFSZ, "XFSZ"),
+        (Signal::SYS, "SYS"),
+    ];
+    NAMES
+        .iter()
+        .find(|(s, _)| s.as_raw() == n)
+        .map_or_else(|| n.to_string(), |(_, name)| (*name).to_string())
+}

@@ -1,0 +1,10 @@
+//! Thin wrappers over the OS: process identity, signals, pidfds.
+//!
+//! This is the only module allowed `unsafe`; prefer rustix, which is safe, and put a
+//! `// SAFETY:` comment on any block that cannot avoid it.
+
+pub mod child;
+pub mod fd;
+pub mod fs;
+pub mod pidfd;
+pub mod proc;

@@ -1,0 +1,36 @@
+//! An async pidfd: readable once the process has exited.
+
+use std::io;
+use std::os::fd::OwnedFd;
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+use super::child::{pidfd_open, reap, Ended};
+
+/// A pidfd registered with the tokio reactor.
+#[derive(Debug)]
+pub struct AsyncPidFd(AsyncFd<OwnedFd>);
+
+impl AsyncPidFd {
+    /// Opens and registers a pidfd for our child `pid`. Must run inside a tokio runtime.
+    pub fn open(pid: u32) -> io::Result<Self> {
+        let fd = pidfd_open(pid)?;
+        // SAFETY: `fd` is a freshly opened, owned pidfd; the AsyncFd owns it from here on,
+        // so it is neither closed nor replaced while registered.
+        #[allow(unsafe_code)]
+        let afd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
+        Ok(Self(afd))
+    }
+
+    /// Resolves once the process has exited (it is then a zombie until [`Self::reap`]).
+    pub async fn exited(&self) -> io::Result<()> {
+        let _guard = self.0.readable().await?;
+        Ok(())
+    }
+
+    /// Reaps the process; blocks until it exits, so call it after [`Self::exited`].
+    pub fn reap(&self) -> io::Result<Option<Ended>> {
+        reap(self.0.get_ref())
+    }
+}

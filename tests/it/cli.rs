@@ -1,0 +1,190 @@
+//! The CLI end to end: up -d, status --json, stop, start, restart, down, validate.
+
+use crate::support::{alive, TestContext};
+
+const TWO: &str = r#"
+[service.ticker]
+command = ["sh", "-c", "while true; do echo tick; sleep 0.2; done"]
+
+[service.idle]
+command = ["sleep", "1000"]
+"#;
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).expect("valid JSON")
+}
+
+#[test]
+fn up_status_stop_start_restart_down() {
+    let ctx = TestContext::new(TWO);
+    let out = ctx.ok(&["up", "-d"]);
+    assert!(out.contains("ticker: running"), "{out}");
+
+    let st = json(&ctx.ok(&["status", "--json"]));
+    let dir_name = ctx
+        .dir
+        .path()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("dir name");
+    assert_eq!(st["project"], dir_name);
+    let services = st["services"].as_array().expect("services");
+    assert_eq!(services.len(), 2);
+    for s in services {
+        for key in ["name", "state", "pid", "restarts", "uptime_ms", "last_exit"] {
+            assert!(s.get(key).is_some(), "status --json lacks {key}: {s}");
+        }
+        assert_eq!(s["state"], "running");
+    }
+    let idle_pid = services[1]["pid"].as_u64().expect("pid") as u32;
+
+    ctx.ok(&["stop", "idle"]);
+    assert!(!alive(idle_pid));
+    let st = json(&ctx.ok(&["status", "--json", "idle"]));
+    assert_eq!(st["services"][0]["state"], "stopped");
+    assert_eq!(st["services"][0]["pid"], serde_json::Value::Null);
+
+    ctx.ok(&["start", "idle"]);
+    let st = json(&ctx.ok(&["status", "--json", "idle"]));
+    assert_eq!(st["services"][0]["state"], "running");
+    let pid2 = st["services"][0]["pid"].as_u64().expect("pid") as u32;
+
+    ctx.ok(&["restart", "idle"]);
+    let st = json(&ctx.ok(&["status", "--json", "idle"]));
+    let pid3 = st["services"][0]["pid"].as_u64().expect("pid") as u32;
+    assert_ne!(pid2, pid3);
+    assert!(!alive(pid2));
+
+    let table = ctx.ok(&["status"]);
+    assert!(
+        table.contains("NAME") && table.contains("ticker"),
+        "{table}"
+    );
+
+    let sup = ctx.supervisor_pid();
+    ctx.ok(&["down"]);
+    assert!(!alive(pid3));
+    assert!(!alive(sup), "supervisor still alive after down");
+    let out = ctx.run(&["status"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no supervisor is running"), "{err}");
+}
+
+#[test]
+fn second_up_attaches_to_the_running_supervisor() {
+    let ctx = TestContext::new(TWO);
+    ctx.ok(&["up", "-d"]);
+    let sup = ctx.supervisor_pid();
+    let out = ctx.run(&["up", "-d"]);
+    assert!(out.status.success());
+    assert_eq!(ctx.supervisor_pid(), sup);
+}
+
+#[test]
+fn unknown_service_lists_the_known_ones() {
+    let ctx = TestContext::new(TWO);
+    ctx.ok(&["up", "-d"]);
+    let out = ctx.run(&["stop", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nope") && err.contains("ticker, idle"),
+        "{err}"
+    );
+}
+
+#[test]
+fn commands_without_a_supervisor_say_so() {
+    let ctx = TestContext::new(TWO);
+    for verb in [
+        &["stop", "idle"][..],
+        &["status"],
+        &["down"],
+        &["restart", "idle"],
+    ] {
+        let out = ctx.run(verb);
+        assert_eq!(out.status.code(), Some(1), "{verb:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no supervisor is running"));
+    }
+}
+
+#[test]
+fn start_spawns_a_supervisor_when_none_runs() {
+    let ctx = TestContext::new(TWO);
+    let out = ctx.ok(&["start", "idle"]);
+    assert!(out.contains("idle: running"), "{out}");
+    let st = ctx.status();
+    let ticker = st
+        .services
+        .iter()
+        .find(|s| s.name == "ticker")
+        .expect("ticker");
+    assert_eq!(ticker.state, proctor::supervise::State::Stopped);
+}
+
+#[test]
+fn validate_reports_errors_with_positions() {
+    let ctx = TestContext::new("[service.web]\ncommand = []\n");
+    let out = ctx.run(&["validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("proctor.toml:2:"), "{err}");
+    ctx.write_spec(TWO);
+    let out = ctx.ok(&["validate"]);
+    assert!(out.contains("ok (2 services)"), "{out}");
+}
+
+#[test]
+fn spec_is_found_in_a_parent_directory() {
+    let ctx = TestContext::new(TWO);
+    let sub = ctx.dir.path().join("a/b");
+    std::fs::create_dir_all(&sub).expect("mkdir");
+    let out = ctx
+        .cmd()
+        .arg("validate")
+        .current_dir(&sub)
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+}
+
+#[test]
+fn foreground_up_notifies_its_manager_and_stops_on_sigterm() {
+    let ctx = TestContext::new(
+        r#"
+[service.slow]
+command = ["sh", "-c", "sleep 0.5; echo up; exec sleep 1000"]
+ready = { log = "up" }
+"#,
+    );
+    let sock_path = ctx.home().join("manager.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind");
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("timeout");
+    let mut child = ctx
+        .cmd()
+        .arg("up")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn up");
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).expect("READY=1 from the supervisor");
+    assert_eq!(&buf[..n], b"READY=1");
+    // Ready means the service is ready, not merely spawned.
+    assert!(ctx.service("slow").ready);
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).expect("pid"),
+        rustix::process::Signal::TERM,
+    )
+    .expect("SIGTERM");
+    let n = sock.recv(&mut buf).expect("STOPPING=1");
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status}");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut out)
+        .expect("read");
+    assert!(out.contains("slow") && out.contains("| up"), "{out}");
+}

@@ -1,0 +1,10 @@
+//! Integration tests: real processes, signals and sockets under a temp `PROCTOR_HOME`.
+//! Tests wait on events and replies with deadlines; none sleeps and hopes.
+
+mod support;
+
+mod cli;
+mod control;
+mod lifecycle;
+mod locks;
+mod probes;
