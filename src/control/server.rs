@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::proto::{self, Body, Command, Event, LogLine, Response, VERSION};
 use crate::logs::LogBatch;
@@ -17,6 +17,8 @@ pub(crate) struct Shared {
     pub(crate) logs: broadcast::Sender<Arc<LogBatch>>,
     pub(crate) events: broadcast::Sender<Arc<Event>>,
     pub(crate) names: Vec<String>,
+    /// Becomes true when the supervisor is done: idle connections close, streams drain.
+    pub(crate) closing: watch::Receiver<bool>,
 }
 
 /// Whether the peer may talk to us: the same uid, or root.
@@ -71,8 +73,13 @@ pub(crate) async fn serve(stream: UnixStream, shared: Rc<Shared>) {
     let (rd, mut wr) = stream.into_split();
     let mut reader = BufReader::new(rd);
     let mut line = Vec::new();
+    let mut closing = shared.closing.clone();
     loop {
-        let too_long = match read_line(&mut reader, &mut line).await {
+        let read = tokio::select! {
+            r = read_line(&mut reader, &mut line) => r,
+            _ = closing.wait_for(|c| *c) => return,
+        };
+        let too_long = match read {
             Ok(Some(t)) => t,
             Ok(None) | Err(_) => return,
         };
@@ -136,16 +143,42 @@ async fn follow<R: AsyncRead + Unpin, W: tokio::io::AsyncWrite + Unpin>(
     let mut rx = shared.logs.subscribe();
     let mut sink = [0u8; 64];
     let mut out = Vec::new();
+    let mut closing = shared.closing.clone();
+    let mut draining = false;
     loop {
         out.clear();
-        tokio::select! {
-            batch = rx.recv() => match batch {
+        let batch = if draining {
+            match rx.try_recv() {
+                Ok(b) => Ok(b),
+                Err(_) => return,
+            }
+        } else {
+            tokio::select! {
+                b = rx.recv() => b,
+                _ = closing.wait_for(|c| *c) => {
+                    draining = true;
+                    continue;
+                }
+                n = reader.read(&mut sink) => {
+                    if matches!(n, Ok(0) | Err(_)) {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        };
+        {
+            match batch {
                 Ok(batch) => {
                     if !wanted.is_empty() && !wanted.contains(&batch.service) {
                         continue;
                     }
                     let name = shared.names.get(batch.service).cloned().unwrap_or_default();
-                    for rec in batch.records.split(|b| *b == b'\n').filter(|r| !r.is_empty()) {
+                    for rec in batch
+                        .records
+                        .split(|b| *b == b'\n')
+                        .filter(|r| !r.is_empty())
+                    {
                         out.extend_from_slice(&proto::encode(&Response {
                             v: VERSION,
                             id: Some(id),
@@ -164,12 +197,6 @@ async fn follow<R: AsyncRead + Unpin, W: tokio::io::AsyncWrite + Unpin>(
                     )));
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
-            },
-            n = reader.read(&mut sink) => {
-                if matches!(n, Ok(0) | Err(_)) {
-                    return;
-                }
-                continue;
             }
         }
         if wr.write_all(&out).await.is_err() {
@@ -187,19 +214,33 @@ async fn events<R: AsyncRead + Unpin, W: tokio::io::AsyncWrite + Unpin>(
 ) {
     let mut rx = shared.events.subscribe();
     let mut sink = [0u8; 64];
+    let mut closing = shared.closing.clone();
+    let mut draining = false;
     loop {
-        let msg = tokio::select! {
-            ev = rx.recv() => match ev {
-                Ok(ev) => Body::Event((*ev).clone()),
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-            n = reader.read(&mut sink) => {
-                if matches!(n, Ok(0) | Err(_)) {
-                    return;
-                }
-                continue;
+        let ev = if draining {
+            match rx.try_recv() {
+                Ok(ev) => Ok(ev),
+                Err(_) => return,
             }
+        } else {
+            tokio::select! {
+                ev = rx.recv() => ev,
+                _ = closing.wait_for(|c| *c) => {
+                    draining = true;
+                    continue;
+                }
+                n = reader.read(&mut sink) => {
+                    if matches!(n, Ok(0) | Err(_)) {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        };
+        let msg = match ev {
+            Ok(ev) => Body::Event((*ev).clone()),
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
         };
         let resp = Response {
             v: VERSION,

@@ -6,6 +6,8 @@
 //! is matched by the log sink as lines arrive, and `notify` readiness by the [`notify`]
 //! socket, so neither polls.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,15 +19,24 @@ use crate::spec::{Probe, ProbeKind};
 mod http;
 pub mod notify;
 
+/// Where `exec` probes run: the service's working directory and environment.
+#[derive(Debug, Clone, Default)]
+pub struct ExecContext {
+    /// Working directory (the process's own when `None`).
+    pub cwd: Option<PathBuf>,
+    /// Variables added to the environment.
+    pub env: BTreeMap<String, String>,
+}
+
 /// Runs one attempt of `kind`; `Err` says why it failed.
-pub async fn attempt(kind: &ProbeKind, limit: Duration) -> Result<(), String> {
-    match timeout(limit, attempt_inner(kind)).await {
+pub async fn attempt(kind: &ProbeKind, limit: Duration, ctx: &ExecContext) -> Result<(), String> {
+    match timeout(limit, attempt_inner(kind, ctx)).await {
         Ok(r) => r,
         Err(_) => Err(format!("timed out after {limit:?}")),
     }
 }
 
-async fn attempt_inner(kind: &ProbeKind) -> Result<(), String> {
+async fn attempt_inner(kind: &ProbeKind, ctx: &ExecContext) -> Result<(), String> {
     match kind {
         ProbeKind::Tcp(addr) => TcpStream::connect(addr.as_str())
             .await
@@ -36,15 +47,20 @@ async fn attempt_inner(kind: &ProbeKind) -> Result<(), String> {
             .map(drop)
             .map_err(|e| format!("unix {}: {e}", path.display())),
         ProbeKind::Http { url, status } => http::get(url, status).await,
-        ProbeKind::Exec(argv) => exec(argv).await,
+        ProbeKind::Exec(argv) => exec(argv, ctx).await,
         ProbeKind::Log(_) | ProbeKind::Notify => Ok(()),
     }
 }
 
-async fn exec(argv: &[String]) -> Result<(), String> {
+async fn exec(argv: &[String], ctx: &ExecContext) -> Result<(), String> {
     let (prog, args) = argv.split_first().ok_or("empty exec probe")?;
-    let mut child = tokio::process::Command::new(prog)
+    let mut cmd = tokio::process::Command::new(prog);
+    if let Some(cwd) = &ctx.cwd {
+        cmd.current_dir(cwd);
+    }
+    let mut child = cmd
         .args(args)
+        .envs(&ctx.env)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -86,7 +102,7 @@ pub enum Report {
 }
 
 /// Probes readiness until it passes or the deadline passes.
-pub async fn readiness(probe: Probe, mut report: impl FnMut(Report)) {
+pub async fn readiness(probe: Probe, ctx: ExecContext, mut report: impl FnMut(Report)) {
     let start = Instant::now();
     let deadline = start + probe.deadline;
     tokio::time::sleep_until(start + probe.initial_delay).await;
@@ -96,6 +112,7 @@ pub async fn readiness(probe: Probe, mut report: impl FnMut(Report)) {
         match attempt(
             &probe.kind,
             probe.timeout.min(left.max(Duration::from_millis(1))),
+            &ctx,
         )
         .await
         {
@@ -124,12 +141,12 @@ pub async fn readiness(probe: Probe, mut report: impl FnMut(Report)) {
 }
 
 /// Probes liveness forever, reporting `Unhealthy` after `failures` consecutive failures.
-pub async fn liveness(probe: Probe, mut report: impl FnMut(Report)) {
+pub async fn liveness(probe: Probe, ctx: ExecContext, mut report: impl FnMut(Report)) {
     tokio::time::sleep(probe.initial_delay).await;
     let mut failed = 0u32;
     loop {
         tokio::time::sleep(probe.interval).await;
-        match attempt(&probe.kind, probe.timeout).await {
+        match attempt(&probe.kind, probe.timeout, &ctx).await {
             Ok(()) => failed = 0,
             Err(e) => {
                 failed += 1;

@@ -23,6 +23,7 @@ use crate::lock::{Acquired, Lock};
 use crate::logs::{capture, LogBatch, LogSink};
 use crate::spec::{Service, Spec};
 use crate::state::{ensure_private_dir, Paths};
+use crate::util::TaskCount;
 
 /// Messages into the loop.
 pub(crate) enum Msg {
@@ -75,13 +76,9 @@ pub(super) struct Supervisor {
     /// Our own service manager's notify socket, if any.
     manager_socket: Option<String>,
     /// Output readers still running; shutdown waits for them so no line is lost.
-    readers: Rc<ReaderCount>,
-}
-
-#[derive(Default)]
-struct ReaderCount {
-    n: std::cell::Cell<usize>,
-    idle: tokio::sync::Notify,
+    readers: Rc<TaskCount>,
+    /// `down` requests, answered once everything is stopped and released.
+    pub(super) down_replies: Vec<oneshot::Sender<Result<Reply, ErrorBody>>>,
 }
 
 pub(super) async fn run(
@@ -155,11 +152,14 @@ pub(super) async fn run(
             events_tx.subscribe(),
         ))
     });
+    let (closing_tx, closing) = tokio::sync::watch::channel(false);
+    let conns = Rc::new(TaskCount::default());
     let shared = Rc::new(Shared {
         tx: tx.clone(),
         logs: logs_tx.clone(),
         events: events_tx.clone(),
         names: names.clone(),
+        closing,
     });
     let mut sup = Supervisor {
         spec,
@@ -172,7 +172,8 @@ pub(super) async fn run(
         events: events_tx,
         shutting_down: false,
         manager_socket: manager_socket.clone(),
-        readers: Rc::new(ReaderCount::default()),
+        readers: Rc::new(TaskCount::default()),
+        down_replies: Vec::new(),
     };
     sup.reclaim_orphans().await;
     if let Some(mut f) = ready.take() {
@@ -221,7 +222,12 @@ pub(super) async fn run(
             },
             conn = listener.accept() => {
                 if let Ok((stream, _)) = conn {
-                    tokio::task::spawn_local(server::serve(stream, shared.clone()));
+                    let guard = conns.enter();
+                    let shared = shared.clone();
+                    tokio::task::spawn_local(async move {
+                        server::serve(stream, shared).await;
+                        drop(guard);
+                    });
                 }
             }
             () = sleep, if deadline.is_some() => sup.apply_all(vec![Input::Tick]),
@@ -236,12 +242,7 @@ pub(super) async fn run(
     // Let output readers drain what the services wrote last (bounded: a pipe held open by
     // an escaped process must not keep us forever).
     let readers = sup.readers.clone();
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        while readers.n.get() > 0 {
-            readers.idle.notified().await;
-        }
-    })
-    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), readers.idle()).await;
     for (k, slot) in sup.slots.iter_mut().enumerate() {
         slot.sink.borrow_mut().flush();
         release(&mut slot.lock);
@@ -252,8 +253,16 @@ pub(super) async fn run(
     }
     let _ = std::fs::remove_file(paths.control_socket());
     drop(lock_file);
+    let all: Vec<usize> = (0..sup.spec.services.len()).collect();
+    for tx in std::mem::take(&mut sup.down_replies) {
+        let _ = tx.send(Ok(sup.reply(&all)));
+    }
     drop(sup);
+    // Connections finish writing what they owe (answers, last events and log lines), bounded
+    // so that a client that never reads cannot hold the supervisor.
+    let _ = closing_tx.send(true);
     drop(shared);
+    let _ = tokio::time::timeout(Duration::from_secs(2), conns.idle()).await;
     drop(logs_tx);
     if let Some(t) = echo_task {
         let _ = t.await;
@@ -447,13 +456,11 @@ impl Supervisor {
                 for (stream, fd) in run.output {
                     let sink = slot.sink.clone();
                     let closed = closed_tx.clone();
-                    let readers = self.readers.clone();
-                    readers.n.set(readers.n.get() + 1);
+                    let guard = self.readers.enter();
                     tokio::task::spawn_local(async move {
                         capture(fd, stream, sink).await;
                         drop(closed);
-                        readers.n.set(readers.n.get() - 1);
-                        readers.idle.notify_waiters();
+                        drop(guard);
                     });
                 }
                 let tx = self.tx.clone();
@@ -470,6 +477,10 @@ impl Supervisor {
                 }
                 let tasks = self.start_readiness(i, gen, run.pid, notify);
                 self.slots[i].tasks = tasks;
+                if self.service(i).ready.is_none() {
+                    // Ready once spawned, so liveness checking starts now.
+                    self.start_liveness(i);
+                }
                 Input::Spawned(i, run.pid)
             }
             Err(e) => {

@@ -110,7 +110,8 @@ impl Supervisor {
                 }));
             }
             _ => {
-                tasks.push(spawn(probe::readiness(probe, move |r| {
+                let ctx = self.exec_context(i);
+                tasks.push(spawn(probe::readiness(probe, ctx, move |r| {
                     send(
                         &tx,
                         i,
@@ -159,7 +160,20 @@ impl Supervisor {
         }
     }
 
-    fn start_liveness(&mut self, i: usize) {
+    /// Where `exec` probes of service `i` run: its cwd and environment.
+    fn exec_context(&self, i: usize) -> probe::ExecContext {
+        let s = self.service(i);
+        let mut env = s.env.clone();
+        if let Some(dir) = &self.slots[i].storage_dir {
+            env.insert("PROCTOR_STATE_DIR".into(), dir.display().to_string());
+        }
+        probe::ExecContext {
+            cwd: Some(s.cwd.clone()),
+            env,
+        }
+    }
+
+    pub(super) fn start_liveness(&mut self, i: usize) {
         let Some(probe) = self.service(i).live.clone() else {
             return;
         };
@@ -168,7 +182,7 @@ impl Supervisor {
         }
         let tx = self.tx.clone();
         let gen = self.slots[i].gen;
-        let task = spawn(probe::liveness(probe, move |r| {
+        let task = spawn(probe::liveness(probe, self.exec_context(i), move |r| {
             send(
                 &tx,
                 i,

@@ -172,8 +172,7 @@ impl Supervisor {
                 (u, Goal::Down, inputs)
             }),
             Command::Down { timeout_ms } => {
-                let all: Vec<usize> = (0..self.spec.services.len()).collect();
-                self.waiters.push(Waiter::new(all, Goal::Down, reply));
+                self.down_replies.push(reply);
                 self.begin_shutdown(timeout_ms.map(Duration::from_millis));
                 return;
             }

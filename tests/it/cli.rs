@@ -27,7 +27,8 @@ fn up_status_stop_start_restart_down() {
         .file_name()
         .and_then(|n| n.to_str())
         .expect("dir name");
-    assert_eq!(st["project"], dir_name);
+    // The default name is the directory's, made a valid name (no leading '.').
+    assert_eq!(st["project"], dir_name.trim_start_matches('.'));
     let services = st["services"].as_array().expect("services");
     assert_eq!(services.len(), 2);
     for s in services {

@@ -54,7 +54,7 @@ autostart = false
         .expect("start");
     let mut starts = Vec::new();
     while starts.len() < 4 {
-        let e = events.until(Duration::from_secs(20), |e| e.state == State::Starting);
+        let e = events.until(Duration::from_secs(20), |e| e.state == State::Running);
         starts.push(e.at);
     }
     let gaps: Vec<Duration> = starts

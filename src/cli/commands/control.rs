@@ -53,13 +53,18 @@ pub(crate) fn report(reply: &Reply, p: &Printer, verb: &str) -> ExitCode {
 
 pub(crate) fn down(file: Option<&Path>, a: DownArgs, p: &Printer) -> Result<ExitCode> {
     let mut client = connect(file)?;
+    // Hold a pidfd on the supervisor before asking it to stop, so that `down` returns only
+    // once that very process is gone (and not a later one reusing its pid).
+    let supervisor = client
+        .request(Command::Status { services: vec![] })
+        .ok()
+        .and_then(|st| crate::sys::child::pidfd_open(st.supervisor_pid).ok());
     let reply = client.request(Command::Down {
         timeout_ms: millis(a.timeout),
     })?;
-    // The supervisor closes the connection as it exits; wait for that so `down` returns
-    // only once it is gone.
-    client.set_timeout(Some(Duration::from_secs(10)))?;
-    while client.recv().is_ok() {}
+    if let Some(fd) = supervisor {
+        wait_readable(&fd, Duration::from_secs(10));
+    }
     p.line(&format!(
         "stopped {} service{} and the supervisor",
         reply.services.len(),
@@ -130,5 +135,26 @@ pub(crate) fn wait(file: Option<&Path>, a: WaitArgs, p: &Printer) -> Result<Exit
             Ok(ExitCode::FAILURE)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Waits until `fd` (a pidfd) is readable, i.e. its process exited, or `limit` passes.
+fn wait_readable(fd: &impl std::os::fd::AsFd, limit: Duration) {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        let mut fds = [PollFd::new(fd, PollFlags::IN)];
+        let ts = Timespec::try_from(left).unwrap_or(Timespec {
+            tv_sec: 10,
+            tv_nsec: 0,
+        });
+        match poll(&mut fds, Some(&ts)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            _ => return,
+        }
     }
 }
