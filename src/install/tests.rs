@@ -148,3 +148,114 @@ fn a_relative_executable_is_refused_by_render() {
     b.exe = PathBuf::from("/usr/bin/pro\nctor");
     assert!(matches!(render(&b), Err(InstallError::BadPath { .. })));
 }
+
+/// Every file under `dir`.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn system_installs_stay_under_the_host_root() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = spec(tmp.path());
+    let h = host(tmp.path());
+    let mut req = request(Target::Systemd);
+    req.scope = Scope::System;
+    req.user_name = Some("deploy".into());
+    let b = Boot::new(&spec, req, PathBuf::from("/usr/bin/proctor"), &h).expect("boot");
+    let out = install(&b, &h).expect("install");
+    let unit = h.root.join("etc/systemd/system/proctor-shop.service");
+    assert_eq!(out.files, std::slice::from_ref(&unit));
+    assert_eq!(
+        out.manifest,
+        h.root.join("var/lib/proctor/installed/proctor-shop.json")
+    );
+    assert_eq!(
+        out.to_run,
+        [
+            "systemctl daemon-reload",
+            "systemctl enable --now proctor-shop.service"
+        ]
+    );
+    assert!(std::fs::read_to_string(&unit)
+        .expect("unit")
+        .contains("User=deploy\n"));
+    // A user-scope uninstall does not see a system installation.
+    assert!(matches!(
+        uninstall("proctor-shop", Scope::User, &h),
+        Err(InstallError::NotInstalled { .. })
+    ));
+    let out = uninstall("proctor-shop", Scope::System, &h).expect("uninstall");
+    assert_eq!(out.files, [unit]);
+    assert_eq!(
+        out.to_run,
+        [
+            "systemctl disable --now proctor-shop.service",
+            "systemctl daemon-reload"
+        ]
+    );
+    assert_eq!(files(&h.root), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn launchd_installs_write_the_agent_and_print_launchctl() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = spec(tmp.path());
+    let mut h = host(tmp.path());
+    h.native = Some(Target::Launchd);
+    // Even with systemd "running", a launchd install never calls systemctl.
+    h.systemd_running = true;
+    h.systemctl = PathBuf::from("/nonexistent/systemctl");
+    let b = Boot::new(
+        &spec,
+        request(Target::Launchd),
+        "/usr/bin/proctor".into(),
+        &h,
+    )
+    .expect("boot");
+    let out = install(&b, &h).expect("install");
+    let agent = h.home.join("Library/LaunchAgents/proctor.shop.plist");
+    assert_eq!(out.files, std::slice::from_ref(&agent));
+    assert_eq!(
+        out.to_run,
+        [format!("launchctl bootstrap gui/1000 {}", agent.display())]
+    );
+    assert!(h.home.join("Library/Logs/proctor").is_dir());
+    let out = uninstall("proctor.shop", Scope::User, &h).expect("uninstall");
+    assert_eq!(out.to_run, ["launchctl bootout gui/1000/proctor.shop"]);
+    assert!(!agent.exists());
+    assert_eq!(files(&h.home), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_missing_file_is_reported_not_fatal_on_uninstall() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = spec(tmp.path());
+    let h = host(tmp.path());
+    let b = Boot::new(
+        &spec,
+        request(Target::Systemd),
+        "/usr/bin/proctor".into(),
+        &h,
+    )
+    .expect("boot");
+    let out = install(&b, &h).expect("install");
+    std::fs::remove_file(&out.files[0]).expect("rm");
+    let gone = uninstall("proctor-shop", Scope::User, &h).expect("uninstall");
+    assert_eq!(gone.missing, out.files);
+    assert!(gone.files.is_empty());
+    // Nothing to disable once the unit file is gone; the reload still tidies up.
+    assert_eq!(gone.to_run, ["systemctl --user daemon-reload"]);
+    assert!(!out.manifest.exists());
+}

@@ -5,6 +5,8 @@ mod support;
 
 mod cli;
 mod control;
+mod install;
+mod install_cli;
 mod lifecycle;
 mod locks;
 mod probes;
