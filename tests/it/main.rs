@@ -10,3 +10,4 @@ mod install_cli;
 mod lifecycle;
 mod locks;
 mod probes;
+mod roles;
