@@ -5,7 +5,10 @@ mod support;
 
 mod cli;
 mod control;
+mod install;
+mod install_cli;
 mod lifecycle;
 mod locks;
 mod logs;
 mod probes;
+mod roles;

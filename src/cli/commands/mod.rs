@@ -8,6 +8,7 @@ use super::args::{Cli, Cmd};
 use super::Printer;
 
 mod control;
+mod install;
 mod lock;
 mod logs;
 mod status;
@@ -30,6 +31,8 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Lock(a) => lock::list(file, a, p),
         Cmd::Unlock(a) => lock::unlock(file, a, p),
         Cmd::Validate => validate::run(file, p),
+        Cmd::Install(a) => install::install(file, a, p),
+        Cmd::Uninstall(a) => install::uninstall(file, a, p),
         Cmd::Supervise(a) => supervise::run(file, a),
     }
 }
