@@ -9,6 +9,8 @@
 //! example re-executes itself as the services' children (`stamp` writes a nanosecond
 //! timestamp as its first act, `listen` serves a TCP port), so no figure includes a shell.
 
+#![allow(clippy::print_stdout)] // A command-line report.
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
