@@ -91,6 +91,7 @@ pub enum Command {
 
 /// A message from the supervisor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "WireResponse")]
 pub struct Response {
     /// Protocol version.
     pub v: u32,
@@ -99,6 +100,37 @@ pub struct Response {
     /// The payload.
     #[serde(flatten)]
     pub body: Body,
+}
+
+/// How a [`Response`] is read: a flattened enum would make serde buffer the whole message
+/// before decoding it, which dominated `status` with many services.
+#[derive(Deserialize)]
+struct WireResponse {
+    v: u32,
+    id: Option<u64>,
+    ok: Option<Reply>,
+    error: Option<ErrorBody>,
+    log: Option<LogLine>,
+    event: Option<Event>,
+}
+
+impl TryFrom<WireResponse> for Response {
+    type Error = &'static str;
+
+    fn try_from(w: WireResponse) -> Result<Self, Self::Error> {
+        let body = match (w.ok, w.error, w.log, w.event) {
+            (Some(r), None, None, None) => Body::Ok(r),
+            (None, Some(e), None, None) => Body::Error(e),
+            (None, None, Some(l), None) => Body::Log(l),
+            (None, None, None, Some(e)) => Body::Event(e),
+            _ => return Err("a response holds exactly one of ok, error, log, event"),
+        };
+        Ok(Response {
+            v: w.v,
+            id: w.id,
+            body,
+        })
+    }
 }
 
 /// The payload of a [`Response`].

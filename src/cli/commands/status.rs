@@ -12,13 +12,16 @@ use crate::control::proto::{Command, Reply, ServiceStatus};
 
 pub(crate) fn run(file: Option<&Path>, a: StatusArgs, p: &Printer) -> Result<ExitCode> {
     let mut client = connect(file)?;
-    let reply = client.request(Command::Status {
+    let cmd = Command::Status {
         services: a.services,
-    })?;
-    if a.json {
-        p.json(&reply);
+    };
+    if a.json && !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        // Passed through as the supervisor wrote it: the same document, without decoding it.
+        p.line(&client.request_raw(cmd)?);
+    } else if a.json {
+        p.json(&client.request(cmd)?);
     } else {
-        p.line(&table(&reply));
+        p.line(&table(&client.request(cmd)?));
     }
     Ok(ExitCode::SUCCESS)
 }
