@@ -197,6 +197,15 @@ pub struct ServiceStatus {
     /// The service's state directory (`PROCTOR_STATE_DIR`), while it exists.
     #[serde(default)]
     pub storage_dir: Option<std::path::PathBuf>,
+    /// The tmux session of a running tmux service (on the project's private server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmux_session: Option<String>,
+    /// The container name of a running container service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The (short) container id, once the runtime has reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
 }
 
 /// A log record streamed by `follow`.

@@ -12,11 +12,11 @@ use tokio::net::UnixListener;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::backends::{kind_name, Backends};
 use super::machine::{Action, Input, Machine, Policy, State};
 use super::requests::Waiter;
 use super::{Options, SuperviseError};
-use crate::backend::process::ProcessBackend;
-use crate::backend::{Backend, Exit, StartRequest, StopCmd, StopHandle};
+use crate::backend::{Exit, Session, StartRequest, StopCmd, StopHandle};
 use crate::control::proto::{ErrorBody, Event, Reply, ServiceStatus};
 use crate::control::server::{self, Shared};
 use crate::lock::{Acquired, Lock};
@@ -61,6 +61,8 @@ pub(super) struct Slot {
     lock: Option<Lock>,
     /// The service's state directory while it exists.
     pub(super) storage_dir: Option<std::path::PathBuf>,
+    /// The tmux session or container of the current run.
+    session: Option<Session>,
 }
 
 pub(super) struct Supervisor {
@@ -79,6 +81,8 @@ pub(super) struct Supervisor {
     readers: Rc<TaskCount>,
     /// `down` requests, answered once everything is stopped and released.
     pub(super) down_replies: Vec<oneshot::Sender<Result<Reply, ErrorBody>>>,
+    /// The backends services run on.
+    backends: Backends,
 }
 
 pub(super) async fn run(
@@ -142,6 +146,7 @@ pub(super) async fn run(
             main_pid: None,
             lock: None,
             storage_dir: None,
+            session: None,
         })
         .collect();
     let echo_task = echo.map(|e| {
@@ -161,6 +166,7 @@ pub(super) async fn run(
         names: names.clone(),
         closing,
     });
+    let spec_project = spec.project.clone();
     let mut sup = Supervisor {
         spec,
         role,
@@ -174,6 +180,7 @@ pub(super) async fn run(
         manager_socket: manager_socket.clone(),
         readers: Rc::new(TaskCount::default()),
         down_replies: Vec::new(),
+        backends: Backends::new(&spec_project, &paths.root),
     };
     sup.reclaim_orphans().await;
     if let Some(mut f) = ready.take() {
@@ -324,6 +331,7 @@ impl Supervisor {
                     let slot = &mut self.slots[unit];
                     slot.stop = None;
                     slot.started_wall = None;
+                    slot.session = None;
                     slot.main_pid = None;
                     for t in slot.tasks.drain(..) {
                         t.abort();
@@ -444,7 +452,7 @@ impl Supervisor {
             extra_env,
             output_closed: closed_rx,
         };
-        let started = ProcessBackend.start(req);
+        let started = self.backends.start(req);
         let slot = &mut self.slots[i];
         slot.probe_error = None;
         slot.status_text = None;
@@ -453,12 +461,14 @@ impl Supervisor {
                 slot.gen += 1;
                 slot.stop = Some(run.stop);
                 slot.started_wall = Some(SystemTime::now());
+                slot.session = run.session;
+                let tty = run.tty;
                 for (stream, fd) in run.output {
                     let sink = slot.sink.clone();
                     let closed = closed_tx.clone();
                     let guard = self.readers.enter();
                     tokio::task::spawn_local(async move {
-                        capture(fd, stream, sink).await;
+                        capture(fd, stream, sink, tty).await;
                         drop(closed);
                         drop(guard);
                     });
@@ -601,7 +611,18 @@ impl Supervisor {
             next_restart_ms: u.deadline.filter(|_| u.state == State::Backoff).map(|d| {
                 u64::try_from(d.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
             }),
-            backend: "process".into(),
+            backend: kind_name(&self.spec.services[i].backend).into(),
+            tmux_session: slot
+                .session
+                .as_ref()
+                .filter(|s| s.id_file.is_none())
+                .map(|s| s.name.clone()),
+            container: slot
+                .session
+                .as_ref()
+                .filter(|s| s.id_file.is_some())
+                .map(|s| s.name.clone()),
+            container_id: slot.session.as_ref().and_then(Session::container_id),
             log_error: slot.sink.borrow().error().map(str::to_owned),
             probe_error: slot.probe_error.clone(),
             status_text: slot.status_text.clone(),
