@@ -17,8 +17,14 @@ Exit codes:
 #[command(name = "proctor", version, after_help = EXIT_CODES)]
 pub struct Cli {
     /// The spec file (default: proctor.toml in this directory or the nearest parent).
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    /// `--file` works before or after the verb; the short `-f` only before it, since
+    /// `logs -f` means follow.
+    #[arg(long = "file", global = true, value_name = "FILE")]
     pub file: Option<PathBuf>,
+
+    /// Short for `--file`, before the verb: `proctor -f FILE up`.
+    #[arg(short = 'f', value_name = "FILE", conflicts_with = "file")]
+    pub file_short: Option<PathBuf>,
 
     /// What to do.
     #[command(subcommand)]

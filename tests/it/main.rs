@@ -7,4 +7,5 @@ mod cli;
 mod control;
 mod lifecycle;
 mod locks;
+mod logs;
 mod probes;

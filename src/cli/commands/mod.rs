@@ -17,7 +17,7 @@ mod validate;
 
 /// Runs the chosen verb.
 pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
-    let file = cli.file.as_deref();
+    let file = cli.file.as_deref().or(cli.file_short.as_deref());
     match cli.command {
         Cmd::Up(a) => up::run(file, a, p),
         Cmd::Down(a) => control::down(file, a, p),
