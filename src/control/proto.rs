@@ -87,6 +87,17 @@ pub enum Command {
     },
     /// Stream state-change events until the client leaves.
     Events,
+    /// Add (or redefine, if stopped) an ad-hoc service and start it; answer once it is
+    /// ready or failed.
+    Run {
+        /// The service.
+        service: crate::spec::adhoc::AdHoc,
+    },
+    /// Stop ad-hoc services and forget them; answer once they are down.
+    Rm {
+        /// Services to remove.
+        services: Vec<String>,
+    },
 }
 
 /// A message from the supervisor.
@@ -291,7 +302,7 @@ pub fn decode_request(line: &[u8]) -> Result<Request, Box<Response>> {
 }
 
 const KNOWN: &[&str] = &[
-    "status", "up", "start", "stop", "restart", "wait", "down", "follow", "events",
+    "status", "up", "start", "stop", "restart", "wait", "down", "follow", "events", "run", "rm",
 ];
 
 /// An error response.

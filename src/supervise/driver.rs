@@ -46,9 +46,9 @@ pub(crate) enum Msg {
 pub(super) struct Slot {
     /// Generation of the current process; messages about older ones are ignored.
     pub(super) gen: u64,
-    stop: Option<StopHandle>,
+    pub(super) stop: Option<StopHandle>,
     pub(super) sink: Rc<RefCell<LogSink>>,
-    started_wall: Option<SystemTime>,
+    pub(super) started_wall: Option<SystemTime>,
     /// Probe and notify tasks of the current process.
     pub(super) tasks: Vec<tokio::task::AbortHandle>,
     /// The last readiness or liveness failure.
@@ -58,11 +58,16 @@ pub(super) struct Slot {
     /// `MAINPID=` from the notify protocol.
     pub(super) main_pid: Option<u32>,
     /// The service's lifecycle lock, held from its first start until it is down for good.
-    lock: Option<Lock>,
+    pub(super) lock: Option<Lock>,
     /// The service's state directory while it exists.
     pub(super) storage_dir: Option<std::path::PathBuf>,
     /// The tmux session or container of the current run.
-    session: Option<Session>,
+    pub(super) session: Option<Session>,
+    /// Started with `proctor run` (not declared in the spec file).
+    pub(super) adhoc: bool,
+    /// An ad-hoc service forgotten by `rm`: hidden, kept only until a `run` reuses it, so
+    /// that unit indices never shift under in-flight messages.
+    pub(super) removed: bool,
 }
 
 pub(super) struct Supervisor {
@@ -83,6 +88,12 @@ pub(super) struct Supervisor {
     pub(super) down_replies: Vec<oneshot::Sender<Result<Reply, ErrorBody>>>,
     /// The backends services run on.
     backends: Backends,
+    /// Services started with `proctor run`, as remembered in the state dir.
+    pub(super) adhoc: Vec<crate::spec::adhoc::AdHoc>,
+    /// Service names by index, shared with the control connections.
+    pub(super) names: Rc<RefCell<Vec<String>>>,
+    /// Where log sinks publish to live followers.
+    pub(super) logs_tx: broadcast::Sender<Arc<LogBatch>>,
 }
 
 pub(super) async fn run(
@@ -114,6 +125,12 @@ pub(super) async fn run(
             return Err(e);
         }
     };
+    let mut spec = spec;
+    // Ad-hoc services from `proctor run` live on in the state dir until `proctor rm`; a
+    // service the spec file declares under the same name wins.
+    let mut adhoc = crate::spec::adhoc::load(&paths.root);
+    crate::spec::adhoc::merge(&mut spec, &adhoc);
+    adhoc.retain(|a| spec.service(&a.name) == Some(&a.to_service(&spec.project)));
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (logs_tx, _) = broadcast::channel::<Arc<LogBatch>>(4096);
     let (events_tx, _) = broadcast::channel::<Arc<Event>>(1024);
@@ -129,24 +146,11 @@ pub(super) async fn run(
         .services
         .iter()
         .enumerate()
-        .map(|(i, s)| Slot {
-            gen: 0,
-            stop: None,
-            sink: Rc::new(RefCell::new(LogSink::new(
-                i,
-                &logs_dir,
-                &s.name,
-                s.logs,
-                logs_tx.clone(),
-            ))),
-            started_wall: None,
-            tasks: Vec::new(),
-            probe_error: None,
-            status_text: None,
-            main_pid: None,
-            lock: None,
-            storage_dir: None,
-            session: None,
+        .map(|(i, s)| {
+            Slot::new(
+                LogSink::new(i, &logs_dir, &s.name, s.logs, logs_tx.clone()),
+                adhoc.iter().any(|a| a.name == s.name),
+            )
         })
         .collect();
     let echo_task = echo.map(|e| {
@@ -159,11 +163,12 @@ pub(super) async fn run(
     });
     let (closing_tx, closing) = tokio::sync::watch::channel(false);
     let conns = Rc::new(TaskCount::default());
+    let shared_names = Rc::new(RefCell::new(names.clone()));
     let shared = Rc::new(Shared {
         tx: tx.clone(),
         logs: logs_tx.clone(),
         events: events_tx.clone(),
-        names: names.clone(),
+        names: shared_names.clone(),
         closing,
     });
     let spec_project = spec.project.clone();
@@ -181,6 +186,9 @@ pub(super) async fn run(
         readers: Rc::new(TaskCount::default()),
         down_replies: Vec::new(),
         backends: Backends::new(&spec_project, &paths.root),
+        adhoc,
+        names: shared_names,
+        logs_tx: logs_tx.clone(),
     };
     sup.reclaim_orphans().await;
     if let Some(mut f) = ready.take() {
@@ -260,7 +268,9 @@ pub(super) async fn run(
     }
     let _ = std::fs::remove_file(paths.control_socket());
     drop(lock_file);
-    let all: Vec<usize> = (0..sup.spec.services.len()).collect();
+    let all: Vec<usize> = (0..sup.spec.services.len())
+        .filter(|&i| !sup.slots[i].removed)
+        .collect();
     for tx in std::mem::take(&mut sup.down_replies) {
         let _ = tx.send(Ok(sup.reply(&all)));
     }
