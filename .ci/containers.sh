@@ -9,19 +9,21 @@ export DEBIAN_FRONTEND=noninteractive
 need=()
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v runc >/dev/null 2>&1 || need+=(runc)
-[ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 || need+=(busybox-static)
+# The image needs the static build: the dynamic one would want a libc inside it.
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-conf=/etc/containers/containers.conf
-if ! grep -qs 'proctor-ci' "$conf"; then
-  mkdir -p /etc/containers
+# A drop-in, so a containers.conf of the machine's own stays untouched.
+conf=/etc/containers/containers.conf.d/proctor-ci.conf
+if [ ! -s "$conf" ]; then
+  mkdir -p "$(dirname "$conf")"
   # crun is not available here and the sandbox's hard limits are lower than podman's
   # defaults, so containers fail to start without these two settings.
-  cat >>"$conf" <<'CONF'
+  cat >"$conf" <<'CONF'
 # proctor-ci: settings the container backend's tests need on this kind of machine
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
