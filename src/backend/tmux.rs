@@ -33,7 +33,10 @@ use crate::sys::child::{kill_group, Ended};
 use crate::sys::pidfd::AsyncPidFd;
 
 /// How long to wait for tmux to record a dead pane's status after the pidfd fired.
-const STATUS_WAIT: Duration = Duration::from_secs(2);
+const STATUS_WAIT: Duration = Duration::from_secs(3);
+
+/// How long one wait on the pane-died channel lasts before tmux is asked again.
+const STATUS_SLICE: Duration = Duration::from_millis(200);
 
 /// Runs services in sessions on the project's private tmux server.
 #[derive(Debug, Clone)]
@@ -357,24 +360,41 @@ impl Watch {
         Exit::from_ended(ended, timed_out)
     }
 
-    /// The dead pane's exit status, once tmux has recorded it.
+    /// The dead pane's exit status, once tmux has recorded it (when it reaps the pane's
+    /// process). tmux 3.3 now and then misses the SIGCHLD of a pane killed by a signal and
+    /// leaves it a zombie until the next one, so if the status is not there yet, its server
+    /// (ours: it runs on the project's private socket) gets a SIGCHLD, which makes it reap,
+    /// and the pane-died hook's channel says when it has. Bounded: a server that is gone
+    /// answers nothing.
     async fn status(&self) -> Option<Ended> {
-        let mut wait = self.tmux.async_command();
-        wait.args(["wait-for", &self.token]);
-        let _ = tokio::time::timeout(STATUS_WAIT, output_async(&mut wait)).await;
-        let mut show = self.tmux.async_command();
-        show.args([
-            "display-message",
-            "-p",
-            "-t",
-            &window_target(&self.session),
-            "#{pane_dead} #{pane_dead_status} #{pane_dead_signal}",
-        ]);
-        parse_status(&output_async(&mut show).await?)
+        let deadline = Instant::now() + STATUS_WAIT;
+        loop {
+            let mut show = self.tmux.async_command();
+            show.args([
+                "display-message",
+                "-p",
+                "-t",
+                &window_target(&self.session),
+                "#{pane_dead} #{pane_dead_status} #{pane_dead_signal} #{pid}",
+            ]);
+            let text = output_async(&mut show).await?;
+            if let Some(ended) = parse_status(&text) {
+                return Some(ended);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            if let Some(server) = text.split(' ').nth(3).and_then(|p| p.trim().parse().ok()) {
+                let _ = crate::sys::child::signal_process(server, Signal::CHILD);
+            }
+            let mut wait = self.tmux.async_command();
+            wait.args(["wait-for", &self.token]);
+            let _ = tokio::time::timeout(STATUS_SLICE, output_async(&mut wait)).await;
+        }
     }
 }
 
-/// Parses `#{pane_dead} #{pane_dead_status} #{pane_dead_signal}`: tmux fills in the status
+/// Parses `#{pane_dead} #{pane_dead_status} #{pane_dead_signal} …`: tmux fills in the status
 /// when the process exited and the signal when one killed it, leaving the other empty.
 fn parse_status(text: &str) -> Option<Ended> {
     let fields: Vec<&str> = text.lines().next()?.split(' ').collect();
@@ -407,5 +427,11 @@ mod tests {
         assert_eq!(parse_status("1 3 \n"), Some(Ended::Code(3)));
         assert_eq!(parse_status("1  15\n"), Some(Ended::Signal(15)));
         assert_eq!(parse_status("0  \n"), None);
+        assert_eq!(
+            parse_status("1   4242\n"),
+            None,
+            "dead, status not recorded yet"
+        );
+        assert_eq!(parse_status("1  9 4242\n"), Some(Ended::Signal(9)));
     }
 }

@@ -6,7 +6,9 @@ use crate::backend::container::ContainerBackend;
 use crate::backend::process::ProcessBackend;
 use crate::backend::tmux::TmuxBackend;
 use crate::backend::{Backend, BackendError, Running, StartRequest};
-use crate::spec::{self, Project};
+use std::process::Stdio;
+
+use crate::spec::{self, Project, Spec};
 
 /// The project's backends, configured once from `[project]`.
 pub(super) struct Backends {
@@ -28,6 +30,35 @@ impl Backends {
             spec::Backend::Process => ProcessBackend.start(req),
             spec::Backend::Tmux => self.tmux.start(req),
             spec::Backend::Container(_) => self.container.start(req),
+        }
+    }
+}
+
+impl Backends {
+    /// Clears what a dead supervisor left behind outside its services' process groups.
+    /// Called at start-up, while we hold the project's singleton lock: no session on the
+    /// private tmux server can belong to a live supervisor, and a container is removed only
+    /// through the id an earlier run of ours recorded.
+    pub(super) fn reclaim(&self, spec: &Spec) {
+        let mut tmux = false;
+        for svc in &spec.services {
+            match &svc.backend {
+                spec::Backend::Tmux => tmux = true,
+                spec::Backend::Container(c) => {
+                    if let Ok(rt) = self.container.runtime_for(&svc.name, c) {
+                        self.container.remove_leftover(rt, &svc.name);
+                    }
+                }
+                spec::Backend::Process => {}
+            }
+        }
+        if tmux && self.tmux.socket().exists() && self.tmux.installed() {
+            let mut c = self.tmux.command();
+            c.arg("kill-server")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let _ = c.status();
         }
     }
 }

@@ -19,7 +19,7 @@ use super::{Options, SuperviseError};
 use crate::backend::{Exit, Session, StartRequest, StopCmd, StopHandle};
 use crate::control::proto::{ErrorBody, Event, Reply, ServiceStatus};
 use crate::control::server::{self, Shared};
-use crate::lock::{Acquired, Lock};
+use crate::lock::Lock;
 use crate::logs::{capture, LogBatch, LogSink};
 use crate::spec::{Service, Spec};
 use crate::state::{ensure_private_dir, Paths};
@@ -87,7 +87,7 @@ pub(super) struct Supervisor {
     /// `down` requests, answered once everything is stopped and released.
     pub(super) down_replies: Vec<oneshot::Sender<Result<Reply, ErrorBody>>>,
     /// The backends services run on.
-    backends: Backends,
+    pub(super) backends: Backends,
     /// Services started with `proctor run`, as remembered in the state dir.
     pub(super) adhoc: Vec<crate::spec::adhoc::AdHoc>,
     /// Service names by index, shared with the control connections.
@@ -508,53 +508,6 @@ impl Supervisor {
                 slot.sink.borrow_mut().note(&format!("proctor: {e}"));
                 Input::Exited(i, Exit::spawn_failed(e.to_string()))
             }
-        }
-    }
-
-    /// Stops the orphans of a dead supervisor before anything starts (see `orphans`).
-    async fn reclaim_orphans(&mut self) {
-        let mut jobs = Vec::new();
-        for i in 0..self.spec.services.len() {
-            let svc = &self.spec.services[i];
-            let mut lock = Lock::for_service(&self.paths.root, &svc.name);
-            if !lock.path().exists() {
-                continue;
-            }
-            match lock.acquire() {
-                Ok(Acquired::Orphan { orphan }) => {
-                    jobs.push(tokio::task::spawn_local(super::orphans::reclaim(
-                        orphan,
-                        svc.name.clone(),
-                        svc.stop_signal,
-                        svc.stop_timeout,
-                    )));
-                    self.slots[i].lock = Some(lock);
-                }
-                Ok(_) => self.slots[i].lock = Some(lock),
-                Err(e) => tracing::warn!(service = %svc.name, "{e}"),
-            }
-        }
-        for job in jobs {
-            let _ = job.await;
-        }
-    }
-
-    /// Makes sure we hold service `i`'s lifecycle lock before spawning it.
-    fn lock_for_spawn(&mut self, i: usize) -> Result<(), String> {
-        if self.slots[i].lock.is_some() {
-            return Ok(());
-        }
-        let mut lock = Lock::for_service(&self.paths.root, &self.spec.services[i].name);
-        match lock.acquire() {
-            Ok(Acquired::Orphan { orphan }) => Err(format!(
-                "an orphan (pid {}) still holds the lock; it is stopped when the supervisor starts",
-                orphan.pid
-            )),
-            Ok(_) => {
-                self.slots[i].lock = Some(lock);
-                Ok(())
-            }
-            Err(e) => Err(e.to_string()),
         }
     }
 

@@ -494,3 +494,32 @@ restart = "no"
     );
     assert!(why.contains("apt-get install tmux"), "{why}");
 }
+
+#[test]
+fn a_new_supervisor_clears_what_a_killed_one_left_in_tmux() {
+    let ctx = TestContext::new(
+        r#"
+[service.term]
+backend = "tmux"
+command = ["sleep", "1000"]
+stop_timeout = "1s"
+"#,
+    );
+    ctx.ok(&["up", "-d"]);
+    let old = ctx.service("term").pid.expect("pid");
+    let sup = ctx.supervisor_pid();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(i32::try_from(sup).expect("pid")).expect("pid"),
+        rustix::process::Signal::KILL,
+    )
+    .expect("kill supervisor");
+    ctx.ok(&["up", "-d"]);
+    let new = ctx.service("term").pid.expect("pid");
+    assert_ne!(new, old);
+    assert!(!alive(old), "the orphan was stopped");
+    let out = tmux(ctx.home())
+        .args(["list-sessions", "-F", "#{session_name}"])
+        .output()
+        .expect("tmux ls");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+}
