@@ -284,6 +284,9 @@ impl Watch {
             }
         }
         let _ = std::fs::remove_file(&self.cidfile);
+        // The client is gone, so its pipes close: let the reader take the container's last
+        // lines before its exit is reported (bounded, in case something else holds them).
+        let _ = tokio::time::timeout(Duration::from_secs(1), output_closed.recv()).await;
         // A stop escalated by the runtime still counts as timed out.
         let timed_out = timed_out && (killed || ended != Some(Ended::Code(0)));
         Exit::from_ended(ended, timed_out)

@@ -35,6 +35,9 @@ use crate::sys::pidfd::AsyncPidFd;
 /// How long to wait for tmux to record a dead pane's status after the pidfd fired.
 const STATUS_WAIT: Duration = Duration::from_secs(3);
 
+/// How long the last output may take to reach the log after the session is gone.
+const OUTPUT_DRAIN: Duration = Duration::from_secs(1);
+
 /// How long one wait on the pane-died channel lasts before tmux is asked again.
 const STATUS_SLICE: Duration = Duration::from_millis(200);
 
@@ -217,7 +220,7 @@ impl Backend for TmuxBackend {
             pid,
             output: vec![(Stream::Out, reader)],
             stop: StopHandle(tx),
-            watch: Box::pin(ctx.run(pidfd, rx)),
+            watch: Box::pin(ctx.run(pidfd, rx, req.output_closed)),
             tty: true,
             session: Some(Session {
                 name: session,
@@ -314,6 +317,7 @@ impl Watch {
         self,
         pidfd: Option<AsyncPidFd>,
         mut stop_rx: mpsc::UnboundedReceiver<StopCmd>,
+        mut output_closed: mpsc::Receiver<()>,
     ) -> Exit {
         let pid = self.pid;
         let mut stopping = false;
@@ -356,7 +360,11 @@ impl Watch {
         for f in &self.files {
             let _ = std::fs::remove_file(f);
         }
+        // The killed session ends pipe-pane's `cat`; with our end closed too, the reader
+        // drains what is left and sees end of file. Waiting for that keeps a service's last
+        // lines ahead of the news of its exit.
         drop(self.writer);
+        let _ = tokio::time::timeout(OUTPUT_DRAIN, output_closed.recv()).await;
         Exit::from_ended(ended, timed_out)
     }
 

@@ -292,5 +292,9 @@ autostart = false
         std::thread::sleep(Duration::from_millis(10));
         after = fds();
     }
-    assert_eq!(after, before, "descriptors leaked over ~1000 probe rounds");
+    // Fewer is fine: `before` may still count a connection the supervisor was dropping.
+    assert!(
+        after <= before,
+        "descriptors leaked over ~1000 probe rounds: {before} → {after}"
+    );
 }
