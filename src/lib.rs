@@ -5,12 +5,13 @@
 //!
 //! # Layout
 //! Modules follow the life of a service: [`spec`] → [`lock`] → [`sys`] → [`backend`] →
-//! [`supervise`] → [`logs`] → [`control`], with [`state`] for where files live.
+//! [`supervise`] → [`logs`] → [`control`] → [`install`], with [`state`] for where files live.
 
 pub mod backend;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod control;
+pub mod install;
 pub mod lock;
 pub mod logs;
 pub mod probe;

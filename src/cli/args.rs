@@ -63,6 +63,10 @@ pub enum Cmd {
     Rm(RmArgs),
     /// Check a spec file and report every error.
     Validate,
+    /// Start the project at boot: write a systemd unit (or launchd plist) running `proctor up`.
+    Install(InstallArgs),
+    /// Stop, disable and remove a boot service written by `install` (and only what it wrote).
+    Uninstall(UninstallArgs),
     /// Run the supervisor (used by `up -d` and boot units).
     #[command(hide = true)]
     Supervise(SuperviseArgs),
@@ -265,4 +269,62 @@ pub struct UnlockArgs {
     /// Remove it even if its holder is alive.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `--user` / `--system`.
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    /// A system service (/etc/systemd/system, /Library/LaunchDaemons); needs root.
+    #[arg(long, conflicts_with = "user")]
+    pub system: bool,
+    /// A service of the current user's service manager (the default, except for Windows).
+    #[arg(long)]
+    pub user: bool,
+}
+
+/// `install` arguments.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Whose service manager.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Run `proctor up --role ROLE` at boot.
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Write the rendering to stdout and touch nothing.
+    #[arg(long)]
+    pub print: bool,
+    /// Service name (default: proctor-PROJECT[-ROLE]; launchd: proctor.PROJECT[.ROLE]).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Init system to render for (default: this machine's; others only with --print).
+    #[arg(long, value_enum)]
+    pub target: Option<crate::install::Target>,
+    /// With --system: the account the service runs as.
+    #[arg(long, value_name = "USER")]
+    pub user_name: Option<String>,
+    /// Extra environment for `proctor up` (repeatable). PATH, PROCTOR_HOME and
+    /// XDG_STATE_HOME are taken from this shell when set.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+}
+
+/// `uninstall` arguments.
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// Whose service manager.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// The role given to `install` (picks the default name).
+    #[arg(long)]
+    pub role: Option<String>,
+    /// The service name given to `install` (default: derived from the spec and role).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
 }

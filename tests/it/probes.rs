@@ -129,6 +129,7 @@ fn liveness_failure_restarts_the_service() {
         r#"
 [service.zombie]
 command = ["sh", "-c", "touch alive; exec sleep 1000"]
+ready = { exec = ["test", "-f", "alive"], interval = "10ms" }
 live = { exec = ["test", "-f", "alive"], interval = "100ms", failures = 2 }
 backoff = { initial = "10ms" }
 "#,

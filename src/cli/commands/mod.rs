@@ -9,6 +9,7 @@ use super::Printer;
 
 mod attach;
 mod control;
+mod install;
 mod lock;
 mod logs;
 mod run;
@@ -35,6 +36,8 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Run(a) => run::run(file, a, p),
         Cmd::Rm(a) => run::rm(file, &a, p),
         Cmd::Validate => validate::run(file, p),
+        Cmd::Install(a) => install::install(file, a, p),
+        Cmd::Uninstall(a) => install::uninstall(file, a, p),
         Cmd::Supervise(a) => supervise::run(file, a),
     }
 }
