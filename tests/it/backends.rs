@@ -507,12 +507,24 @@ stop_timeout = "1s"
     );
     ctx.ok(&["up", "-d"]);
     let old = ctx.service("term").pid.expect("pid");
-    let sup = ctx.supervisor_pid();
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(i32::try_from(sup).expect("pid")).expect("pid"),
-        rustix::process::Signal::KILL,
-    )
-    .expect("kill supervisor");
+    let sup = rustix::process::Pid::from_raw(i32::try_from(ctx.supervisor_pid()).expect("pid"))
+        .expect("pid");
+    // Watch it through a pidfd, so the next `up` starts only once it is really gone.
+    let pidfd =
+        rustix::process::pidfd_open(sup, rustix::process::PidfdFlags::empty()).expect("pidfd");
+    rustix::process::kill_process(sup, rustix::process::Signal::KILL).expect("kill supervisor");
+    let mut fds = [rustix::event::PollFd::new(
+        &pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    let limit = rustix::event::Timespec {
+        tv_sec: 10,
+        tv_nsec: 0,
+    };
+    assert_eq!(
+        rustix::event::poll(&mut fds, Some(&limit)).expect("poll"),
+        1
+    );
     ctx.ok(&["up", "-d"]);
     let new = ctx.service("term").pid.expect("pid");
     assert_ne!(new, old);
