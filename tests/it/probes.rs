@@ -196,8 +196,10 @@ fn dependencies_start_in_order_and_stop_in_reverse() {
     let ctx = TestContext::new(
         r#"
 [service.web]
-command = ["sh", "-c", "date +%s%N > web.start; exec sleep 1000"]
+command = ["sh", "-c", "date +%s%N > web.start; echo started; exec sleep 1000"]
 depends_on = { db = "ready", migrate = "completed" }
+# Ready once web.start is written, so `up` never returns before the file is complete.
+ready = { log = "^started$" }
 
 [service.migrate]
 command = ["sh", "-c", "date +%s%N > migrate.start; sleep 0.3; date +%s%N > migrate.end"]
