@@ -54,6 +54,13 @@ pub enum Cmd {
     Lock(LockArgs),
     /// Remove a service's lifecycle lock (refuses a live holder without --force).
     Unlock(UnlockArgs),
+    /// Attach the terminal to a tmux service's session, or a shell in a container service.
+    Attach(AttachArgs),
+    /// Start an ad-hoc service without editing proctor.toml (outside a project: under the
+    /// per-user default project).
+    Run(RunArgs),
+    /// Stop an ad-hoc service started with `run` and forget it.
+    Rm(RmArgs),
     /// Check a spec file and report every error.
     Validate,
     /// Start the project at boot: write a systemd unit (or launchd plist) running `proctor up`.
@@ -113,6 +120,72 @@ pub struct StatusArgs {
     /// Print JSON: {"project", "services": [{"name","state","pid","restarts","uptime_ms","last_exit",…}]}.
     #[arg(long)]
     pub json: bool,
+    /// Look the one NAME up in every backend (tmux, podman, docker) instead of asking the
+    /// supervisor: fails if none or several hold it.
+    #[arg(long)]
+    pub all_backends: bool,
+}
+
+/// `attach` arguments.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The service.
+    pub service: String,
+}
+
+/// Which backend `run` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    /// A native process (the default unless [project] backend says otherwise).
+    Process,
+    /// A tmux session, attachable with `proctor attach`.
+    Tmux,
+    /// A podman or docker container (needs --image).
+    Container,
+}
+
+/// Restart policy for `run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RestartArg {
+    /// Never restart.
+    No,
+    /// Restart after a failure (the default).
+    OnFailure,
+    /// Restart after any exit.
+    Always,
+}
+
+/// `run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The new service's name.
+    pub name: String,
+    /// Where it runs (default: the project's backend).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendArg>,
+    /// Container image (implies --backend container).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Restart policy.
+    #[arg(long, value_enum)]
+    pub restart: Option<RestartArg>,
+    /// Environment variable KEY=VALUE (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory (default: the current directory).
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// The command and its arguments, after `--` (optional for containers).
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+/// `rm` arguments.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Ad-hoc services to stop and forget.
+    #[arg(required = true)]
+    pub services: Vec<String>,
 }
 
 /// `wait` arguments.
@@ -135,6 +208,9 @@ pub struct SuperviseArgs {
     /// Start nothing; wait for requests.
     #[arg(long)]
     pub start_nothing: bool,
+    /// Supervise the per-user default project (ad-hoc services started outside a project).
+    #[arg(long)]
+    pub default_project: bool,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

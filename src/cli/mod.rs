@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 
-use crate::spec::{self, Spec};
+use crate::spec::{self, adhoc, Spec};
 use crate::state::Paths;
 
 pub mod args;
@@ -69,9 +69,56 @@ pub(crate) fn load_spec(file: Option<&Path>) -> Result<Spec> {
     Spec::load(&path).map_err(|errs| anyhow!("invalid spec:\n{errs}"))
 }
 
-/// The spec and its state paths.
+/// The spec (with its ad-hoc services) and its state paths. Without `--file` and with no
+/// `proctor.toml` around, the per-user default project is used if `proctor run` has put
+/// services there.
 pub(crate) fn project(file: Option<&Path>) -> Result<(Spec, Paths)> {
-    let spec = load_spec(file)?;
-    let paths = Paths::for_spec(&spec);
+    let (mut spec, paths) = match spec_path(file) {
+        Ok(path) => {
+            let spec = load_spec(Some(&path))?;
+            let paths = Paths::for_spec(&spec);
+            (spec, paths)
+        }
+        Err(e) => {
+            let (spec, paths) = default_project();
+            if file.is_some() || !paths.root.join(adhoc::FILE_NAME).exists() {
+                return Err(e);
+            }
+            (spec, paths)
+        }
+    };
+    adhoc::merge(&mut spec, &adhoc::load(&paths.root));
     Ok((spec, paths))
+}
+
+/// Like [`project`], but outside any project the per-user default project, even before
+/// it holds anything (for `proctor run`).
+pub(crate) fn project_or_default(file: Option<&Path>) -> Result<(Spec, Paths)> {
+    if file.is_none() && spec_path(None).is_err() {
+        let (mut spec, paths) = default_project();
+        adhoc::merge(&mut spec, &adhoc::load(&paths.root));
+        return Ok((spec, paths));
+    }
+    project(file)
+}
+
+/// The per-user default project that holds `proctor run` services started outside any
+/// project: no spec file, state in `$XDG_STATE_HOME/proctor/default`.
+pub(crate) fn default_project() -> (Spec, Paths) {
+    let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let spec = Spec {
+        path: PathBuf::new(),
+        dir,
+        project: spec::Project {
+            name: "default".into(),
+            state_dir: Some(crate::state::base_dir().join("default")),
+            roles: Vec::new(),
+            backend: spec::BackendKind::Process,
+            tmux_binary: None,
+            container_runtime: None,
+        },
+        services: Vec::new(),
+    };
+    let paths = Paths::for_spec(&spec);
+    (spec, paths)
 }

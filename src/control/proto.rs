@@ -87,6 +87,17 @@ pub enum Command {
     },
     /// Stream state-change events until the client leaves.
     Events,
+    /// Add (or redefine, if stopped) an ad-hoc service and start it; answer once it is
+    /// ready or failed.
+    Run {
+        /// The service.
+        service: crate::spec::adhoc::AdHoc,
+    },
+    /// Stop ad-hoc services and forget them; answer once they are down.
+    Rm {
+        /// Services to remove.
+        services: Vec<String>,
+    },
 }
 
 /// A message from the supervisor.
@@ -229,6 +240,15 @@ pub struct ServiceStatus {
     /// The service's state directory (`PROCTOR_STATE_DIR`), while it exists.
     #[serde(default)]
     pub storage_dir: Option<std::path::PathBuf>,
+    /// The tmux session of a running tmux service (on the project's private server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmux_session: Option<String>,
+    /// The container name of a running container service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The (short) container id, once the runtime has reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
 }
 
 /// A log record streamed by `follow`.
@@ -314,7 +334,7 @@ pub fn decode_request(line: &[u8]) -> Result<Request, Box<Response>> {
 }
 
 const KNOWN: &[&str] = &[
-    "status", "up", "start", "stop", "restart", "wait", "down", "follow", "events",
+    "status", "up", "start", "stop", "restart", "wait", "down", "follow", "events", "run", "rm",
 ];
 
 /// An error response.

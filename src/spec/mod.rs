@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub use rustix::process::Signal;
 
+pub mod adhoc;
 mod error;
 mod parse;
 mod probe;

@@ -55,6 +55,15 @@ pub fn kill_group(pgid: u32, sig: Signal) -> io::Result<bool> {
     }
 }
 
+/// Sends `sig` to the single process `pid`; returns false if it no longer exists.
+pub fn signal_process(pid: u32, sig: Signal) -> io::Result<bool> {
+    match rustix::process::kill_process(pid_of(pid)?, sig) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::SRCH) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Whether any process of group `pgid` still exists.
 pub fn group_alive(pgid: u32) -> bool {
     pid_of(pgid)

@@ -7,10 +7,12 @@ use anyhow::Result;
 use super::args::{Cli, Cmd};
 use super::Printer;
 
+mod attach;
 mod control;
 mod install;
 mod lock;
 mod logs;
+mod run;
 mod status;
 mod supervise;
 mod up;
@@ -30,6 +32,9 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Logs(a) => logs::run(file, a, p),
         Cmd::Lock(a) => lock::list(file, a, p),
         Cmd::Unlock(a) => lock::unlock(file, a, p),
+        Cmd::Attach(a) => attach::run(file, &a),
+        Cmd::Run(a) => run::run(file, a, p),
+        Cmd::Rm(a) => run::rm(file, &a, p),
         Cmd::Validate => validate::run(file, p),
         Cmd::Install(a) => install::install(file, a, p),
         Cmd::Uninstall(a) => install::uninstall(file, a, p),
