@@ -268,7 +268,7 @@ impl Watch {
         }
         // The client is a zombie (or about to be): its group id is still ours.
         let _ = kill_group(pid, Signal::KILL);
-        let ended = match pidfd.reap() {
+        let ended = match pidfd.reap_async().await {
             Ok(ended) => ended,
             Err(e) => {
                 tracing::warn!(pid, "reaping failed: {e}");

@@ -150,7 +150,7 @@ async fn watch(
     // The leader is a zombie (or about to be), so its pid and group id are still ours:
     // no straggler of the group survives, and the signal cannot hit a stranger.
     let _ = kill_group(pid, Signal::KILL);
-    let ended = match pidfd.reap() {
+    let ended = match pidfd.reap_async().await {
         Ok(ended) => ended,
         Err(e) => {
             tracing::warn!(pid, "reaping failed: {e}");

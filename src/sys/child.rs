@@ -46,6 +46,22 @@ pub fn reap(pidfd: &impl AsFd) -> io::Result<Option<Ended>> {
     }))
 }
 
+/// Reaps the child behind `pidfd` if it has exited; `Ok(None)` if it has not (yet).
+pub fn try_reap(pidfd: &impl AsFd) -> io::Result<Option<Option<Ended>>> {
+    let status = rustix::process::waitid(
+        WaitId::PidFd(pidfd.as_fd()),
+        WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+    )?;
+    // With NOHANG, no status means the child has not exited yet.
+    Ok(status.map(|s| {
+        if let Some(sig) = s.terminating_signal() {
+            Some(Ended::Signal(sig))
+        } else {
+            s.exit_status().map(Ended::Code)
+        }
+    }))
+}
+
 /// Sends `sig` to the process group `pgid`; returns false if the group is already empty.
 pub fn kill_group(pgid: u32, sig: Signal) -> io::Result<bool> {
     match rustix::process::kill_process_group(pid_of(pgid)?, sig) {
