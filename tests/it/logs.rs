@@ -302,3 +302,45 @@ command = ["python3", "-u", "-c", "import itertools, time\nfor i in itertools.co
     assert!(recs[note + 1..].iter().any(|x| x.0 == RecordStream::Out));
     ctx.ok(&["down"]);
 }
+
+/// Resident memory of `pid` in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("status")
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn a_flood_of_output_keeps_supervisor_memory_bounded() {
+    // 256 MiB in long lines as fast as `yes` can write them: the pipe slows the writer
+    // down, the supervisor's memory must not grow with the volume.
+    let ctx = TestContext::new(
+        r#"
+[service.flood]
+command = ["sh", "-c", "yes 0123456789012345678901234567890123456789012345678901234567890123456789 | head -c 268435456"]
+restart = "no"
+autostart = false
+logs = { max_size = "32MB", keep = 1 }
+"#,
+    );
+    ctx.ok(&["up", "-d"]);
+    let sup = ctx.supervisor_pid();
+    let before = rss_kib(sup);
+    ctx.ok(&["start", "flood"]);
+    let mut peak = before;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while ctx.service("flood").state != proctor::supervise::State::Exited {
+        peak = peak.max(rss_kib(sup));
+        assert!(Instant::now() < deadline, "the flood never ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    peak = peak.max(rss_kib(sup));
+    assert!(
+        peak < before + 8 * 1024,
+        "supervisor RSS grew from {before} KiB to {peak} KiB under a flood"
+    );
+}
