@@ -196,6 +196,7 @@ impl Backend for ContainerBackend {
             pid,
             output,
             stop: StopHandle(tx),
+            main_pid: None,
             watch: Box::pin(w.run(pidfd, rx, req.output_closed)),
             tty: false,
             session: Some(Session {

@@ -63,6 +63,22 @@ pub struct Running {
     pub tty: bool,
     /// The tmux session or container the service lives in, if any.
     pub session: Option<Session>,
+    /// Lets the supervisor name the service's main process (`MAINPID=`), when the backend
+    /// can follow one.
+    pub main_pid: Option<MainPidHandle>,
+}
+
+/// Tells a service's watcher which process of its group is the main one (`MAINPID=`): the
+/// service then lives until that process exits, even when the first one exits before.
+#[derive(Debug, Clone)]
+pub struct MainPidHandle(pub(crate) mpsc::UnboundedSender<u32>);
+
+impl MainPidHandle {
+    /// Follows `pid` as the main process from now on.
+    pub fn adopt(&self, pid: u32) {
+        // The watcher is gone only once the service ended; nothing to follow then.
+        let _ = self.0.send(pid);
+    }
 }
 
 /// Where a tmux or container service lives, for `status` and `attach`.

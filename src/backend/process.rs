@@ -12,9 +12,11 @@ use std::process::{Command, Stdio};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Backend, BackendError, Exit, Running, StartRequest, StopCmd, StopHandle, Stream};
+use super::{
+    Backend, BackendError, Exit, MainPidHandle, Running, StartRequest, StopCmd, StopHandle, Stream,
+};
 use crate::spec::Signal;
-use crate::sys::child::kill_group;
+use crate::sys::child::{kill_group, Ended};
 use crate::sys::pidfd::AsyncPidFd;
 
 /// Runs services as native child processes.
@@ -38,11 +40,19 @@ impl Backend for ProcessBackend {
                 .chain(req.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
         )?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let (main_tx, main_rx) = mpsc::unbounded_channel();
         Ok(Running {
             pid: child.pid,
             output: child.output,
             stop: StopHandle(tx),
-            watch: Box::pin(watch(child.pid, child.pidfd, rx, req.output_closed)),
+            main_pid: Some(MainPidHandle(main_tx)),
+            watch: Box::pin(watch(
+                child.pid,
+                child.pidfd,
+                rx,
+                main_rx,
+                req.output_closed,
+            )),
             tty: false,
             session: None,
         })
@@ -102,14 +112,21 @@ pub(crate) fn spawn_group<'a>(
     Ok(GroupChild { pid, output, pidfd })
 }
 
-/// Waits for the leader to exit, carrying out stop requests on the way, then kills what is
-/// left of the group and reaps the leader.
+/// Waits for the leader (or the main process it named with `MAINPID=`) to exit, carrying
+/// out stop requests on the way, then kills what is left of the group and reaps the leader.
 async fn watch(
     pid: u32,
     pidfd: AsyncPidFd,
     mut stop_rx: mpsc::UnboundedReceiver<StopCmd>,
+    mut main_rx: mpsc::UnboundedReceiver<u32>,
     mut output_closed: mpsc::Receiver<()>,
 ) -> Exit {
+    // A forking daemon's leader exits 0 once its main process runs: from then on the service
+    // is that process. The leader is reaped then, which is safe for the final group kill
+    // because the main process still holds the group id.
+    let mut leader = Some(pidfd);
+    let mut ended: Option<Ended> = None;
+    let mut main: Option<AsyncPidFd> = None;
     let mut exited = false;
     let mut stopping = false;
     let mut timed_out = false;
@@ -117,15 +134,42 @@ async fn watch(
     loop {
         let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now));
         tokio::select! {
-            ready = pidfd.exited(), if !exited => {
+            Some(p) = main_rx.recv(), if main.is_none() && leader.is_some() => {
+                if p != pid {
+                    match AsyncPidFd::open(p) {
+                        Ok(fd) => main = Some(fd),
+                        Err(e) => tracing::warn!(pid = p, "cannot follow the main process: {e}"),
+                    }
+                }
+            }
+            ready = exited_of(leader.as_ref()), if !exited && leader.is_some() => {
                 if ready.is_err() {
                     // Cannot watch any more: end it so the blocking reap below returns.
                     let _ = kill_group(pid, Signal::KILL);
                     break;
                 }
+                if main.is_some() && !stopping {
+                    if let Some(l) = leader.take() {
+                        ended = l.reap_async().await.ok().flatten();
+                    }
+                    if matches!(ended, Some(Ended::Code(0))) {
+                        // Handed over: the service is now its main process.
+                        continue;
+                    }
+                    break;
+                }
                 exited = true;
                 // On a crash there is nothing to wait for; on a stop, give the rest of
                 // the group its grace period (until the pipes close or time runs out).
+                if !stopping || timed_out {
+                    break;
+                }
+            }
+            ready = exited_of(main.as_ref()), if !exited && leader.is_none() => {
+                let _ = ready;
+                // Not our child: its exit status is unknown, reported as `ended`.
+                ended = None;
+                exited = true;
                 if !stopping || timed_out {
                     break;
                 }
@@ -147,15 +191,27 @@ async fn watch(
             None = output_closed.recv(), if exited => break,
         }
     }
-    // The leader is a zombie (or about to be), so its pid and group id are still ours:
-    // no straggler of the group survives, and the signal cannot hit a stranger.
+    // While the leader is unreaped its pid and group id are still ours: no straggler of the
+    // group survives, and the signal cannot hit a stranger. After a hand-over the main
+    // process held the group id until a moment ago; the id could only be reused once every
+    // member is gone and reaped, which this call races by microseconds at most.
     let _ = kill_group(pid, Signal::KILL);
-    let ended = match pidfd.reap_async().await {
-        Ok(ended) => ended,
-        Err(e) => {
-            tracing::warn!(pid, "reaping failed: {e}");
-            None
-        }
-    };
+    if let Some(l) = leader {
+        ended = match l.reap_async().await {
+            Ok(ended) => ended,
+            Err(e) => {
+                tracing::warn!(pid, "reaping failed: {e}");
+                None
+            }
+        };
+    }
     Exit::from_ended(ended, timed_out)
+}
+
+/// Resolves when the process behind `fd` exits; never when there is none.
+async fn exited_of(fd: Option<&AsyncPidFd>) -> std::io::Result<()> {
+    match fd {
+        Some(fd) => fd.exited().await,
+        None => std::future::pending().await,
+    }
 }

@@ -220,6 +220,7 @@ impl Backend for TmuxBackend {
             pid,
             output: vec![(Stream::Out, reader)],
             stop: StopHandle(tx),
+            main_pid: None,
             watch: Box::pin(ctx.run(pidfd, rx, req.output_closed)),
             tty: true,
             session: Some(Session {

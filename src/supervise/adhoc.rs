@@ -37,6 +37,7 @@ impl Slot {
             probe_error: None,
             status_text: None,
             main_pid: None,
+            main_handle: None,
             lock: None,
             storage_dir: None,
             session: None,

@@ -57,6 +57,8 @@ pub(super) struct Slot {
     pub(super) status_text: Option<String>,
     /// `MAINPID=` from the notify protocol.
     pub(super) main_pid: Option<u32>,
+    /// Follows a `MAINPID=` for the running generation, when the backend can.
+    pub(super) main_handle: Option<crate::backend::MainPidHandle>,
     /// The service's lifecycle lock, held from its first start until it is down for good.
     pub(super) lock: Option<Lock>,
     /// The service's state directory while it exists.
@@ -343,6 +345,7 @@ impl Supervisor {
                     slot.started_wall = None;
                     slot.session = None;
                     slot.main_pid = None;
+                    slot.main_handle = None;
                     for t in slot.tasks.drain(..) {
                         t.abort();
                     }
@@ -470,6 +473,7 @@ impl Supervisor {
             Ok(run) => {
                 slot.gen += 1;
                 slot.stop = Some(run.stop);
+                slot.main_handle = run.main_pid;
                 slot.started_wall = Some(SystemTime::now());
                 slot.session = run.session;
                 let tty = run.tty;
@@ -561,7 +565,8 @@ impl Supervisor {
         ServiceStatus {
             name: self.spec.services[i].name.clone(),
             state: u.state,
-            pid: u.pid,
+            // After a MAINPID= hand-over the main process is the service.
+            pid: slot.main_pid.or(u.pid),
             ready: u.ready,
             restarts: u.restarts,
             uptime_ms: match (u.pid, slot.started_wall) {

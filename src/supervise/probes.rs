@@ -153,10 +153,33 @@ impl Supervisor {
                 }
             },
             ProbeMsg::Status(s) => self.slots[i].status_text = Some(s),
-            ProbeMsg::MainPid(p) => self.slots[i].main_pid = Some(p),
+            ProbeMsg::MainPid(p) => self.adopt_main_pid(i, p),
             ProbeMsg::Stopping => {
                 self.slots[i].status_text = Some("stopping".into());
             }
+        }
+    }
+
+    /// `MAINPID=p`: followed only when `p` belongs to the service's own process group, so a
+    /// service cannot make proctor watch (or later signal) a stranger.
+    fn adopt_main_pid(&mut self, i: usize, p: u32) {
+        let Some(leader) = self.machine.units()[i].pid else {
+            return;
+        };
+        let pgid = rustix::process::Pid::from_raw(p as i32)
+            .and_then(|pid| rustix::process::getpgid(Some(pid)).ok())
+            .map(|g| g.as_raw_nonzero().get() as u32);
+        if pgid != Some(leader) {
+            tracing::warn!(
+                service = %self.service(i).name,
+                pid = p,
+                "ignoring MAINPID outside the service's process group"
+            );
+            return;
+        }
+        self.slots[i].main_pid = Some(p);
+        if let Some(h) = &self.slots[i].main_handle {
+            h.adopt(p);
         }
     }
 

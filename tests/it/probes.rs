@@ -301,3 +301,43 @@ autostart = false
         "descriptors leaked over ~1000 probe rounds: {before} → {after}"
     );
 }
+
+#[test]
+fn mainpid_hand_over_keeps_a_forking_daemon_supervised() {
+    // The leader starts the real daemon in the background, names it with MAINPID= and
+    // READY=1, then exits 0, as forking daemons under systemd do.
+    let ctx = TestContext::new(
+        r#"
+[service.forker]
+command = ["sh", "-c", "sleep 1000 & systemd-notify --ready --pid=$! ; exit 0"]
+ready = { notify = true, deadline = "20s" }
+"#,
+    );
+    ctx.ok(&["up", "-d"]);
+    let s = ctx.service("forker");
+    let main = s.main_pid.expect("MAINPID recorded");
+    assert_eq!(s.pid, Some(main), "status shows the main process");
+    // Wait for the leader (the group's first process) to exit and be reaped: the service
+    // must still be running.
+    let (_, _, leader) = crate::support::stat(main).expect("main runs");
+    assert_ne!(leader, main);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while crate::support::stat(leader).is_some() {
+        assert!(Instant::now() < deadline, "the leader was never reaped");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let s = ctx.service("forker");
+    assert_eq!(s.state, State::Running, "{s:?}");
+    assert_eq!(s.restarts, 0);
+    // Killing the main process ends the service and the policy restarts it.
+    let mut events = ctx.events();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(main as i32).expect("pid"),
+        rustix::process::Signal::KILL,
+    )
+    .expect("kill");
+    let ev = events.until(Duration::from_secs(10), |e| e.state == State::Backoff);
+    assert_eq!(ev.reason.as_deref(), Some("ended"));
+    ctx.ok(&["stop", "forker"]);
+    assert!(!crate::support::alive(main));
+}
