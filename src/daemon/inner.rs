@@ -1,0 +1,274 @@
+//! The daemon's state behind its mutex: start, stop, status and recovery, all blocking.
+
+use std::time::Duration;
+
+use super::status::{DaemonStatus, Events};
+use super::thread::SupervisorThread;
+use crate::control::proto::{Command, Reply, ServiceStatus};
+use crate::control::{Client, ControlError};
+use crate::error::Error;
+use crate::lock::{inspect, Lock, LockHealth};
+use crate::spec::Spec;
+use crate::state::Paths;
+use crate::supervise::{Options, State};
+
+/// Extra time allowed on top of a deadline the supervisor enforces itself, so that its
+/// answer (not our timeout) decides when it can.
+const MARGIN: Duration = Duration::from_secs(2);
+
+/// How long a start waits for a service without a readiness probe (ready once spawned).
+const SPAWN_WAIT: Duration = Duration::from_secs(10);
+
+pub(super) struct Inner {
+    pub(super) name: String,
+    pub(super) spec: Spec,
+    pub(super) paths: Paths,
+    sup: Option<SupervisorThread>,
+    /// `(pid, restarts)` when last seen healthy; a change means the daemon was restarted.
+    seen: Option<(Option<u32>, u32)>,
+}
+
+impl Inner {
+    pub(super) fn new(name: String, spec: Spec, paths: Paths) -> Self {
+        Self {
+            name,
+            spec,
+            paths,
+            sup: None,
+            seen: None,
+        }
+    }
+
+    fn service(&self) -> Option<&crate::spec::Service> {
+        self.spec.service(&self.name)
+    }
+
+    /// How long the service may take to become ready: its probe's deadline.
+    pub(super) fn ready_wait(&self) -> Duration {
+        self.service()
+            .and_then(|s| s.ready.as_ref())
+            .map_or(SPAWN_WAIT, |p| p.initial_delay + p.deadline)
+            + MARGIN
+    }
+
+    /// How long a stop may take: the longest grace period, then the kill.
+    fn stop_wait(&self) -> Duration {
+        let grace = self
+            .spec
+            .services
+            .iter()
+            .map(|s| s.stop_timeout)
+            .max()
+            .unwrap_or_default();
+        grace + MARGIN + MARGIN
+    }
+
+    /// Whether our supervisor thread runs; reaps it if it ended behind our back.
+    pub(super) fn supervising(&mut self) -> bool {
+        if self.sup.as_ref().is_some_and(SupervisorThread::is_alive) {
+            return true;
+        }
+        if let Some(mut sup) = self.sup.take() {
+            if let Err(e) = sup.join() {
+                tracing::warn!(daemon = %self.name, "the supervisor ended: {e}");
+            }
+        }
+        false
+    }
+
+    fn client(&self, timeout: Duration) -> Result<Client, Error> {
+        let mut c = Client::connect(&self.paths.control_socket())?;
+        c.set_timeout(Some(timeout))?;
+        Ok(c)
+    }
+
+    pub(super) fn start(&mut self) -> Result<(), Error> {
+        if self.supervising() {
+            return Ok(());
+        }
+        // Refuse early, with the holder, when another live process runs it.
+        if let Some(holder) = Lock::for_service(&self.paths.root, &self.name).read() {
+            if inspect(&holder) == LockHealth::Alive {
+                return Err(Error::AlreadyRunning {
+                    name: self.name.clone(),
+                    holder: Box::new(holder),
+                });
+            }
+        }
+        let opts = Options {
+            spec: self.spec.clone(),
+            paths: self.paths.clone(),
+            role: None,
+            start: Vec::new(),
+            echo: None,
+            ready_fd: None,
+            autostart: false,
+            manager_socket: None,
+        };
+        self.sup = Some(SupervisorThread::spawn(&self.name, opts)?);
+        match self.request_up(Command::Start {
+            services: vec![self.name.clone()],
+        }) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // A start that fails leaves nothing running.
+                if let Err(stop) = self.stop() {
+                    tracing::warn!(daemon = %self.name, "stopping after a failed start: {stop}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Sends a request that answers once the service is ready (or has failed) and checks
+    /// the outcome.
+    fn request_up(&mut self, cmd: Command) -> Result<(), Error> {
+        let waited = self.ready_wait();
+        let reply = match self.client(waited)?.request(cmd) {
+            Ok(r) => r,
+            Err(ControlError::Timeout(_)) => {
+                return Err(Error::ReadyTimeout {
+                    name: self.name.clone(),
+                    waited,
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(f) = reply.failures.first() {
+            // Lost a race for the lock after our check: report the holder, not a failure.
+            if let Some(holder) = Lock::for_service(&self.paths.root, &self.name).read() {
+                if inspect(&holder) == LockHealth::Alive
+                    && holder.supervisor_pid != std::process::id()
+                {
+                    return Err(Error::AlreadyRunning {
+                        name: self.name.clone(),
+                        holder: Box::new(holder),
+                    });
+                }
+            }
+            return Err(Error::SpawnFailed {
+                name: f.service.clone(),
+                reason: f.reason.clone(),
+            });
+        }
+        self.note(&reply);
+        Ok(())
+    }
+
+    /// Remembers who answered healthy, to notice a restart later.
+    fn note(&mut self, reply: &Reply) {
+        if let Some(s) = reply.services.iter().find(|s| s.name == self.name) {
+            self.seen = Some((s.pid, s.restarts));
+        }
+    }
+
+    pub(super) fn stop(&mut self) -> Result<(), Error> {
+        self.seen = None;
+        let Some(mut sup) = self.sup.take() else {
+            return Ok(());
+        };
+        // `down` answers once every service is stopped and its lock released.
+        let asked = self.client(self.stop_wait()).and_then(|mut c| {
+            c.request(Command::Down { timeout_ms: None })
+                .map_err(Error::from)
+        });
+        if let Err(e) = asked {
+            if sup.is_alive() {
+                tracing::debug!(daemon = %self.name, "down over the socket failed ({e}); signalling the thread");
+            }
+            sup.shutdown();
+        }
+        sup.join()
+    }
+
+    pub(super) fn detach(&mut self) {
+        if let Some(sup) = self.sup.take() {
+            sup.detach();
+        }
+    }
+
+    /// The service's status as the supervisor reports it; `None` when not supervising.
+    pub(super) fn service_status(&mut self) -> Result<Option<ServiceStatus>, Error> {
+        if !self.supervising() {
+            return Ok(None);
+        }
+        let reply = match self.client(MARGIN * 5) {
+            Ok(mut c) => c.request(Command::Status {
+                services: vec![self.name.clone()],
+            }),
+            Err(Error::Control(ControlError::NotRunning { .. })) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match reply {
+            Ok(r) => Ok(r.services.into_iter().find(|s| s.name == self.name)),
+            // It exited between our check and the request.
+            Err(ControlError::NotRunning { .. } | ControlError::Closed) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(super) fn status(&mut self) -> Result<DaemonStatus, Error> {
+        let s = self.service_status()?;
+        let supervisor_pid = self.sup.is_some().then_some(std::process::id());
+        Ok(DaemonStatus::from_service(s, supervisor_pid))
+    }
+
+    pub(super) fn events(&mut self) -> Result<Events, Error> {
+        if !self.supervising() {
+            return Err(Error::NotStarted(self.name.clone()));
+        }
+        let mut c = Client::connect(&self.paths.control_socket())?;
+        c.send(Command::Events)?;
+        Ok(Events::new(c))
+    }
+
+    pub(super) fn ensure_running(&mut self) -> Result<(), Error> {
+        let Some(s) = self.service_status()? else {
+            // Never started, stopped, or the supervisor was taken down from outside.
+            return self.start();
+        };
+        let services = vec![self.name.clone()];
+        match s.state {
+            State::Running if s.ready && s.probe_error.is_none() => {
+                self.seen = Some((s.pid, s.restarts));
+                Ok(())
+            }
+            // Running but failing its liveness probe: do not wait for the verdict.
+            State::Running if s.ready => self.request_up(Command::Restart { services }),
+            State::Running | State::Starting | State::Waiting => {
+                self.request_up(Command::Wait { services })
+            }
+            State::Backoff | State::Stopping | State::Stopped | State::Exited | State::Failed => {
+                self.request_up(Command::Start { services })
+            }
+        }
+    }
+
+    /// After a failed call: recovers the daemon if it is the cause. Returns whether the call
+    /// is worth retrying (the daemon was dead, unhealthy or restarted since last seen).
+    pub(super) fn recover(&mut self) -> Result<bool, Error> {
+        let seen = self.seen;
+        let Some(s) = self.service_status()? else {
+            self.start()?;
+            return Ok(true);
+        };
+        let healthy = s.state == State::Running && s.ready && s.probe_error.is_none();
+        if healthy {
+            let same = seen == Some((s.pid, s.restarts));
+            self.seen = Some((s.pid, s.restarts));
+            // Restarted by the supervisor since we last looked: the failure was likely the
+            // old process dying; retry against the new one.
+            return Ok(!same);
+        }
+        self.ensure_running()?;
+        Ok(true)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            tracing::warn!(daemon = %self.name, "stopping on drop: {e}");
+        }
+    }
+}
