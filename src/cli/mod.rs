@@ -75,3 +75,20 @@ pub(crate) fn project(file: Option<&Path>) -> Result<(Spec, Paths)> {
     let paths = Paths::for_spec(&spec);
     Ok((spec, paths))
 }
+
+/// The state paths for verbs that need no spec (`status`, `lock`, `unlock`, `down`, …):
+/// the project's, or `$PROCTOR_HOME` alone when no `-f` is given and no spec file is found,
+/// so that a daemon embedded with the library (which has no spec file) can be managed
+/// with `PROCTOR_HOME=DIR proctor …`.
+pub(crate) fn state_paths(file: Option<&Path>) -> Result<(Option<Spec>, Paths)> {
+    if file.is_none() {
+        if let Some(home) = std::env::var_os(crate::state::HOME_VAR).filter(|h| !h.is_empty()) {
+            let cwd = std::env::current_dir().context("cannot read the current directory")?;
+            if spec::find(&cwd).is_none() {
+                return Ok((None, Paths::new(PathBuf::from(home))));
+            }
+        }
+    }
+    let (spec, paths) = project(file)?;
+    Ok((Some(spec), paths))
+}

@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod control;
+mod daemon;
 mod lifecycle;
 mod locks;
 mod probes;

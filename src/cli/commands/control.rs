@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::cli::args::{DownArgs, NamesArgs, StopArgs, WaitArgs};
 use crate::cli::spawn::ensure_supervisor;
-use crate::cli::{project, Printer};
+use crate::cli::{project, state_paths, Printer};
 use crate::control::proto::{Command, Reply};
 use crate::control::{Client, ControlError};
 
@@ -18,7 +18,7 @@ fn millis(d: Option<Duration>) -> Option<u64> {
 
 /// Connects to the running supervisor or explains that none runs.
 pub(crate) fn connect(file: Option<&Path>) -> Result<Client> {
-    let (_, paths) = project(file)?;
+    let (_, paths) = state_paths(file)?;
     match Client::connect(&paths.control_socket()) {
         Ok(c) => Ok(c),
         Err(ControlError::NotRunning { .. }) => anyhow::bail!(
@@ -63,7 +63,12 @@ pub(crate) fn down(file: Option<&Path>, a: DownArgs, p: &Printer) -> Result<Exit
         timeout_ms: millis(a.timeout),
     })?;
     if let Some(fd) = supervisor {
-        wait_readable(&fd, Duration::from_secs(10));
+        // The supervisor closes our connection last thing before it exits. A supervisor
+        // embedded in another program (`proctor::Daemon`) is a thread whose process lives
+        // on, so once the connection closes its pid gets only a short grace.
+        client.set_timeout(Some(Duration::from_secs(10)))?;
+        while client.recv().is_ok() {}
+        wait_readable(&fd, Duration::from_secs(1));
     }
     p.line(&format!(
         "stopped {} service{} and the supervisor",
