@@ -5,6 +5,9 @@
 //! handle's back (SIGKILL), and shows `call_with_recovery` bringing it back.
 //!
 //!     cargo run --example embed
+//!
+//! With `-- --own-process` the supervisor runs as a process of its own (this binary again,
+//! which is why `main` starts with `serve_if_requested`) instead of a thread.
 
 // An example talks to its reader on stdout; the crate's lint against it is for the library.
 #![allow(clippy::print_stdout)]
@@ -13,21 +16,24 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
+use proctor::daemon::Supervisor;
 use proctor::{Daemon, Probe, RestartPolicy, Storage};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> Result<()> {
+    // Started as a daemon's supervisor? Then this supervises and exits.
+    proctor::daemon::serve_if_requested();
     let args: Vec<String> = std::env::args().collect();
     if let [_, cmd, port] = args.as_slice() {
         if cmd == "serve" {
             return serve(port.parse()?);
         }
     }
-    manage()
+    manage(args.iter().any(|a| a == "--own-process"))
 }
 
-fn manage() -> Result<()> {
+fn manage(own_process: bool) -> Result<()> {
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let exe = std::env::current_exe()?;
@@ -40,11 +46,17 @@ fn manage() -> Result<()> {
         .restart(RestartPolicy::No)
         .storage(Storage::Sandboxed)
         .lock_dir(home.path())
+        .supervisor(if own_process {
+            Supervisor::Process(exe.clone())
+        } else {
+            Supervisor::Thread
+        })
         .build()?;
 
     daemon.start()?;
     let pid = daemon.pid().ok_or("not running")?;
-    println!("started echo daemon, pid {pid}, ready on {addr}");
+    let sup = daemon.status()?.supervisor_pid.ok_or("not supervised")?;
+    println!("started echo daemon, pid {pid}, ready on {addr} (supervisor pid {sup})");
     println!("  sent 'hello', got {:?}", echo(addr, "hello")?);
 
     println!("killing pid {pid} with SIGKILL behind the handle's back");

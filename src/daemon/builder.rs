@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::Daemon;
+use super::{Daemon, Supervisor};
 use crate::error::Error;
 use crate::spec::{
     Probe, ProbeKind, Project, RestartPolicy, Service, Signal, Spec, SpecError, SpecErrors, Storage,
@@ -24,6 +24,7 @@ pub struct DaemonBuilder {
     /// Whether `spec` came from a file (its own state dir then applies).
     from_file: bool,
     lock_dir: Option<PathBuf>,
+    supervisor: Supervisor,
     cwd_error: Option<std::io::Error>,
 }
 
@@ -46,6 +47,7 @@ impl DaemonBuilder {
             name,
             from_file: false,
             lock_dir: None,
+            supervisor: Supervisor::Thread,
             cwd_error,
         }
     }
@@ -68,6 +70,7 @@ impl DaemonBuilder {
             name: name.to_string(),
             from_file: true,
             lock_dir: None,
+            supervisor: Supervisor::Thread,
             cwd_error: None,
         })
     }
@@ -159,8 +162,29 @@ impl DaemonBuilder {
         self
     }
 
+    /// Where the supervisor runs: a thread of this process (default), or a process of its
+    /// own, which a detached daemon needs to stay supervised after this process exits.
+    pub fn supervisor(mut self, supervisor: Supervisor) -> Self {
+        self.supervisor = supervisor;
+        self
+    }
+
     /// Checks the settings and makes the (not yet started) daemon.
-    pub fn build(mut self) -> Result<Daemon, Error> {
+    pub fn build(self) -> Result<Daemon, Error> {
+        let (name, spec, paths, supervisor) = self.resolve()?;
+        Ok(Daemon::new(name, spec, paths, supervisor))
+    }
+
+    /// The spec a test can inspect.
+    #[cfg(test)]
+    pub(super) fn spec_for_tests(self) -> Spec {
+        match self.resolve() {
+            Ok((_, spec, _, _)) => spec,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn resolve(mut self) -> Result<(String, Spec, Paths, Supervisor), Error> {
         if let Some(e) = self.cwd_error.take() {
             return Err(Error::io("cannot read the current directory", e));
         }
@@ -174,7 +198,7 @@ impl DaemonBuilder {
             (None, false) => Paths::new(crate::state::base_dir().join("daemons").join(&self.name)),
         };
         self.spec.project.state_dir = Some(paths.root.clone());
-        Ok(Daemon::new(self.name, self.spec, paths))
+        Ok((self.name, self.spec, paths, self.supervisor))
     }
 
     /// Every problem with a builder-made service, as spec errors.

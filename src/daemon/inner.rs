@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::process::{Supervisor, SupervisorProcess};
 use super::status::{DaemonStatus, Events};
 use super::thread::SupervisorThread;
 use crate::control::proto::{Command, Reply, ServiceStatus};
@@ -19,21 +20,66 @@ const MARGIN: Duration = Duration::from_secs(2);
 /// How long a start waits for a service without a readiness probe (ready once spawned).
 const SPAWN_WAIT: Duration = Duration::from_secs(10);
 
+/// A running supervisor, wherever it runs.
+enum Running {
+    Thread(SupervisorThread),
+    Process(SupervisorProcess),
+}
+
+impl Running {
+    fn is_alive(&mut self) -> bool {
+        match self {
+            Running::Thread(t) => t.is_alive(),
+            Running::Process(p) => p.is_alive(),
+        }
+    }
+
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Running::Thread(_) => Some(std::process::id()),
+            Running::Process(p) => p.pid(),
+        }
+    }
+
+    fn shutdown(&mut self) {
+        match self {
+            Running::Thread(t) => t.shutdown(),
+            Running::Process(p) => p.shutdown(),
+        }
+    }
+
+    fn join(&mut self) -> Result<(), Error> {
+        match self {
+            Running::Thread(t) => t.join(),
+            Running::Process(p) => p.join(),
+        }
+    }
+
+    fn detach(self) {
+        match self {
+            Running::Thread(t) => t.detach(),
+            Running::Process(p) => p.detach(),
+        }
+    }
+}
+
 pub(super) struct Inner {
     pub(super) name: String,
     pub(super) spec: Spec,
     pub(super) paths: Paths,
-    sup: Option<SupervisorThread>,
+    supervisor: Supervisor,
+    sup: Option<Running>,
     /// `(pid, restarts)` when last seen healthy; a change means the daemon was restarted.
     seen: Option<(Option<u32>, u32)>,
 }
 
 impl Inner {
-    pub(super) fn new(name: String, spec: Spec, paths: Paths) -> Self {
+    pub(super) fn new(name: String, spec: Spec, paths: Paths, supervisor: Supervisor) -> Self {
         Self {
             name,
             spec,
             paths,
+            supervisor,
             sup: None,
             seen: None,
         }
@@ -65,7 +111,7 @@ impl Inner {
 
     /// Whether our supervisor thread runs; reaps it if it ended behind our back.
     pub(super) fn supervising(&mut self) -> bool {
-        if self.sup.as_ref().is_some_and(SupervisorThread::is_alive) {
+        if self.sup.as_mut().is_some_and(Running::is_alive) {
             return true;
         }
         if let Some(mut sup) = self.sup.take() {
@@ -95,17 +141,7 @@ impl Inner {
                 });
             }
         }
-        let opts = Options {
-            spec: self.spec.clone(),
-            paths: self.paths.clone(),
-            role: None,
-            start: Vec::new(),
-            echo: None,
-            ready_fd: None,
-            autostart: false,
-            manager_socket: None,
-        };
-        self.sup = Some(SupervisorThread::spawn(&self.name, opts)?);
+        self.sup = Some(self.spawn_supervisor()?);
         match self.request_up(Command::Start {
             services: vec![self.name.clone()],
         }) {
@@ -116,6 +152,43 @@ impl Inner {
                     tracing::warn!(daemon = %self.name, "stopping after a failed start: {stop}");
                 }
                 Err(e)
+            }
+        }
+    }
+
+    fn spawn_supervisor(&self) -> Result<Running, Error> {
+        match &self.supervisor {
+            Supervisor::Thread => {
+                let opts = Options {
+                    spec: self.spec.clone(),
+                    paths: self.paths.clone(),
+                    role: None,
+                    start: Vec::new(),
+                    echo: None,
+                    ready_fd: None,
+                    autostart: false,
+                    manager_socket: None,
+                };
+                SupervisorThread::spawn(&self.name, opts).map(Running::Thread)
+            }
+            Supervisor::Process(program) => {
+                // The other process reads its spec from a file: write what we hold (with
+                // any builder overrides) next to its other files.
+                let text = super::render::render(&self.spec).map_err(|why| {
+                    Error::Spec(crate::spec::SpecErrors(vec![crate::spec::SpecError {
+                        file: self.spec.path.clone(),
+                        line: 0,
+                        col: 0,
+                        message: why,
+                        help: Some("use Supervisor::Thread".into()),
+                    }]))
+                })?;
+                crate::state::ensure_private_dir(&self.paths.root)
+                    .map_err(|e| Error::io("cannot create the state directory", e))?;
+                let file = self.paths.root.join("daemon.toml");
+                std::fs::write(&file, text)
+                    .map_err(|e| Error::io(format!("cannot write {}", file.display()), e))?;
+                SupervisorProcess::spawn(program, &file, &self.paths).map(Running::Process)
             }
         }
     }
@@ -209,7 +282,7 @@ impl Inner {
 
     pub(super) fn status(&mut self) -> Result<DaemonStatus, Error> {
         let s = self.service_status()?;
-        let supervisor_pid = self.sup.is_some().then_some(std::process::id());
+        let supervisor_pid = self.sup.as_ref().and_then(Running::pid);
         Ok(DaemonStatus::from_service(s, supervisor_pid))
     }
 

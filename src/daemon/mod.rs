@@ -21,28 +21,37 @@
 //! ```
 //!
 //! # Theory of operation
-//! A started [`Daemon`] runs a one-project supervisor ([`crate::supervise::run`], the same
-//! code as `proctor up`) on a **background thread with its own current-thread runtime**. So
-//! the blocking API works the same inside and outside an async runtime (it never calls
-//! `block_on` on yours), and the `_async` methods run the same blocking steps on a helper
-//! thread and await the answer, which works under any executor. The handle talks to its
-//! supervisor through the control socket in [`Daemon::state_dir`], like the CLI does.
+//! A started [`Daemon`] runs a supervisor ([`crate::supervise::run`], the same code as
+//! `proctor up`) for its one service and talks to it through the control socket in
+//! [`Daemon::state_dir`], like the CLI does. Where that supervisor runs is a choice
+//! ([`DaemonBuilder::supervisor`]):
+//! - [`Supervisor::Thread`] (default): a **background thread with its own current-thread
+//!   runtime**. Nothing else is needed, and the blocking API works the same inside and
+//!   outside an async runtime (it never calls `block_on` on yours).
+//! - [`Supervisor::Process`]: a process of its own, running an executable that calls
+//!   [`serve_if_requested`] first thing in `main` (the `proctor` binary, or your own
+//!   program via `std::env::current_exe()`). It watches a pipe from this process and stops
+//!   the daemon when this process dies, however it dies, unless the daemon was detached.
+//!
+//! The `_async` methods run the same blocking steps on a helper thread and await the
+//! answer, which works under any executor.
 //!
 //! Exactly once: the supervisor takes the daemon's lifecycle lock
 //! (`STATE_DIR/locks/NAME.lock`) before spawning it. [`Daemon::start`] checks that lock
 //! first and fails with [`Error::AlreadyRunning`] (naming the holder) when another live
 //! process runs the daemon: a `proctor up` on the same state dir, or another program.
+//! One state dir holds one supervisor, so two daemons need two state dirs.
 //!
 //! Lifetimes:
 //! - dropping a started `Daemon` stops it (graceful signal, grace period, SIGKILL, whole
-//!   process group), releases the lock and removes sandboxed storage;
-//! - [`Daemon::detach`] gives up the handle but keeps the supervisor thread running **for
-//!   as long as this process lives**: the CLI sees it (`PROCTOR_HOME=STATE_DIR proctor
-//!   status|lock|down`), and `proctor down` stops it. If the process exits first, the
-//!   daemon keeps running unsupervised; its lock then names a dead supervisor, so
-//!   `proctor lock` reports it as an orphan and the next supervisor of that state dir stops
-//!   it before starting afresh — it can never run twice. A daemon that must be supervised
-//!   beyond this process belongs under `proctor up -d` (or a boot unit) instead.
+//!   process group), releases the lock, removes sandboxed storage, ends the supervisor;
+//! - [`Daemon::detach`] gives up the handle and leaves the daemon supervised. The CLI sees
+//!   it (`PROCTOR_HOME=STATE_DIR proctor status|lock|down`; `unlock` refuses while it
+//!   lives) and `proctor down` stops it. With [`Supervisor::Process`] it stays supervised
+//!   after this process exits. With [`Supervisor::Thread`] it is supervised only while this
+//!   process lives: if the process exits first, the daemon keeps running unsupervised, its
+//!   lock names a dead supervisor (`proctor lock` reports an orphan), and the next
+//!   supervisor of that state dir stops it before starting afresh — it never runs twice.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -54,11 +63,14 @@ use crate::state::Paths;
 
 mod builder;
 mod inner;
+mod process;
 mod recovery;
+mod render;
 mod status;
 mod thread;
 
 pub use builder::DaemonBuilder;
+pub use process::{serve_if_requested, Supervisor};
 pub use recovery::RecoveryError;
 pub use status::{DaemonStatus, Events};
 
@@ -95,10 +107,15 @@ impl Daemon {
         DaemonBuilder::from_spec(path, name)?.build()
     }
 
-    pub(crate) fn new(name: String, spec: Spec, paths: Paths) -> Self {
+    pub(crate) fn new(name: String, spec: Spec, paths: Paths, supervisor: Supervisor) -> Self {
         Self {
             state_dir: paths.root.clone(),
-            inner: Arc::new(Mutex::new(Inner::new(name.clone(), spec, paths))),
+            inner: Arc::new(Mutex::new(Inner::new(
+                name.clone(),
+                spec,
+                paths,
+                supervisor,
+            ))),
             name,
         }
     }
@@ -137,8 +154,9 @@ impl Daemon {
         self.lock().stop()
     }
 
-    /// Lets the daemon outlive this handle: it stays supervised for as long as this
-    /// process lives (see the [module docs](self)); stop it with `proctor down`.
+    /// Lets the daemon outlive this handle, still supervised: until this process exits
+    /// with [`Supervisor::Thread`], for good with [`Supervisor::Process`] (see the
+    /// [module docs](self)). Stop it with `PROCTOR_HOME=STATE_DIR proctor down`.
     pub fn detach(self) {
         self.lock().detach();
     }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::support::{alive, group_members, TestContext};
+use proctor::daemon::Supervisor;
 use proctor::{Daemon, Error, Probe, RecoveryError, RestartPolicy, State, Storage};
 
 /// A TCP echo server in python: answers each connection's first message, then closes it.
@@ -347,4 +348,107 @@ fn start_failures_are_typed_and_leave_nothing_behind() {
         }
         other => panic!("expected SpawnFailed, got {other:?}"),
     }
+}
+
+fn proctor_supervisor() -> Supervisor {
+    Supervisor::Process(env!("CARGO_BIN_EXE_proctor").into())
+}
+
+#[test]
+fn a_detached_process_supervisor_is_managed_by_the_cli() {
+    let ctx = TestContext::new("");
+    std::fs::remove_file(ctx.spec_path()).expect("no spec");
+    let d = Daemon::builder("outliver")
+        .command(["sleep", "1000"])
+        .supervisor(proctor_supervisor())
+        .lock_dir(ctx.home())
+        .build()
+        .expect("build");
+    d.start().expect("start");
+    let st = d.status().expect("status");
+    let (pid, sup) = (st.pid.expect("pid"), st.supervisor_pid.expect("supervisor"));
+    assert_ne!(
+        sup,
+        std::process::id(),
+        "the supervisor is not a process of its own"
+    );
+    d.detach();
+    assert!(alive(pid) && alive(sup));
+    let locks = ctx.ok(&["lock"]);
+    assert!(locks.contains("outliver: alive"), "{locks}");
+    assert!(locks.contains(&format!("supervisor pid {sup}")), "{locks}");
+    ctx.ok(&["down"]);
+    assert!(!alive(pid));
+    assert!(!alive(sup), "down returned before the supervisor exited");
+}
+
+#[test]
+fn a_process_supervisor_stops_with_its_handle() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::builder("tethered")
+        .command(["sleep", "1000"])
+        .supervisor(proctor_supervisor())
+        .lock_dir(home.path())
+        .build()
+        .expect("build");
+    d.start().expect("start");
+    d.start().expect("idempotent");
+    let st = d.status().expect("status");
+    let (pid, sup) = (st.pid.expect("pid"), st.supervisor_pid.expect("supervisor"));
+    drop(d);
+    assert!(!alive(pid) && !alive(sup));
+    assert!(!home.path().join("locks/tethered.lock").exists());
+}
+
+#[test]
+fn a_process_supervisor_stops_when_its_parent_dies() {
+    // Play the parent by hand: the supervisor watches a pipe whose write end we hold;
+    // closing it is what the kernel does when the parent dies, however it dies.
+    use std::os::fd::AsRawFd;
+    let ctx = TestContext::new(
+        r#"
+[service.orphaned]
+command = ["sleep", "1000"]
+"#,
+    );
+    let (ready_rd, ready_wr) = rustix::pipe::pipe().expect("pipe");
+    let (parent_rd, parent_wr) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+    // Only the child's end is inherited: ours must close when we "die".
+    proctor::sys::child::set_inheritable(&parent_rd, true).expect("inheritable");
+    let mut sup = std::process::Command::new(env!("CARGO_BIN_EXE_proctor"))
+        .env("PROCTOR_DAEMON_SPEC", ctx.spec_path())
+        .env("PROCTOR_DAEMON_HOME", ctx.home())
+        .env("PROCTOR_DAEMON_READY_FD", ready_wr.as_raw_fd().to_string())
+        .env(
+            "PROCTOR_DAEMON_PARENT_FD",
+            parent_rd.as_raw_fd().to_string(),
+        )
+        .spawn()
+        .expect("spawn supervisor");
+    drop((ready_wr, parent_rd));
+    let mut answer = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(std::fs::File::from(ready_rd)),
+        &mut answer,
+    )
+    .expect("ready line");
+    assert!(answer.contains("\"ok\":true"), "{answer}");
+    ctx.ok(&["start", "orphaned"]);
+    let pid = ctx.service("orphaned").pid.expect("pid");
+    drop(parent_wr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = sup.try_wait().expect("try_wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = sup.kill();
+            let _ = sup.wait();
+            panic!("the supervisor did not notice its parent's end");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success());
+    assert!(!alive(pid), "the service outlived its supervisor's parent");
 }
