@@ -24,6 +24,13 @@ const SPAWN_WAIT: Duration = Duration::from_secs(10);
 enum Running {
     Thread(SupervisorThread),
     Process(SupervisorProcess),
+    /// Someone else's, taken over by [`Inner::attach`]: known only by its socket and pid.
+    Remote {
+        socket: std::path::PathBuf,
+        pid: u32,
+        /// Held from the attach on, so waiting for its exit cannot mistake a reused pid.
+        pidfd: Option<std::os::fd::OwnedFd>,
+    },
 }
 
 impl Running {
@@ -31,6 +38,7 @@ impl Running {
         match self {
             Running::Thread(t) => t.is_alive(),
             Running::Process(p) => p.is_alive(),
+            Running::Remote { socket, .. } => Client::connect(socket).is_ok(),
         }
     }
 
@@ -38,6 +46,7 @@ impl Running {
         match self {
             Running::Thread(_) => Some(std::process::id()),
             Running::Process(p) => p.pid(),
+            Running::Remote { pid, .. } => Some(*pid),
         }
     }
 
@@ -45,6 +54,8 @@ impl Running {
         match self {
             Running::Thread(t) => t.shutdown(),
             Running::Process(p) => p.shutdown(),
+            // Not ours to signal: it may be a thread of another program.
+            Running::Remote { .. } => {}
         }
     }
 
@@ -52,6 +63,14 @@ impl Running {
         match self {
             Running::Thread(t) => t.join(),
             Running::Process(p) => p.join(),
+            Running::Remote { pidfd, .. } => {
+                // A supervisor process exits right after closing our connection; one that
+                // is a thread of another program does not, hence the short bound.
+                if let Some(fd) = pidfd {
+                    crate::sys::child::wait_exited(fd, Duration::from_secs(1));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -59,6 +78,7 @@ impl Running {
         match self {
             Running::Thread(t) => t.detach(),
             Running::Process(p) => p.detach(),
+            Running::Remote { .. } => {}
         }
     }
 }
@@ -240,18 +260,50 @@ impl Inner {
         let Some(mut sup) = self.sup.take() else {
             return Ok(());
         };
-        // `down` answers once every service is stopped and its lock released.
+        // `down` answers once every service is stopped and its lock released; the
+        // supervisor closes the connection last thing before it ends.
         let asked = self.client(self.stop_wait()).and_then(|mut c| {
-            c.request(Command::Down { timeout_ms: None })
-                .map_err(Error::from)
+            c.request(Command::Down { timeout_ms: None })?;
+            while c.recv().is_ok() {}
+            Ok(())
         });
         if let Err(e) = asked {
             if sup.is_alive() {
-                tracing::debug!(daemon = %self.name, "down over the socket failed ({e}); signalling the thread");
+                tracing::debug!(daemon = %self.name, "down over the socket failed ({e}); asking directly");
             }
             sup.shutdown();
         }
         sup.join()
+    }
+
+    /// Takes charge of the supervisor already running this daemon in our state dir (one a
+    /// `detach` left behind, or a `proctor up -d`).
+    pub(super) fn attach(&mut self) -> Result<(), Error> {
+        if self.supervising() {
+            return Ok(());
+        }
+        let not_started = || Error::NotStarted(self.name.clone());
+        let mut client = match self.client(MARGIN * 5) {
+            Ok(c) => c,
+            Err(Error::Control(ControlError::NotRunning { .. })) => return Err(not_started()),
+            Err(e) => return Err(e),
+        };
+        let reply = match client.request(Command::Status {
+            services: vec![self.name.clone()],
+        }) {
+            Ok(r) => r,
+            Err(ControlError::Remote(e)) if e.code == "unknown_service" => {
+                return Err(not_started())
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.sup = Some(Running::Remote {
+            socket: self.paths.control_socket(),
+            pid: reply.supervisor_pid,
+            pidfd: crate::sys::child::pidfd_open(reply.supervisor_pid).ok(),
+        });
+        self.note(&reply);
+        Ok(())
     }
 
     pub(super) fn detach(&mut self) {

@@ -161,6 +161,16 @@ impl Daemon {
         self.lock().detach();
     }
 
+    /// Takes charge of this daemon when a supervisor already runs it in
+    /// [`state_dir`](Self::state_dir): one that an earlier [`detach`](Self::detach) left
+    /// behind (perhaps by a previous run of this program), or a `proctor up -d`. From then
+    /// on this handle manages it as if it had started it: dropping it stops that supervisor
+    /// and everything it runs.
+    /// [`Error::NotStarted`] when no supervisor there runs it. A no-op once started.
+    pub fn attach(&self) -> Result<(), Error> {
+        self.lock().attach()
+    }
+
     /// The daemon's current state; [`crate::State::Stopped`] when not started.
     pub fn status(&self) -> Result<DaemonStatus, Error> {
         self.lock().status()

@@ -355,7 +355,7 @@ fn proctor_supervisor() -> Supervisor {
 }
 
 #[test]
-fn a_detached_process_supervisor_is_managed_by_the_cli() {
+fn a_detached_process_supervisor_outlives_its_handle_and_can_be_attached() {
     let ctx = TestContext::new("");
     std::fs::remove_file(ctx.spec_path()).expect("no spec");
     let d = Daemon::builder("outliver")
@@ -377,9 +377,25 @@ fn a_detached_process_supervisor_is_managed_by_the_cli() {
     let locks = ctx.ok(&["lock"]);
     assert!(locks.contains("outliver: alive"), "{locks}");
     assert!(locks.contains(&format!("supervisor pid {sup}")), "{locks}");
-    ctx.ok(&["down"]);
+    // A later handle (say, the program's next run) finds it taken, then takes it over.
+    let again = Daemon::builder("outliver")
+        .command(["sleep", "1000"])
+        .supervisor(proctor_supervisor())
+        .lock_dir(ctx.home())
+        .build()
+        .expect("build");
+    assert!(matches!(again.start(), Err(Error::AlreadyRunning { .. })));
+    again.attach().expect("attach");
+    assert_eq!(again.pid(), Some(pid));
+    drop(again);
     assert!(!alive(pid));
-    assert!(!alive(sup), "down returned before the supervisor exited");
+    assert!(!alive(sup), "stop returned before the supervisor exited");
+    let nothing = Daemon::builder("outliver")
+        .command(["sleep", "1000"])
+        .lock_dir(ctx.home())
+        .build()
+        .expect("build");
+    assert!(matches!(nothing.attach(), Err(Error::NotStarted(_))));
 }
 
 #[test]
