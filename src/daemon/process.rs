@@ -168,15 +168,9 @@ impl SupervisorProcess {
         set_inheritable(&ready_wr, true).map_err(io("cannot pass a pipe"))?;
         set_inheritable(&parent_rd, true).map_err(io("cannot pass a pipe"))?;
         let log_path = paths.supervisor_log();
-        let log = {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(&log_path)
-                .map_err(io(&format!("cannot open {}", log_path.display())))?
-        };
+        let log = paths
+            .open_supervisor_log()
+            .map_err(io("cannot open the supervisor log"))?;
         let child = Command::new(program)
             .env(SPEC_VAR, spec_file)
             .env(HOME_VAR, &paths.root)

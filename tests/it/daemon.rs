@@ -52,6 +52,13 @@ fn echo_daemon(name: &str, home: &Path, restart: RestartPolicy) -> (Daemon, Sock
     (d, addr)
 }
 
+/// A daemon that sleeps, with its state under `home`.
+fn sleeper(name: &str, home: &Path) -> proctor::DaemonBuilder {
+    Daemon::builder(name)
+        .command(["sleep", "1000"])
+        .lock_dir(home)
+}
+
 fn kill9(pid: u32) {
     let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid");
     rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill -9");
@@ -121,11 +128,7 @@ command = ["sleep", "1000"]
     );
     ctx.ok(&["up", "-d"]);
     let holder_pid = ctx.service("shared").pid.expect("running");
-    let d = Daemon::builder("shared")
-        .command(["sleep", "1000"])
-        .lock_dir(ctx.home())
-        .build()
-        .expect("build");
+    let d = sleeper("shared", ctx.home()).build().expect("build");
     match d.start() {
         Err(Error::AlreadyRunning { name, holder }) => {
             assert_eq!(name, "shared");
@@ -252,11 +255,7 @@ fn detached_daemon_is_seen_by_the_cli_and_cannot_be_unlocked() {
     // The CLI runs in a directory without a spec: PROCTOR_HOME alone names the state dir.
     let ctx = TestContext::new("");
     std::fs::remove_file(ctx.spec_path()).expect("no spec");
-    let d = Daemon::builder("loose")
-        .command(["sleep", "1000"])
-        .lock_dir(ctx.home())
-        .build()
-        .expect("build");
+    let d = sleeper("loose", ctx.home()).build().expect("build");
     d.start().expect("start");
     let pid = d.pid().expect("pid");
     d.detach();
@@ -358,10 +357,8 @@ fn proctor_supervisor() -> Supervisor {
 fn a_detached_process_supervisor_outlives_its_handle_and_can_be_attached() {
     let ctx = TestContext::new("");
     std::fs::remove_file(ctx.spec_path()).expect("no spec");
-    let d = Daemon::builder("outliver")
-        .command(["sleep", "1000"])
+    let d = sleeper("outliver", ctx.home())
         .supervisor(proctor_supervisor())
-        .lock_dir(ctx.home())
         .build()
         .expect("build");
     d.start().expect("start");
@@ -378,10 +375,8 @@ fn a_detached_process_supervisor_outlives_its_handle_and_can_be_attached() {
     assert!(locks.contains("outliver: alive"), "{locks}");
     assert!(locks.contains(&format!("supervisor pid {sup}")), "{locks}");
     // A later handle (say, the program's next run) finds it taken, then takes it over.
-    let again = Daemon::builder("outliver")
-        .command(["sleep", "1000"])
+    let again = sleeper("outliver", ctx.home())
         .supervisor(proctor_supervisor())
-        .lock_dir(ctx.home())
         .build()
         .expect("build");
     assert!(matches!(again.start(), Err(Error::AlreadyRunning { .. })));
@@ -390,21 +385,15 @@ fn a_detached_process_supervisor_outlives_its_handle_and_can_be_attached() {
     drop(again);
     assert!(!alive(pid));
     assert!(!alive(sup), "stop returned before the supervisor exited");
-    let nothing = Daemon::builder("outliver")
-        .command(["sleep", "1000"])
-        .lock_dir(ctx.home())
-        .build()
-        .expect("build");
+    let nothing = sleeper("outliver", ctx.home()).build().expect("build");
     assert!(matches!(nothing.attach(), Err(Error::NotStarted(_))));
 }
 
 #[test]
 fn a_process_supervisor_stops_with_its_handle() {
     let home = tempfile::tempdir().expect("tempdir");
-    let d = Daemon::builder("tethered")
-        .command(["sleep", "1000"])
+    let d = sleeper("tethered", home.path())
         .supervisor(proctor_supervisor())
-        .lock_dir(home.path())
         .build()
         .expect("build");
     d.start().expect("start");
