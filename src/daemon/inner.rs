@@ -206,7 +206,7 @@ impl Inner {
                 crate::state::ensure_private_dir(&self.paths.root)
                     .map_err(|e| Error::io("cannot create the state directory", e))?;
                 let file = self.paths.root.join("daemon.toml");
-                std::fs::write(&file, text)
+                write_private(&file, text.as_bytes())
                     .map_err(|e| Error::io(format!("cannot write {}", file.display()), e))?;
                 SupervisorProcess::spawn(program, &file, &self.paths).map(Running::Process)
             }
@@ -230,9 +230,8 @@ impl Inner {
         if let Some(f) = reply.failures.first() {
             // Lost a race for the lock after our check: report the holder, not a failure.
             if let Some(holder) = Lock::for_service(&self.paths.root, &self.name).read() {
-                if inspect(&holder) == LockHealth::Alive
-                    && holder.supervisor_pid != std::process::id()
-                {
+                let ours = self.sup.as_ref().and_then(Running::pid);
+                if inspect(&holder) == LockHealth::Alive && Some(holder.supervisor_pid) != ours {
                     return Err(Error::AlreadyRunning {
                         name: self.name.clone(),
                         holder: Box::new(holder),
@@ -388,6 +387,19 @@ impl Inner {
         self.ensure_running()?;
         Ok(true)
     }
+}
+
+/// Writes `path` owner-only (0600): the spec may carry secrets in its environment.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)
 }
 
 impl Drop for Inner {

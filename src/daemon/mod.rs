@@ -137,7 +137,8 @@ impl Daemon {
     }
 
     /// Starts the daemon and returns once it is ready. Idempotent: a no-op while this
-    /// handle's supervisor runs.
+    /// handle's supervisor runs (use [`ensure_running`](Self::ensure_running) to bring
+    /// back a daemon that died or was stopped from outside).
     ///
     /// Fails with [`Error::AlreadyRunning`] when another live process holds its lock,
     /// [`Error::SpawnFailed`] when it cannot be started or gives up, and
@@ -279,5 +280,39 @@ impl Daemon {
                 std::io::Error::other("it panicked"),
             ))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_daemon_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Daemon>();
+        shareable::<Error>();
+    }
+
+    #[test]
+    fn builder_errors_are_all_reported_at_once() {
+        let err = Daemon::builder("-bad")
+            .live(crate::Probe::log("x"))
+            .ready(crate::Probe::tcp("no-port"))
+            .build();
+        match err {
+            Err(Error::Spec(errs)) => {
+                let text = errs.to_string();
+                for want in [
+                    "must not start",
+                    "no command",
+                    "host:port",
+                    "readiness only",
+                ] {
+                    assert!(text.contains(want), "{want:?} missing from:\n{text}");
+                }
+            }
+            other => panic!("expected spec errors, got {other:?}"),
+        }
     }
 }
