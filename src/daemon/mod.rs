@@ -199,6 +199,17 @@ impl Daemon {
         self.lock().events()
     }
 
+    /// Calls `f` with each state change from now on, on a thread of its own, until the
+    /// supervisor stops. Needs a started daemon.
+    pub fn on_event(&self, mut f: impl FnMut(crate::Event) + Send + 'static) -> Result<(), Error> {
+        let events = self.events()?;
+        std::thread::Builder::new()
+            .name(format!("proctor-{}-events", self.name))
+            .spawn(move || events.for_each(&mut f))
+            .map_err(|e| Error::io("cannot start the event thread", e))?;
+        Ok(())
+    }
+
     /// Runs `f`, a call to the daemon. If it fails, checks the daemon: if it died, is
     /// failing its liveness probe, or was restarted since last seen healthy, brings it back
     /// (restart, wait until ready) and runs `f` once more. If the daemon is healthy the

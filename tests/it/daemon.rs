@@ -89,12 +89,20 @@ fn start_and_stop_are_idempotent() {
     d.start().expect("start");
     let pid = d.pid().expect("pid");
     assert_eq!(echo(addr, "hi").expect("echo"), "hi");
+    let (tx, rx) = std::sync::mpsc::channel();
+    d.on_event(move |ev| {
+        let _ = tx.send(ev.state);
+    })
+    .expect("on_event");
     d.start().expect("second start");
     assert_eq!(d.pid(), Some(pid), "a second start must not respawn");
     let st = d.status().expect("status");
     assert_eq!((st.state, st.ready, st.restarts), (State::Running, true, 0));
     d.stop().expect("stop");
     assert!(!alive(pid) && group_members(pid).is_empty());
+    // The callback saw the stop, and its thread ended with the supervisor.
+    let seen: Vec<State> = rx.iter().collect();
+    assert_eq!(seen, [State::Stopping, State::Stopped]);
     d.stop().expect("second stop");
     assert_eq!(d.status().expect("status").state, State::Stopped);
     assert!(!d.is_running());
