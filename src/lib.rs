@@ -31,8 +31,8 @@
 //!
 //! # Layout
 //! Modules follow the life of a service: [`spec`] → [`lock`] → [`sys`] → [`backend`] →
-//! [`supervise`] → [`probe`] → [`logs`] → [`control`] → [`daemon`], with [`state`] for
-//! where files live and [`error`] for the library's [`Error`].
+//! [`supervise`] → [`probe`] → [`logs`] → [`control`] → [`install`] → [`daemon`], with
+//! [`state`] for where files live and [`error`] for the library's [`Error`].
 
 #![deny(missing_docs)]
 
@@ -42,6 +42,7 @@ pub mod cli;
 pub mod control;
 pub mod daemon;
 pub mod error;
+pub mod install;
 pub mod lock;
 pub mod logs;
 pub mod probe;

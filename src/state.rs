@@ -74,10 +74,17 @@ impl Paths {
     }
 }
 
+/// `$PROCTOR_HOME`, when set: the state directory whatever the spec says.
+pub fn home_override() -> Option<PathBuf> {
+    std::env::var_os(HOME_VAR)
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
 /// The state directory for `spec` (see the module docs for the order of precedence).
 pub fn project_dir(spec: &Spec) -> PathBuf {
-    if let Some(home) = std::env::var_os(HOME_VAR).filter(|h| !h.is_empty()) {
-        return PathBuf::from(home);
+    if let Some(home) = home_override() {
+        return home;
     }
     if let Some(dir) = &spec.project.state_dir {
         return dir.clone();

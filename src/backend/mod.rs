@@ -17,7 +17,14 @@ use tokio::sync::mpsc;
 use crate::spec::{Service, Signal};
 use crate::sys::child::{signal_name, Ended};
 
+pub mod container;
+pub mod detect;
+mod group;
 pub mod process;
+pub mod tmux;
+mod tools;
+
+pub use detect::{detect_backend, Found};
 
 /// Which output stream a chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +59,28 @@ pub struct Running {
     pub stop: StopHandle,
     /// Resolves once the service has ended, its group is gone and it has been reaped.
     pub watch: Pin<Box<dyn Future<Output = Exit>>>,
+    /// The output comes from a terminal: lines end in `\r\n`, which the log drops to `\n`.
+    pub tty: bool,
+    /// The tmux session or container the service lives in, if any.
+    pub session: Option<Session>,
+}
+
+/// Where a tmux or container service lives, for `status` and `attach`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The tmux session name, or the container name.
+    pub name: String,
+    /// A file that holds the container id once the runtime has written it.
+    pub id_file: Option<PathBuf>,
+}
+
+impl Session {
+    /// The container id, once the runtime has written it (`None` for tmux sessions).
+    pub fn container_id(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.id_file.as_ref()?).ok()?;
+        let id = text.trim();
+        (!id.is_empty()).then(|| id.chars().take(12).collect())
+    }
 }
 
 /// A request to stop: the signal for the group, then SIGKILL after `timeout`.
@@ -167,6 +196,66 @@ pub enum BackendError {
         what: &'static str,
         /// The OS error.
         source: std::io::Error,
+    },
+    /// A file the backend needs could not be written.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The program a backend drives is not installed.
+    #[error("service {service:?} needs {tool}, which is not installed\nhint: {hint}")]
+    MissingTool {
+        /// The service being started.
+        service: String,
+        /// The program (`tmux`, or the configured binary).
+        tool: String,
+        /// How to get it.
+        hint: &'static str,
+    },
+    /// A container service found neither podman nor docker.
+    #[error("service {service:?} is a container, but neither podman nor docker is installed\nhint: install one (apt-get install podman, or docker), or set runtime = \"podman\" | \"docker\"")]
+    NoRuntime {
+        /// The service being started.
+        service: String,
+    },
+    /// The backend's program ran but failed.
+    #[error("{program} {what} failed ({status}): {stderr}")]
+    Tool {
+        /// The program.
+        program: String,
+        /// What it was asked to do.
+        what: &'static str,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// What it said on stderr.
+        stderr: String,
+    },
+    /// The service is not of the kind this backend runs.
+    #[error("service {service:?} is not a {backend} service")]
+    WrongBackend {
+        /// The service.
+        service: String,
+        /// The backend asked.
+        backend: &'static str,
+    },
+    /// A name given to look up is not a valid service name.
+    #[error("invalid name {name:?}: {why}")]
+    InvalidName {
+        /// The name.
+        name: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// More than one backend holds a session or container of this name.
+    #[error("{name:?} is ambiguous: found {}", found.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and "))]
+    Ambiguous {
+        /// The name looked up.
+        name: String,
+        /// Everywhere it was found.
+        found: Vec<Found>,
     },
 }
 

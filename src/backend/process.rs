@@ -6,6 +6,7 @@
 
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use tokio::sync::mpsc;
@@ -27,47 +28,78 @@ impl Backend for ProcessBackend {
             .command
             .split_first()
             .ok_or(BackendError::EmptyCommand)?;
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .current_dir(&svc.cwd)
-            .envs(&svc.env)
-            .envs(req.extra_env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let mut child = cmd.spawn().map_err(|source| BackendError::Spawn {
-            program: program.clone(),
-            cwd: svc.cwd.clone(),
-            source,
-        })?;
-        let pid = child.id();
-        let mut output = Vec::with_capacity(2);
-        if let Some(out) = child.stdout.take() {
-            output.push((Stream::Out, OwnedFd::from(out)));
-        }
-        if let Some(err) = child.stderr.take() {
-            output.push((Stream::Err, OwnedFd::from(err)));
-        }
-        let pidfd = AsyncPidFd::open(pid).map_err(|source| {
-            // Without a pidfd we cannot watch it; do not leave it running unowned.
-            let _ = kill_group(pid, Signal::KILL);
-            let _ = child.wait();
-            BackendError::Os {
-                what: "watching the new process",
-                source,
-            }
-        })?;
-        // The pidfd owns the child from here on: std's handle must not reap it.
-        drop(child);
+        let child = spawn_group(
+            program,
+            args,
+            &svc.cwd,
+            svc.env
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .chain(req.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        )?;
         let (tx, rx) = mpsc::unbounded_channel();
         Ok(Running {
-            pid,
-            output,
+            pid: child.pid,
+            output: child.output,
             stop: StopHandle(tx),
-            watch: Box::pin(watch(pid, pidfd, rx, req.output_closed)),
+            watch: Box::pin(watch(child.pid, child.pidfd, rx, req.output_closed)),
+            tty: false,
+            session: None,
         })
     }
+}
+
+/// A native child spawned as the leader of its own process group.
+pub(crate) struct GroupChild {
+    /// Its pid, which is also its process group id.
+    pub(crate) pid: u32,
+    /// Its stdout and stderr pipes.
+    pub(crate) output: Vec<(Stream, OwnedFd)>,
+    /// Owns the child from here on: readable once it exits, reaps it.
+    pub(crate) pidfd: AsyncPidFd,
+}
+
+/// Spawns `program args` in `cwd` with `env` added, as a process group of its own, stdin
+/// from /dev/null and stdout/stderr piped. Must run inside the supervisor's runtime.
+pub(crate) fn spawn_group<'a>(
+    program: &str,
+    args: &[String],
+    cwd: &Path,
+    env: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Result<GroupChild, BackendError> {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .current_dir(cwd)
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn().map_err(|source| BackendError::Spawn {
+        program: program.to_string(),
+        cwd: cwd.to_path_buf(),
+        source,
+    })?;
+    let pid = child.id();
+    let mut output = Vec::with_capacity(2);
+    if let Some(out) = child.stdout.take() {
+        output.push((Stream::Out, OwnedFd::from(out)));
+    }
+    if let Some(err) = child.stderr.take() {
+        output.push((Stream::Err, OwnedFd::from(err)));
+    }
+    let pidfd = AsyncPidFd::open(pid).map_err(|source| {
+        // Without a pidfd we cannot watch it; do not leave it running unowned.
+        let _ = kill_group(pid, Signal::KILL);
+        let _ = child.wait();
+        BackendError::Os {
+            what: "watching the new process",
+            source,
+        }
+    })?;
+    // The pidfd owns the child from here on: std's handle must not reap it.
+    drop(child);
+    Ok(GroupChild { pid, output, pidfd })
 }
 
 /// Waits for the leader to exit, carrying out stop requests on the way, then kills what is
@@ -118,7 +150,7 @@ async fn watch(
     // The leader is a zombie (or about to be), so its pid and group id are still ours:
     // no straggler of the group survives, and the signal cannot hit a stranger.
     let _ = kill_group(pid, Signal::KILL);
-    let ended = match pidfd.reap() {
+    let ended = match pidfd.reap_async().await {
         Ok(ended) => ended,
         Err(e) => {
             tracing::warn!(pid, "reaping failed: {e}");

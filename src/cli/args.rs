@@ -17,8 +17,14 @@ Exit codes:
 #[command(name = "proctor", version, after_help = EXIT_CODES)]
 pub struct Cli {
     /// The spec file (default: proctor.toml in this directory or the nearest parent).
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    /// `--file` works before or after the verb; the short `-f` only before it, since
+    /// `logs -f` means follow.
+    #[arg(long = "file", global = true, value_name = "FILE")]
     pub file: Option<PathBuf>,
+
+    /// Short for `--file`, before the verb: `proctor -f FILE up`.
+    #[arg(short = 'f', value_name = "FILE", conflicts_with = "file")]
+    pub file_short: Option<PathBuf>,
 
     /// What to do.
     #[command(subcommand)]
@@ -48,8 +54,19 @@ pub enum Cmd {
     Lock(LockArgs),
     /// Remove a service's lifecycle lock (refuses a live holder without --force).
     Unlock(UnlockArgs),
+    /// Attach the terminal to a tmux service's session, or a shell in a container service.
+    Attach(AttachArgs),
+    /// Start an ad-hoc service without editing proctor.toml (outside a project: under the
+    /// per-user default project).
+    Run(RunArgs),
+    /// Stop an ad-hoc service started with `run` and forget it.
+    Rm(RmArgs),
     /// Check a spec file and report every error.
     Validate,
+    /// Start the project at boot: write a systemd unit (or launchd plist) running `proctor up`.
+    Install(InstallArgs),
+    /// Stop, disable and remove a boot service written by `install` (and only what it wrote).
+    Uninstall(UninstallArgs),
     /// Run the supervisor (used by `up -d` and boot units).
     #[command(hide = true)]
     Supervise(SuperviseArgs),
@@ -103,6 +120,72 @@ pub struct StatusArgs {
     /// Print JSON: {"project", "services": [{"name","state","pid","restarts","uptime_ms","last_exit",…}]}.
     #[arg(long)]
     pub json: bool,
+    /// Look the one NAME up in every backend (tmux, podman, docker) instead of asking the
+    /// supervisor: fails if none or several hold it.
+    #[arg(long)]
+    pub all_backends: bool,
+}
+
+/// `attach` arguments.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The service.
+    pub service: String,
+}
+
+/// Which backend `run` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    /// A native process (the default unless `[project] backend` says otherwise).
+    Process,
+    /// A tmux session, attachable with `proctor attach`.
+    Tmux,
+    /// A podman or docker container (needs --image).
+    Container,
+}
+
+/// Restart policy for `run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RestartArg {
+    /// Never restart.
+    No,
+    /// Restart after a failure (the default).
+    OnFailure,
+    /// Restart after any exit.
+    Always,
+}
+
+/// `run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The new service's name.
+    pub name: String,
+    /// Where it runs (default: the project's backend).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendArg>,
+    /// Container image (implies --backend container).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Restart policy.
+    #[arg(long, value_enum)]
+    pub restart: Option<RestartArg>,
+    /// Environment variable KEY=VALUE (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory (default: the current directory).
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// The command and its arguments, after `--` (optional for containers).
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+/// `rm` arguments.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Ad-hoc services to stop and forget.
+    #[arg(required = true)]
+    pub services: Vec<String>,
 }
 
 /// `wait` arguments.
@@ -125,6 +208,9 @@ pub struct SuperviseArgs {
     /// Start nothing; wait for requests.
     #[arg(long)]
     pub start_nothing: bool,
+    /// Supervise the per-user default project (ad-hoc services started outside a project).
+    #[arg(long)]
+    pub default_project: bool,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -183,4 +269,62 @@ pub struct UnlockArgs {
     /// Remove it even if its holder is alive.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `--user` / `--system`.
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    /// A system service (/etc/systemd/system, /Library/LaunchDaemons); needs root.
+    #[arg(long, conflicts_with = "user")]
+    pub system: bool,
+    /// A service of the current user's service manager (the default, except for Windows).
+    #[arg(long)]
+    pub user: bool,
+}
+
+/// `install` arguments.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Whose service manager.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Run `proctor up --role ROLE` at boot.
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Write the rendering to stdout and touch nothing.
+    #[arg(long)]
+    pub print: bool,
+    /// Service name (default: proctor-PROJECT[-ROLE]; launchd: proctor.PROJECT[.ROLE]).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Init system to render for (default: this machine's; others only with --print).
+    #[arg(long, value_enum)]
+    pub target: Option<crate::install::Target>,
+    /// With --system: the account the service runs as.
+    #[arg(long, value_name = "USER")]
+    pub user_name: Option<String>,
+    /// Extra environment for `proctor up` (repeatable). PATH, PROCTOR_HOME and
+    /// XDG_STATE_HOME are taken from this shell when set.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+}
+
+/// `uninstall` arguments.
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// Whose service manager.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// The role given to `install` (picks the default name).
+    #[arg(long)]
+    pub role: Option<String>,
+    /// The service name given to `install` (default: derived from the spec and role).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
 }

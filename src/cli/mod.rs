@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 
-use crate::spec::{self, Spec};
+use crate::spec::{self, adhoc, Spec};
 use crate::state::Paths;
 
 pub mod args;
@@ -69,26 +69,68 @@ pub(crate) fn load_spec(file: Option<&Path>) -> Result<Spec> {
     Spec::load(&path).map_err(|errs| anyhow!("invalid spec:\n{errs}"))
 }
 
-/// The spec and its state paths.
+/// The spec (with its ad-hoc services) and its state paths. Without `--file` and with no
+/// `proctor.toml` around, the per-user default project is used if `proctor run` has put
+/// services there.
 pub(crate) fn project(file: Option<&Path>) -> Result<(Spec, Paths)> {
-    let spec = load_spec(file)?;
-    let paths = Paths::for_spec(&spec);
+    let (mut spec, paths) = match spec_path(file) {
+        Ok(path) => {
+            let spec = load_spec(Some(&path))?;
+            let paths = Paths::for_spec(&spec);
+            (spec, paths)
+        }
+        Err(e) => {
+            let (spec, paths) = default_project();
+            if file.is_some() || !paths.root.join(adhoc::FILE_NAME).exists() {
+                return Err(e);
+            }
+            (spec, paths)
+        }
+    };
+    adhoc::merge(&mut spec, &adhoc::load(&paths.root));
     Ok((spec, paths))
 }
 
-/// The state paths for verbs that need no spec (`status`, `lock`, `unlock`, `down`, …):
-/// the project's, or `$PROCTOR_HOME` alone when no `-f` is given and no spec file is found,
-/// so that a daemon embedded with the library (which has no spec file) can be managed
-/// with `PROCTOR_HOME=DIR proctor …`.
+/// The state paths for verbs that need no spec (`lock`, `unlock`): with `$PROCTOR_HOME`
+/// that directory whether or not a spec is around (a daemon embedded with the library has
+/// none; the spec, if readable, only orders the output), else the project's.
 pub(crate) fn state_paths(file: Option<&Path>) -> Result<(Option<Spec>, Paths)> {
-    if file.is_none() {
-        if let Some(home) = std::env::var_os(crate::state::HOME_VAR).filter(|h| !h.is_empty()) {
-            let cwd = std::env::current_dir().context("cannot read the current directory")?;
-            if spec::find(&cwd).is_none() {
-                return Ok((None, Paths::new(PathBuf::from(home))));
-            }
-        }
+    if let Some(home) = crate::state::home_override() {
+        let spec = spec_path(file).ok().and_then(|p| load_spec(Some(&p)).ok());
+        return Ok((spec, Paths::new(home)));
     }
     let (spec, paths) = project(file)?;
     Ok((Some(spec), paths))
+}
+
+/// Like [`project`], but outside any project the per-user default project, even before
+/// it holds anything (for `proctor run`).
+pub(crate) fn project_or_default(file: Option<&Path>) -> Result<(Spec, Paths)> {
+    if file.is_none() && spec_path(None).is_err() {
+        let (mut spec, paths) = default_project();
+        adhoc::merge(&mut spec, &adhoc::load(&paths.root));
+        return Ok((spec, paths));
+    }
+    project(file)
+}
+
+/// The per-user default project that holds `proctor run` services started outside any
+/// project: no spec file, state in `$XDG_STATE_HOME/proctor/default`.
+pub(crate) fn default_project() -> (Spec, Paths) {
+    let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let spec = Spec {
+        path: PathBuf::new(),
+        dir,
+        project: spec::Project {
+            name: "default".into(),
+            state_dir: Some(crate::state::base_dir().join("default")),
+            roles: Vec::new(),
+            backend: spec::BackendKind::Process,
+            tmux_binary: None,
+            container_runtime: None,
+        },
+        services: Vec::new(),
+    };
+    let paths = Paths::for_spec(&spec);
+    (spec, paths)
 }

@@ -25,7 +25,13 @@ impl Printer {
 
     /// Writes `v` as pretty JSON to stdout.
     pub fn json<T: Serialize>(&self, v: &T) {
-        match serde_json::to_string_pretty(v) {
+        // Pretty for people; compact for pipes, where it is also cheaper to make.
+        let text = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            serde_json::to_string_pretty(v)
+        } else {
+            serde_json::to_string(v)
+        };
+        match text {
             Ok(s) => self.line(&s),
             Err(e) => self.error(&format!("cannot encode JSON: {e}")),
         }

@@ -60,10 +60,12 @@ fn spawn(spec: &Spec, paths: &Paths, role: Option<&str>) -> Result<()> {
         .open_supervisor_log()
         .context("cannot open the supervisor log")?;
     let mut cmd = Command::new(exe);
-    cmd.arg("supervise")
-        .arg("--file")
-        .arg(&spec.path)
-        .arg("--start-nothing");
+    cmd.arg("supervise").arg("--start-nothing");
+    if spec.path.as_os_str().is_empty() {
+        cmd.arg("--default-project");
+    } else {
+        cmd.arg("--file").arg(&spec.path);
+    }
     if let Some(r) = role {
         cmd.arg("--role").arg(r);
     }

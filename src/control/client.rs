@@ -123,6 +123,41 @@ impl Client {
         serde_json::from_slice(&line).map_err(|e| ControlError::Protocol(e.to_string()))
     }
 
+    /// Sends `cmd` and returns its reply's JSON text undecoded (the `ok` object), for callers
+    /// that only pass it on: decoding and re-encoding hundreds of services costs more than
+    /// the rest of a `status` call.
+    pub fn request_raw(&mut self, cmd: Command) -> Result<String, ControlError> {
+        #[derive(serde::Deserialize)]
+        struct Raw<'a> {
+            id: Option<u64>,
+            #[serde(borrow)]
+            ok: Option<&'a serde_json::value::RawValue>,
+            error: Option<proto::ErrorBody>,
+        }
+        let id = self.send(cmd)?;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| self.io(e))?;
+            if n == 0 {
+                return Err(ControlError::Closed);
+            }
+            let raw: Raw<'_> =
+                serde_json::from_slice(&line).map_err(|e| ControlError::Protocol(e.to_string()))?;
+            if raw.id.is_some() && raw.id != Some(id) {
+                continue;
+            }
+            match (raw.ok, raw.error) {
+                (Some(ok), _) => return Ok(ok.get().to_string()),
+                (None, Some(e)) => return Err(ControlError::Remote(e)),
+                (None, None) => continue,
+            }
+        }
+    }
+
     /// Sends `cmd` and waits for its reply.
     pub fn request(&mut self, cmd: Command) -> Result<Reply, ControlError> {
         let id = self.send(cmd)?;

@@ -87,10 +87,22 @@ pub enum Command {
     },
     /// Stream state-change events until the client leaves.
     Events,
+    /// Add (or redefine, if stopped) an ad-hoc service and start it; answer once it is
+    /// ready or failed.
+    Run {
+        /// The service.
+        service: crate::spec::adhoc::AdHoc,
+    },
+    /// Stop ad-hoc services and forget them; answer once they are down.
+    Rm {
+        /// Services to remove.
+        services: Vec<String>,
+    },
 }
 
 /// A message from the supervisor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "WireResponse")]
 pub struct Response {
     /// Protocol version.
     pub v: u32,
@@ -99,6 +111,37 @@ pub struct Response {
     /// The payload.
     #[serde(flatten)]
     pub body: Body,
+}
+
+/// How a [`Response`] is read: a flattened enum would make serde buffer the whole message
+/// before decoding it, which dominated `status` with many services.
+#[derive(Deserialize)]
+struct WireResponse {
+    v: u32,
+    id: Option<u64>,
+    ok: Option<Reply>,
+    error: Option<ErrorBody>,
+    log: Option<LogLine>,
+    event: Option<Event>,
+}
+
+impl TryFrom<WireResponse> for Response {
+    type Error = &'static str;
+
+    fn try_from(w: WireResponse) -> Result<Self, Self::Error> {
+        let body = match (w.ok, w.error, w.log, w.event) {
+            (Some(r), None, None, None) => Body::Ok(r),
+            (None, Some(e), None, None) => Body::Error(e),
+            (None, None, Some(l), None) => Body::Log(l),
+            (None, None, None, Some(e)) => Body::Event(e),
+            _ => return Err("a response holds exactly one of ok, error, log, event"),
+        };
+        Ok(Response {
+            v: w.v,
+            id: w.id,
+            body,
+        })
+    }
 }
 
 /// The payload of a [`Response`].
@@ -197,6 +240,15 @@ pub struct ServiceStatus {
     /// The service's state directory (`PROCTOR_STATE_DIR`), while it exists.
     #[serde(default)]
     pub storage_dir: Option<std::path::PathBuf>,
+    /// The tmux session of a running tmux service (on the project's private server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmux_session: Option<String>,
+    /// The container name of a running container service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The (short) container id, once the runtime has reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
 }
 
 /// A log record streamed by `follow`.
@@ -282,7 +334,7 @@ pub fn decode_request(line: &[u8]) -> Result<Request, Box<Response>> {
 }
 
 const KNOWN: &[&str] = &[
-    "status", "up", "start", "stop", "restart", "wait", "down", "follow", "events",
+    "status", "up", "start", "stop", "restart", "wait", "down", "follow", "events", "run", "rm",
 ];
 
 /// An error response.

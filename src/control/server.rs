@@ -16,7 +16,8 @@ pub(crate) struct Shared {
     pub(crate) tx: mpsc::UnboundedSender<Msg>,
     pub(crate) logs: broadcast::Sender<Arc<LogBatch>>,
     pub(crate) events: broadcast::Sender<Arc<Event>>,
-    pub(crate) names: Vec<String>,
+    /// Service names by index; grows when `run` adds a service.
+    pub(crate) names: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
     /// Becomes true when the supervisor is done: idle connections close, streams drain.
     pub(crate) closing: watch::Receiver<bool>,
 }
@@ -138,7 +139,7 @@ async fn follow<R: AsyncRead + Unpin, W: tokio::io::AsyncWrite + Unpin>(
 ) {
     let wanted: Vec<usize> = services
         .iter()
-        .filter_map(|n| shared.names.iter().position(|x| x == n))
+        .filter_map(|n| shared.names.borrow().iter().position(|x| x == n))
         .collect();
     let mut rx = shared.logs.subscribe();
     let mut sink = [0u8; 64];
@@ -173,7 +174,12 @@ async fn follow<R: AsyncRead + Unpin, W: tokio::io::AsyncWrite + Unpin>(
                     if !wanted.is_empty() && !wanted.contains(&batch.service) {
                         continue;
                     }
-                    let name = shared.names.get(batch.service).cloned().unwrap_or_default();
+                    let name = shared
+                        .names
+                        .borrow()
+                        .get(batch.service)
+                        .cloned()
+                        .unwrap_or_default();
                     for rec in batch
                         .records
                         .split(|b| *b == b'\n')

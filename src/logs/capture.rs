@@ -17,8 +17,11 @@ thread_local! {
 }
 
 /// Copies `fd` into `sink` until end of file; returns once the pipe is closed by every
-/// process holding it. Must run inside the supervisor's runtime.
-pub async fn capture(fd: OwnedFd, stream: Stream, sink: Rc<RefCell<LogSink>>) {
+/// process holding it. With `tty`, the output comes from a terminal, whose line ends are
+/// `\r\n`: the `\r` is dropped so records look like any other. Must run inside the
+/// supervisor's runtime.
+pub async fn capture(fd: OwnedFd, stream: Stream, sink: Rc<RefCell<LogSink>>, tty: bool) {
+    let mut crlf = tty.then(CrLf::default);
     let rx = match pipe::Receiver::from_owned_fd(fd) {
         Ok(rx) => rx,
         Err(e) => {
@@ -36,8 +39,11 @@ pub async fn capture(fd: OwnedFd, stream: Stream, sink: Rc<RefCell<LogSink>>) {
             match rx.try_read(&mut buf) {
                 Ok(0) => true,
                 Ok(n) => {
-                    sink.borrow_mut()
-                        .write(stream, &buf[..n], SystemTime::now());
+                    let data = match &mut crlf {
+                        Some(t) => std::borrow::Cow::Owned(t.translate(&buf[..n])),
+                        None => std::borrow::Cow::Borrowed(&buf[..n]),
+                    };
+                    sink.borrow_mut().write(stream, &data, SystemTime::now());
                     false
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
@@ -54,4 +60,46 @@ pub async fn capture(fd: OwnedFd, stream: Stream, sink: Rc<RefCell<LogSink>>) {
         }
     }
     sink.borrow_mut().finish(stream);
+}
+
+/// Turns `\r\n` into `\n` across chunk boundaries; a lone `\r` is kept.
+#[derive(Default)]
+struct CrLf {
+    /// The previous chunk ended in `\r`, held back until the next byte is known.
+    pending_cr: bool,
+}
+
+impl CrLf {
+    fn translate(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(chunk.len() + 1);
+        if std::mem::take(&mut self.pending_cr) && chunk.first() != Some(&b'\n') {
+            out.push(b'\r');
+        }
+        let mut rest = chunk;
+        while let Some(i) = memchr::memchr(b'\r', rest) {
+            out.extend_from_slice(&rest[..i]);
+            match rest.get(i + 1) {
+                Some(b'\n') => {}
+                Some(_) => out.push(b'\r'),
+                None => self.pending_cr = true,
+            }
+            rest = &rest[i + 1..];
+        }
+        out.extend_from_slice(rest);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CrLf;
+
+    #[test]
+    fn drops_cr_before_lf_across_chunks() {
+        let mut t = CrLf::default();
+        let mut out = t.translate(b"a\r\nb\r");
+        out.extend(t.translate(b"\nc\rd\r"));
+        out.extend(t.translate(b"x"));
+        assert_eq!(out, b"a\nb\nc\rd\rx");
+    }
 }

@@ -5,7 +5,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::record::parse_record;
+use super::record::{parse_record, Record};
 
 /// The files of a service's log, newest first: `NAME.log`, `NAME.log.1`, ….
 pub fn log_files(dir: &Path, name: &str) -> Vec<PathBuf> {
@@ -24,15 +24,21 @@ pub fn log_files(dir: &Path, name: &str) -> Vec<PathBuf> {
     out
 }
 
-/// The last `limit` records (raw lines without newline) of a service, oldest first, and
-/// only those at or after `since` when given.
+/// The records (raw, without newline) holding the last `limit` lines of a service that
+/// `keep` accepts, oldest first, and only those at or after `since` when given. A line split
+/// into pieces counts once, and all its pieces are returned.
 pub fn tail(
     dir: &Path,
     name: &str,
     limit: usize,
     since: Option<SystemTime>,
+    keep: impl Fn(&Record<'_>) -> bool,
 ) -> std::io::Result<Vec<Vec<u8>>> {
     let mut newest_first: Vec<Vec<u8>> = Vec::new();
+    let mut lines = 0usize;
+    if limit == 0 {
+        return Ok(newest_first);
+    }
     'files: for path in log_files(dir, name) {
         let mut file = match File::open(&path) {
             Ok(f) => f,
@@ -59,15 +65,24 @@ pub fn tail(
                 if piece.is_empty() {
                     continue;
                 }
-                if let Some(since) = since {
-                    if parse_record(piece).is_some_and(|r| r.time < since) {
-                        break 'files;
-                    }
-                }
-                newest_first.push(piece.to_vec());
-                if newest_first.len() >= limit {
+                let Some(rec) = parse_record(piece) else {
+                    continue;
+                };
+                if since.is_some_and(|since| rec.time < since) {
                     break 'files;
                 }
+                if !keep(&rec) {
+                    continue;
+                }
+                if !rec.continued {
+                    // Stop at the end of a line beyond the limit, so that the pieces of
+                    // the oldest line returned are all in.
+                    if lines == limit {
+                        break 'files;
+                    }
+                    lines += 1;
+                }
+                newest_first.push(piece.to_vec());
             }
             partial = head;
             end = start;
@@ -89,7 +104,7 @@ mod tests {
         let newer: String = (5..8).map(rec).collect();
         std::fs::write(dir.path().join("svc.log.1"), older).expect("write");
         std::fs::write(dir.path().join("svc.log"), newer).expect("write");
-        let got = tail(dir.path(), "svc", 4, None).expect("tail");
+        let got = tail(dir.path(), "svc", 4, None, |_| true).expect("tail");
         let lines: Vec<String> = got
             .iter()
             .map(|r| {
@@ -103,7 +118,7 @@ mod tests {
         assert_eq!(lines, vec!["4", "5", "6", "7"]);
         let since = humantime::parse_rfc3339("2026-01-01T00:00:06Z").expect("time");
         assert_eq!(
-            tail(dir.path(), "svc", 100, Some(since))
+            tail(dir.path(), "svc", 100, Some(since), |_| true)
                 .expect("tail")
                 .len(),
             2

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub use rustix::process::Signal;
 
+pub mod adhoc;
 mod error;
 mod parse;
 mod probe;
@@ -405,3 +406,6 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

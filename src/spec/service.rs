@@ -172,7 +172,10 @@ fn command(ctx: &mut Ctx<'_>, v: &Value<'_>, shell: bool, optional: bool) -> Vec
             ctx.error(v.span(), "`shell = true` needs `command` to be a string");
             return Vec::new();
         }
-        DeValue::Array(_) => ctx.strings("command", v).unwrap_or_default(),
+        DeValue::Array(_) => match ctx.strings("command", v) {
+            Some(argv) => argv,
+            None => return Vec::new(),
+        },
         _ => {
             ctx.expected("command", v, "an array of strings or a string");
             return Vec::new();

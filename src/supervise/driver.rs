@@ -12,14 +12,14 @@ use tokio::net::UnixListener;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::backends::{kind_name, Backends};
 use super::machine::{Action, Input, Machine, Policy, State};
 use super::requests::Waiter;
 use super::{Options, SuperviseError};
-use crate::backend::process::ProcessBackend;
-use crate::backend::{Backend, Exit, StartRequest, StopCmd, StopHandle};
+use crate::backend::{Exit, Session, StartRequest, StopCmd, StopHandle};
 use crate::control::proto::{ErrorBody, Event, Reply, ServiceStatus};
 use crate::control::server::{self, Shared};
-use crate::lock::{Acquired, Lock};
+use crate::lock::Lock;
 use crate::logs::{capture, LogBatch, LogSink};
 use crate::spec::{Service, Spec};
 use crate::state::{ensure_private_dir, Paths};
@@ -46,9 +46,9 @@ pub(crate) enum Msg {
 pub(super) struct Slot {
     /// Generation of the current process; messages about older ones are ignored.
     pub(super) gen: u64,
-    stop: Option<StopHandle>,
+    pub(super) stop: Option<StopHandle>,
     pub(super) sink: Rc<RefCell<LogSink>>,
-    started_wall: Option<SystemTime>,
+    pub(super) started_wall: Option<SystemTime>,
     /// Probe and notify tasks of the current process.
     pub(super) tasks: Vec<tokio::task::AbortHandle>,
     /// The last readiness or liveness failure.
@@ -58,9 +58,16 @@ pub(super) struct Slot {
     /// `MAINPID=` from the notify protocol.
     pub(super) main_pid: Option<u32>,
     /// The service's lifecycle lock, held from its first start until it is down for good.
-    lock: Option<Lock>,
+    pub(super) lock: Option<Lock>,
     /// The service's state directory while it exists.
     pub(super) storage_dir: Option<std::path::PathBuf>,
+    /// The tmux session or container of the current run.
+    pub(super) session: Option<Session>,
+    /// Started with `proctor run` (not declared in the spec file).
+    pub(super) adhoc: bool,
+    /// An ad-hoc service forgotten by `rm`: hidden, kept only until a `run` reuses it, so
+    /// that unit indices never shift under in-flight messages.
+    pub(super) removed: bool,
 }
 
 pub(super) struct Supervisor {
@@ -79,6 +86,14 @@ pub(super) struct Supervisor {
     readers: Rc<TaskCount>,
     /// `down` requests, answered once everything is stopped and released.
     pub(super) down_replies: Vec<oneshot::Sender<Result<Reply, ErrorBody>>>,
+    /// The backends services run on.
+    pub(super) backends: Backends,
+    /// Services started with `proctor run`, as remembered in the state dir.
+    pub(super) adhoc: Vec<crate::spec::adhoc::AdHoc>,
+    /// Service names by index, shared with the control connections.
+    pub(super) names: Rc<RefCell<Vec<String>>>,
+    /// Where log sinks publish to live followers.
+    pub(super) logs_tx: broadcast::Sender<Arc<LogBatch>>,
 }
 
 pub(super) async fn run(
@@ -110,6 +125,12 @@ pub(super) async fn run(
             return Err(e);
         }
     };
+    let mut spec = spec;
+    // Ad-hoc services from `proctor run` live on in the state dir until `proctor rm`; a
+    // service the spec file declares under the same name wins.
+    let mut adhoc = crate::spec::adhoc::load(&paths.root);
+    crate::spec::adhoc::merge(&mut spec, &adhoc);
+    adhoc.retain(|a| spec.service(&a.name) == Some(&a.to_service(&spec.project)));
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (logs_tx, _) = broadcast::channel::<Arc<LogBatch>>(4096);
     let (events_tx, _) = broadcast::channel::<Arc<Event>>(1024);
@@ -125,23 +146,11 @@ pub(super) async fn run(
         .services
         .iter()
         .enumerate()
-        .map(|(i, s)| Slot {
-            gen: 0,
-            stop: None,
-            sink: Rc::new(RefCell::new(LogSink::new(
-                i,
-                &logs_dir,
-                &s.name,
-                s.logs,
-                logs_tx.clone(),
-            ))),
-            started_wall: None,
-            tasks: Vec::new(),
-            probe_error: None,
-            status_text: None,
-            main_pid: None,
-            lock: None,
-            storage_dir: None,
+        .map(|(i, s)| {
+            Slot::new(
+                LogSink::new(i, &logs_dir, &s.name, s.logs, logs_tx.clone()),
+                adhoc.iter().any(|a| a.name == s.name),
+            )
         })
         .collect();
     let echo_task = echo.map(|e| {
@@ -154,13 +163,15 @@ pub(super) async fn run(
     });
     let (closing_tx, closing) = tokio::sync::watch::channel(false);
     let conns = Rc::new(TaskCount::default());
+    let shared_names = Rc::new(RefCell::new(names.clone()));
     let shared = Rc::new(Shared {
         tx: tx.clone(),
         logs: logs_tx.clone(),
         events: events_tx.clone(),
-        names: names.clone(),
+        names: shared_names.clone(),
         closing,
     });
+    let spec_project = spec.project.clone();
     let mut sup = Supervisor {
         spec,
         role,
@@ -174,6 +185,10 @@ pub(super) async fn run(
         manager_socket: manager_socket.clone(),
         readers: Rc::new(TaskCount::default()),
         down_replies: Vec::new(),
+        backends: Backends::new(&spec_project, &paths.root),
+        adhoc,
+        names: shared_names,
+        logs_tx: logs_tx.clone(),
     };
     sup.reclaim_orphans().await;
     if let Some(mut f) = ready.take() {
@@ -253,7 +268,9 @@ pub(super) async fn run(
     }
     let _ = std::fs::remove_file(paths.control_socket());
     drop(lock_file);
-    let all: Vec<usize> = (0..sup.spec.services.len()).collect();
+    let all: Vec<usize> = (0..sup.spec.services.len())
+        .filter(|&i| !sup.slots[i].removed)
+        .collect();
     for tx in std::mem::take(&mut sup.down_replies) {
         let _ = tx.send(Ok(sup.reply(&all)));
     }
@@ -324,6 +341,7 @@ impl Supervisor {
                     let slot = &mut self.slots[unit];
                     slot.stop = None;
                     slot.started_wall = None;
+                    slot.session = None;
                     slot.main_pid = None;
                     for t in slot.tasks.drain(..) {
                         t.abort();
@@ -444,7 +462,7 @@ impl Supervisor {
             extra_env,
             output_closed: closed_rx,
         };
-        let started = ProcessBackend.start(req);
+        let started = self.backends.start(req);
         let slot = &mut self.slots[i];
         slot.probe_error = None;
         slot.status_text = None;
@@ -453,12 +471,14 @@ impl Supervisor {
                 slot.gen += 1;
                 slot.stop = Some(run.stop);
                 slot.started_wall = Some(SystemTime::now());
+                slot.session = run.session;
+                let tty = run.tty;
                 for (stream, fd) in run.output {
                     let sink = slot.sink.clone();
                     let closed = closed_tx.clone();
                     let guard = self.readers.enter();
                     tokio::task::spawn_local(async move {
-                        capture(fd, stream, sink).await;
+                        capture(fd, stream, sink, tty).await;
                         drop(closed);
                         drop(guard);
                     });
@@ -488,53 +508,6 @@ impl Supervisor {
                 slot.sink.borrow_mut().note(&format!("proctor: {e}"));
                 Input::Exited(i, Exit::spawn_failed(e.to_string()))
             }
-        }
-    }
-
-    /// Stops the orphans of a dead supervisor before anything starts (see `orphans`).
-    async fn reclaim_orphans(&mut self) {
-        let mut jobs = Vec::new();
-        for i in 0..self.spec.services.len() {
-            let svc = &self.spec.services[i];
-            let mut lock = Lock::for_service(&self.paths.root, &svc.name);
-            if !lock.path().exists() {
-                continue;
-            }
-            match lock.acquire() {
-                Ok(Acquired::Orphan { orphan }) => {
-                    jobs.push(tokio::task::spawn_local(super::orphans::reclaim(
-                        orphan,
-                        svc.name.clone(),
-                        svc.stop_signal,
-                        svc.stop_timeout,
-                    )));
-                    self.slots[i].lock = Some(lock);
-                }
-                Ok(_) => self.slots[i].lock = Some(lock),
-                Err(e) => tracing::warn!(service = %svc.name, "{e}"),
-            }
-        }
-        for job in jobs {
-            let _ = job.await;
-        }
-    }
-
-    /// Makes sure we hold service `i`'s lifecycle lock before spawning it.
-    fn lock_for_spawn(&mut self, i: usize) -> Result<(), String> {
-        if self.slots[i].lock.is_some() {
-            return Ok(());
-        }
-        let mut lock = Lock::for_service(&self.paths.root, &self.spec.services[i].name);
-        match lock.acquire() {
-            Ok(Acquired::Orphan { orphan }) => Err(format!(
-                "an orphan (pid {}) still holds the lock; it is stopped when the supervisor starts",
-                orphan.pid
-            )),
-            Ok(_) => {
-                self.slots[i].lock = Some(lock);
-                Ok(())
-            }
-            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -601,7 +574,18 @@ impl Supervisor {
             next_restart_ms: u.deadline.filter(|_| u.state == State::Backoff).map(|d| {
                 u64::try_from(d.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
             }),
-            backend: "process".into(),
+            backend: kind_name(&self.spec.services[i].backend).into(),
+            tmux_session: slot
+                .session
+                .as_ref()
+                .filter(|s| s.id_file.is_none())
+                .map(|s| s.name.clone()),
+            container: slot
+                .session
+                .as_ref()
+                .filter(|s| s.id_file.is_some())
+                .map(|s| s.name.clone()),
+            container_id: slot.session.as_ref().and_then(Session::container_id),
             log_error: slot.sink.borrow().error().map(str::to_owned),
             probe_error: slot.probe_error.clone(),
             status_text: slot.status_text.clone(),

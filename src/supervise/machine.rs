@@ -211,6 +211,13 @@ impl Machine {
         self.units.len() - 1
     }
 
+    /// Replaces unit `i`'s policy (an ad-hoc service defined anew while stopped).
+    pub fn set_policy(&mut self, i: usize, policy: Policy) {
+        if let Some(u) = self.units.get_mut(i) {
+            u.policy = policy;
+        }
+    }
+
     /// The earliest pending deadline, if any.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.units.iter().filter_map(|u| u.deadline).min()

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use crate::spec::Spec;
 use crate::state::Paths;
 
+mod adhoc;
+mod backends;
 pub(crate) mod driver;
 pub mod echo;
 pub mod machine;

@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use crate::lock::LockRecord;
+use super::driver::Supervisor;
+use crate::lock::{Acquired, Lock, LockRecord};
 use crate::spec::Signal;
 use crate::sys::child::kill_group;
 use crate::sys::pidfd::AsyncPidFd;
@@ -53,5 +54,57 @@ pub(super) async fn reclaim(
     } else if crate::sys::child::group_alive(pgid) {
         // Something forked after we looked; the group still exists, so it is still theirs.
         let _ = kill_group(pgid, Signal::KILL);
+    }
+}
+
+impl Supervisor {
+    /// Stops the orphans of a dead supervisor before anything starts (see `orphans`).
+    pub(super) async fn reclaim_orphans(&mut self) {
+        let mut jobs = Vec::new();
+        for i in 0..self.spec.services.len() {
+            let svc = &self.spec.services[i];
+            let mut lock = Lock::for_service(&self.paths.root, &svc.name);
+            if !lock.path().exists() {
+                continue;
+            }
+            match lock.acquire() {
+                Ok(Acquired::Orphan { orphan }) => {
+                    jobs.push(tokio::task::spawn_local(reclaim(
+                        orphan,
+                        svc.name.clone(),
+                        svc.stop_signal,
+                        svc.stop_timeout,
+                    )));
+                    self.slots[i].lock = Some(lock);
+                }
+                Ok(_) => self.slots[i].lock = Some(lock),
+                Err(e) => tracing::warn!(service = %svc.name, "{e}"),
+            }
+        }
+        for job in jobs {
+            let _ = job.await;
+        }
+        // With the orphans' process groups gone, clear what they leave outside them: dead
+        // tmux sessions on the private server, containers the runtime keeps running.
+        self.backends.reclaim(&self.spec);
+    }
+
+    /// Makes sure we hold service `i`'s lifecycle lock before spawning it.
+    pub(super) fn lock_for_spawn(&mut self, i: usize) -> Result<(), String> {
+        if self.slots[i].lock.is_some() {
+            return Ok(());
+        }
+        let mut lock = Lock::for_service(&self.paths.root, &self.spec.services[i].name);
+        match lock.acquire() {
+            Ok(Acquired::Orphan { orphan }) => Err(format!(
+                "an orphan (pid {}) still holds the lock; it is stopped when the supervisor starts",
+                orphan.pid
+            )),
+            Ok(_) => {
+                self.slots[i].lock = Some(lock);
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
     }
 }

@@ -38,19 +38,27 @@ impl Supervisor {
     /// Resolves names, listing the known services when one is unknown.
     pub(super) fn resolve(&self, names: &[String]) -> Result<Vec<usize>, ErrorBody> {
         if names.is_empty() {
-            return Ok((0..self.spec.services.len()).collect());
+            return Ok((0..self.spec.services.len())
+                .filter(|&i| !self.slots[i].removed)
+                .collect());
         }
         let mut out = Vec::new();
         for n in names {
-            match self.index_of(n) {
+            match self.index_of(n).filter(|&i| !self.slots[i].removed) {
                 Some(i) => {
                     if !out.contains(&i) {
                         out.push(i);
                     }
                 }
                 None => {
-                    let known: Vec<&str> =
-                        self.spec.services.iter().map(|s| s.name.as_str()).collect();
+                    let known: Vec<&str> = self
+                        .spec
+                        .services
+                        .iter()
+                        .zip(&self.slots)
+                        .filter(|(_, slot)| !slot.removed)
+                        .map(|(s, _)| s.name.as_str())
+                        .collect();
                     return Err(error(
                         "unknown_service",
                         format!(
@@ -73,7 +81,7 @@ impl Supervisor {
         if names.is_empty() {
             let role = self.role.as_deref();
             Ok((0..self.spec.services.len())
-                .filter(|&i| self.service(i).autostarts(role))
+                .filter(|&i| self.service(i).autostarts(role) && !self.slots[i].removed)
                 .collect())
         } else {
             self.resolve(names)
@@ -174,6 +182,14 @@ impl Supervisor {
             Command::Down { timeout_ms } => {
                 self.down_replies.push(reply);
                 self.begin_shutdown(timeout_ms.map(Duration::from_millis));
+                return;
+            }
+            Command::Run { service } => {
+                self.on_run(service, reply);
+                return;
+            }
+            Command::Rm { services } => {
+                self.on_rm(services, reply);
                 return;
             }
             Command::Follow { .. } | Command::Events => {

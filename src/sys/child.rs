@@ -46,9 +46,34 @@ pub fn reap(pidfd: &impl AsFd) -> io::Result<Option<Ended>> {
     }))
 }
 
+/// Reaps the child behind `pidfd` if it has exited; `Ok(None)` if it has not (yet).
+pub fn try_reap(pidfd: &impl AsFd) -> io::Result<Option<Option<Ended>>> {
+    let status = rustix::process::waitid(
+        WaitId::PidFd(pidfd.as_fd()),
+        WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+    )?;
+    // With NOHANG, no status means the child has not exited yet.
+    Ok(status.map(|s| {
+        if let Some(sig) = s.terminating_signal() {
+            Some(Ended::Signal(sig))
+        } else {
+            s.exit_status().map(Ended::Code)
+        }
+    }))
+}
+
 /// Sends `sig` to the process group `pgid`; returns false if the group is already empty.
 pub fn kill_group(pgid: u32, sig: Signal) -> io::Result<bool> {
     match rustix::process::kill_process_group(pid_of(pgid)?, sig) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::SRCH) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sends `sig` to the single process `pid`; returns false if it no longer exists.
+pub fn signal_process(pid: u32, sig: Signal) -> io::Result<bool> {
+    match rustix::process::kill_process(pid_of(pid)?, sig) {
         Ok(()) => Ok(true),
         Err(rustix::io::Errno::SRCH) => Ok(false),
         Err(e) => Err(e.into()),

@@ -6,7 +6,7 @@ use std::os::fd::OwnedFd;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use super::child::{pidfd_open, reap, Ended};
+use super::child::{pidfd_open, reap, try_reap, Ended};
 
 /// A pidfd registered with the tokio reactor.
 #[derive(Debug)]
@@ -32,5 +32,19 @@ impl AsyncPidFd {
     /// Reaps the process; blocks until it exits, so call it after [`Self::exited`].
     pub fn reap(&self) -> io::Result<Option<Ended>> {
         reap(self.0.get_ref())
+    }
+
+    /// Reaps the process without blocking the runtime: at once when it is already a zombie
+    /// (the usual case), else on the blocking pool. A pidfd can turn readable a moment
+    /// before the kernel lets the parent reap, and a blocking wait here would stall every
+    /// other service on the supervisor thread.
+    pub async fn reap_async(self) -> io::Result<Option<Ended>> {
+        let fd = self.0.into_inner();
+        if let Some(ended) = try_reap(&fd)? {
+            return Ok(ended);
+        }
+        tokio::task::spawn_blocking(move || reap(&fd))
+            .await
+            .map_err(io::Error::other)?
     }
 }

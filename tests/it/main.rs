@@ -3,9 +3,14 @@
 
 mod support;
 
+mod backends;
 mod cli;
 mod control;
 mod daemon;
+mod install;
+mod install_cli;
 mod lifecycle;
 mod locks;
+mod logs;
 mod probes;
+mod roles;

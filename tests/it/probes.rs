@@ -129,6 +129,7 @@ fn liveness_failure_restarts_the_service() {
         r#"
 [service.zombie]
 command = ["sh", "-c", "touch alive; exec sleep 1000"]
+ready = { exec = ["test", "-f", "alive"], interval = "10ms" }
 live = { exec = ["test", "-f", "alive"], interval = "100ms", failures = 2 }
 backoff = { initial = "10ms" }
 "#,
@@ -195,8 +196,10 @@ fn dependencies_start_in_order_and_stop_in_reverse() {
     let ctx = TestContext::new(
         r#"
 [service.web]
-command = ["sh", "-c", "date +%s%N > web.start; exec sleep 1000"]
+command = ["sh", "-c", "date +%s%N > web.start; echo started; exec sleep 1000"]
 depends_on = { db = "ready", migrate = "completed" }
+# Ready once web.start is written, so `up` never returns before the file is complete.
+ready = { log = "^started$" }
 
 [service.migrate]
 command = ["sh", "-c", "date +%s%N > migrate.start; sleep 0.3; date +%s%N > migrate.end"]
@@ -292,5 +295,9 @@ autostart = false
         std::thread::sleep(Duration::from_millis(10));
         after = fds();
     }
-    assert_eq!(after, before, "descriptors leaked over ~1000 probe rounds");
+    // Fewer is fine: `before` may still count a connection the supervisor was dropping.
+    assert!(
+        after <= before,
+        "descriptors leaked over ~1000 probe rounds: {before} → {after}"
+    );
 }

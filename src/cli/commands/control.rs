@@ -8,9 +8,10 @@ use anyhow::Result;
 
 use crate::cli::args::{DownArgs, NamesArgs, StopArgs, WaitArgs};
 use crate::cli::spawn::ensure_supervisor;
-use crate::cli::{project, state_paths, Printer};
+use crate::cli::{project, Printer};
 use crate::control::proto::{Command, Reply};
 use crate::control::{Client, ControlError};
+use crate::state::Paths;
 
 fn millis(d: Option<Duration>) -> Option<u64> {
     d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -18,7 +19,12 @@ fn millis(d: Option<Duration>) -> Option<u64> {
 
 /// Connects to the running supervisor or explains that none runs.
 pub(crate) fn connect(file: Option<&Path>) -> Result<Client> {
-    let (_, paths) = state_paths(file)?;
+    // With PROCTOR_HOME the socket's place does not depend on the spec, and the supervisor
+    // already holds the spec it runs: skip parsing it.
+    let paths = match crate::state::home_override() {
+        Some(home) => Paths::new(home),
+        None => project(file)?.1,
+    };
     match Client::connect(&paths.control_socket()) {
         Ok(c) => Ok(c),
         Err(ControlError::NotRunning { .. }) => anyhow::bail!(

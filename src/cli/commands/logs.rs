@@ -11,7 +11,7 @@ use crate::cli::args::{LogsArgs, StreamArg};
 use crate::cli::{project, Printer};
 use crate::control::proto::{Body, Command};
 use crate::control::{Client, ControlError};
-use crate::logs::{parse_record, tail, RecordStream};
+use crate::logs::{parse_record, tail, Record, RecordStream};
 use crate::supervise::echo::prefix;
 
 struct View<'a> {
@@ -22,16 +22,23 @@ struct View<'a> {
 }
 
 impl View<'_> {
+    /// Whether `--stream` lets `rec` through.
+    fn wants(&self, rec: &Record<'_>) -> bool {
+        matches!(
+            (self.a.stream, rec.stream),
+            (Some(StreamArg::Out), RecordStream::Out)
+                | (Some(StreamArg::Err), RecordStream::Err)
+                | (None, _)
+        )
+    }
+
     /// Formats one raw record of service `idx`, or `None` when filtered out.
     fn format(&self, idx: usize, raw: &[u8], out: &mut Vec<u8>) -> bool {
         let Some(rec) = parse_record(raw) else {
             return false;
         };
-        match (self.a.stream, rec.stream) {
-            (Some(StreamArg::Out), RecordStream::Out)
-            | (Some(StreamArg::Err), RecordStream::Err)
-            | (None, _) => {}
-            _ => return false,
+        if !self.wants(&rec) {
+            return false;
         }
         let name = &self.names[idx];
         if self.a.json {
@@ -100,7 +107,7 @@ pub(crate) fn run(file: Option<&Path>, a: LogsArgs, p: &Printer) -> Result<ExitC
     let dir = paths.logs_dir();
     let mut records: Vec<(Vec<u8>, usize)> = Vec::new();
     for &i in &chosen {
-        for r in tail(&dir, &view.names[i], a.lines, since)? {
+        for r in tail(&dir, &view.names[i], a.lines, since, |r| view.wants(r))? {
             records.push((r, i));
         }
     }

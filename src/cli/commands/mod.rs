@@ -7,9 +7,12 @@ use anyhow::Result;
 use super::args::{Cli, Cmd};
 use super::Printer;
 
+mod attach;
 mod control;
+mod install;
 mod lock;
 mod logs;
+mod run;
 mod status;
 mod supervise;
 mod up;
@@ -17,7 +20,7 @@ mod validate;
 
 /// Runs the chosen verb.
 pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
-    let file = cli.file.as_deref();
+    let file = cli.file.as_deref().or(cli.file_short.as_deref());
     match cli.command {
         Cmd::Up(a) => up::run(file, a, p),
         Cmd::Down(a) => control::down(file, a, p),
@@ -29,7 +32,12 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Logs(a) => logs::run(file, a, p),
         Cmd::Lock(a) => lock::list(file, a, p),
         Cmd::Unlock(a) => lock::unlock(file, a, p),
+        Cmd::Attach(a) => attach::run(file, &a),
+        Cmd::Run(a) => run::run(file, a, p),
+        Cmd::Rm(a) => run::rm(file, &a, p),
         Cmd::Validate => validate::run(file, p),
+        Cmd::Install(a) => install::install(file, a, p),
+        Cmd::Uninstall(a) => install::uninstall(file, a, p),
         Cmd::Supervise(a) => supervise::run(file, a),
     }
 }

@@ -11,16 +11,55 @@ use crate::cli::Printer;
 use crate::control::proto::{Command, Reply, ServiceStatus};
 
 pub(crate) fn run(file: Option<&Path>, a: StatusArgs, p: &Printer) -> Result<ExitCode> {
+    if a.all_backends {
+        return all_backends(file, &a, p);
+    }
     let mut client = connect(file)?;
-    let reply = client.request(Command::Status {
+    let cmd = Command::Status {
         services: a.services,
-    })?;
-    if a.json {
-        p.json(&reply);
+    };
+    if a.json && !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        // Passed through as the supervisor wrote it: the same document, without decoding it.
+        p.line(&client.request_raw(cmd)?);
+    } else if a.json {
+        p.json(&client.request(cmd)?);
     } else {
-        p.line(&table(&reply));
+        p.line(&table(&client.request(cmd)?));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `status --all-backends NAME`: which backends hold a session or container of that name.
+fn all_backends(file: Option<&Path>, a: &StatusArgs, p: &Printer) -> Result<ExitCode> {
+    let [name] = a.services.as_slice() else {
+        anyhow::bail!("--all-backends looks up exactly one NAME");
+    };
+    let (spec, paths) = crate::cli::project(file)?;
+    let found = crate::backend::detect::find_all(&spec, &paths.root, name)?;
+    if a.json {
+        p.json(&found);
+    } else {
+        for f in &found {
+            p.line(&format!("{name}: {f}"));
+        }
+    }
+    match found.len() {
+        0 => {
+            p.error(&format!(
+                "{name}: no tmux session or container of that name"
+            ));
+            Ok(ExitCode::FAILURE)
+        }
+        1 => Ok(ExitCode::SUCCESS),
+        _ => {
+            let err = crate::backend::BackendError::Ambiguous {
+                name: name.clone(),
+                found,
+            };
+            p.error(&err.to_string());
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// Formats `ms` as a short duration: `850ms`, `42s`, `5m12s`, `3h4m`, `2d5h`.
@@ -45,6 +84,14 @@ fn detail(s: &ServiceStatus) -> String {
         }
     } else if let Some(e) = &s.probe_error {
         parts.push(format!("probe failing: {e}"));
+    }
+    if let Some(t) = &s.tmux_session {
+        parts.push(format!("tmux session {t}"));
+    }
+    match (&s.container, &s.container_id) {
+        (Some(n), Some(id)) => parts.push(format!("container {n} ({id})")),
+        (Some(n), None) => parts.push(format!("container {n}")),
+        _ => {}
     }
     if let Some(t) = &s.status_text {
         parts.push(format!("status: {t}"));

@@ -19,7 +19,14 @@ pub(crate) fn run(file: Option<&Path>, a: SuperviseArgs) -> Result<ExitCode> {
         // Started by `up -d`: leave the terminal's session so its hang-up cannot reach us.
         let _ = detach_session();
     }
-    let (spec, paths) = match project(file) {
+    let resolved = if a.default_project {
+        let (mut spec, paths) = crate::cli::default_project();
+        crate::spec::adhoc::merge(&mut spec, &crate::spec::adhoc::load(&paths.root));
+        Ok((spec, paths))
+    } else {
+        project(file)
+    };
+    let (spec, paths) = match resolved {
         Ok(v) => v,
         Err(e) => {
             if let Some(fd) = ready_fd {

@@ -1,0 +1,154 @@
+//! `run` and `rm`: adding ad-hoc services to a running supervisor and forgetting them.
+//!
+//! Units are never removed from the machine, so indices held by in-flight messages stay
+//! valid: `rm` hides a unit, and a later `run` of the same name reuses it.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::driver::{Slot, Supervisor};
+use super::machine::{Input, Policy, State};
+use super::requests::{Goal, Waiter};
+use crate::control::proto::{ErrorBody, Reply};
+use crate::logs::LogSink;
+use crate::spec::adhoc::{self, AdHoc};
+
+type ReplyTx = oneshot::Sender<Result<Reply, ErrorBody>>;
+
+fn error(code: &str, message: String) -> ErrorBody {
+    ErrorBody {
+        code: code.into(),
+        message,
+    }
+}
+
+impl Slot {
+    /// A slot for a service that has not run yet.
+    pub(super) fn new(sink: LogSink, adhoc: bool) -> Self {
+        Self {
+            gen: 0,
+            stop: None,
+            sink: Rc::new(RefCell::new(sink)),
+            started_wall: None,
+            tasks: Vec::new(),
+            probe_error: None,
+            status_text: None,
+            main_pid: None,
+            lock: None,
+            storage_dir: None,
+            session: None,
+            adhoc,
+            removed: false,
+        }
+    }
+}
+
+impl Supervisor {
+    /// `run`: defines the ad-hoc service (anew if it exists and is stopped), remembers it,
+    /// and starts it.
+    pub(super) fn on_run(&mut self, def: AdHoc, reply: ReplyTx) {
+        if let Err(why) = def.check(&self.spec.project) {
+            let _ = reply.send(Err(error("bad_request", why)));
+            return;
+        }
+        let svc = def.to_service(&self.spec.project);
+        let i = match self.index_of(&def.name) {
+            Some(i) if !self.slots[i].adhoc => {
+                let _ = reply.send(Err(error(
+                    "conflict",
+                    format!(
+                        "{:?} is declared in {}; start it with `proctor start {}`",
+                        def.name,
+                        self.spec.path.display(),
+                        def.name
+                    ),
+                )));
+                return;
+            }
+            Some(i)
+                if self.machine.units()[i].state.is_active()
+                    || self.machine.units()[i].state == State::Backoff =>
+            {
+                let what = if self.slots[i].removed {
+                    "is still stopping after `rm`; try again in a moment"
+                } else {
+                    "is already running; `proctor rm` it first"
+                };
+                let _ = reply.send(Err(error("conflict", format!("{:?} {what}", def.name))));
+                return;
+            }
+            Some(i) => {
+                let policy = Policy::of(&svc, |n| self.index_of(n));
+                self.spec.services[i] = svc;
+                self.machine.set_policy(i, policy);
+                self.slots[i].removed = false;
+                i
+            }
+            None => {
+                let policy = Policy::of(&svc, |n| self.index_of(n));
+                let i = self.machine.add(policy, Instant::now());
+                let sink = LogSink::new(
+                    i,
+                    &self.paths.logs_dir(),
+                    &svc.name,
+                    svc.logs,
+                    self.logs_tx.clone(),
+                );
+                self.spec.services.push(svc);
+                self.slots.push(Slot::new(sink, true));
+                self.names.borrow_mut().push(def.name.clone());
+                i
+            }
+        };
+        self.adhoc.retain(|a| a.name != def.name);
+        self.adhoc.push(def);
+        self.save_adhoc();
+        self.waiters.push(Waiter::new(vec![i], Goal::Up, reply));
+        self.apply_all(vec![Input::Start(i)]);
+    }
+
+    /// `rm`: stops ad-hoc services and forgets them.
+    pub(super) fn on_rm(&mut self, names: Vec<String>, reply: ReplyTx) {
+        let mut units = Vec::new();
+        for n in &names {
+            match self.index_of(n) {
+                Some(i) if self.slots[i].adhoc && !self.slots[i].removed => units.push(i),
+                Some(i) if !self.slots[i].removed => {
+                    let _ = reply.send(Err(error(
+                        "conflict",
+                        format!(
+                            "{n:?} is declared in {}, not started with `proctor run`; remove it from the file",
+                            self.spec.path.display()
+                        ),
+                    )));
+                    return;
+                }
+                _ => {
+                    let _ = reply.send(Err(error(
+                        "unknown_service",
+                        format!("no ad-hoc service named {n:?}"),
+                    )));
+                    return;
+                }
+            }
+        }
+        for &i in &units {
+            self.slots[i].removed = true;
+        }
+        self.adhoc.retain(|a| !names.contains(&a.name));
+        self.save_adhoc();
+        self.waiters
+            .push(Waiter::new(units.clone(), Goal::Down, reply));
+        self.apply_all(units.into_iter().map(|i| Input::Stop(i, None)).collect());
+        self.check_waiters();
+    }
+
+    fn save_adhoc(&self) {
+        if let Err(e) = adhoc::save(&self.paths.root, &self.adhoc) {
+            tracing::warn!("cannot save the ad-hoc services: {e}");
+        }
+    }
+}
