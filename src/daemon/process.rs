@@ -41,7 +41,8 @@ pub enum Supervisor {
     /// [`serve_if_requested`] first thing in `main`. The `proctor` binary does, and so can
     /// yours (`std::env::current_exe()`). A detached daemon then stays supervised after
     /// this process exits; one that is not detached is stopped when this process exits,
-    /// however it exits (even by SIGKILL).
+    /// however it exits (even by SIGKILL). The spec is handed over as a file, which cannot
+    /// carry container services: those need [`Supervisor::Thread`].
     Process(PathBuf),
 }
 
