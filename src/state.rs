@@ -50,6 +50,19 @@ impl Paths {
         self.root.join("supervisor.log")
     }
 
+    /// Opens the detached supervisor's log for appending (created 0600); the error names
+    /// the path.
+    pub fn open_supervisor_log(&self) -> io::Result<std::fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.supervisor_log();
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    }
+
     /// Per-service log files.
     pub fn logs_dir(&self) -> PathBuf {
         self.root.join("logs")

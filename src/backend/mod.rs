@@ -195,7 +195,7 @@ pub enum BackendError {
     /// The program could not be executed.
     #[error("cannot start {program:?} in {cwd}: {source}")]
     Spawn {
-        /// argv[0].
+        /// The program (`argv[0]`).
         program: String,
         /// Working directory.
         cwd: PathBuf,

@@ -136,7 +136,7 @@ pub struct AttachArgs {
 /// Which backend `run` uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendArg {
-    /// A native process (the default unless [project] backend says otherwise).
+    /// A native process (the default unless `[project] backend` says otherwise).
     Process,
     /// A tmux session, attachable with `proctor attach`.
     Tmux,

@@ -91,6 +91,18 @@ pub(crate) fn project(file: Option<&Path>) -> Result<(Spec, Paths)> {
     Ok((spec, paths))
 }
 
+/// The state paths for verbs that need no spec (`lock`, `unlock`): with `$PROCTOR_HOME`
+/// that directory whether or not a spec is around (a daemon embedded with the library has
+/// none; the spec, if readable, only orders the output), else the project's.
+pub(crate) fn state_paths(file: Option<&Path>) -> Result<(Option<Spec>, Paths)> {
+    if let Some(home) = crate::state::home_override() {
+        let spec = spec_path(file).ok().and_then(|p| load_spec(Some(&p)).ok());
+        return Ok((spec, Paths::new(home)));
+    }
+    let (spec, paths) = project(file)?;
+    Ok((Some(spec), paths))
+}
+
 /// Like [`project`], but outside any project the per-user default project, even before
 /// it holds anything (for `proctor run`).
 pub(crate) fn project_or_default(file: Option<&Path>) -> Result<(Spec, Paths)> {

@@ -56,15 +56,9 @@ fn spawn(spec: &Spec, paths: &Paths, role: Option<&str>) -> Result<()> {
         .context("cannot create a pipe")?;
     set_inheritable(&wr, true).context("cannot pass the readiness pipe")?;
     let log_path = paths.supervisor_log();
-    let log = {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&log_path)
-            .with_context(|| format!("cannot open {}", log_path.display()))?
-    };
+    let log = paths
+        .open_supervisor_log()
+        .context("cannot open the supervisor log")?;
     let mut cmd = Command::new(exe);
     cmd.arg("supervise").arg("--start-nothing");
     if spec.path.as_os_str().is_empty() {

@@ -312,6 +312,20 @@ impl Probe {
     }
 }
 
+impl Project {
+    /// A project called `name` with every other setting at its default.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            state_dir: None,
+            roles: Vec::new(),
+            backend: BackendKind::Process,
+            tmux_binary: None,
+            container_runtime: None,
+        }
+    }
+}
+
 impl Service {
     /// A service with every setting at its default, running `command` in `cwd`.
     pub fn new(name: impl Into<String>, command: Vec<String>, cwd: PathBuf) -> Self {

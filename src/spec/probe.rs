@@ -187,3 +187,80 @@ fn positive(ctx: &mut Ctx<'_>, key: &str, v: &Value<'_>) -> Option<std::time::Du
     }
     Some(d)
 }
+
+/// Constructors for probes built in code (the library's [`crate::Daemon`] builder), with
+/// the same defaults as the file format; the `with_*` methods adjust one setting each.
+impl Probe {
+    /// Ready (or alive) once a TCP connection to `addr` (`"host:port"`) succeeds.
+    pub fn tcp(addr: impl ToString) -> Self {
+        Probe::new(ProbeKind::Tcp(addr.to_string()))
+    }
+
+    /// Ready once a GET of `url` (`http://…`) answers 2xx.
+    pub fn http(url: impl Into<String>) -> Self {
+        Probe::new(ProbeKind::Http {
+            url: url.into(),
+            status: Vec::new(),
+        })
+    }
+
+    /// Ready once a connection to the unix socket at `path` succeeds.
+    pub fn unix(path: impl Into<std::path::PathBuf>) -> Self {
+        Probe::new(ProbeKind::Unix(path.into()))
+    }
+
+    /// Ready once `argv` exits 0 (run in the service's working directory).
+    pub fn exec<I, S>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Probe::new(ProbeKind::Exec(argv.into_iter().map(Into::into).collect()))
+    }
+
+    /// Ready once a line of the service's output matches the regex `pattern` (readiness
+    /// only).
+    pub fn log(pattern: impl Into<String>) -> Self {
+        Probe::new(ProbeKind::Log(pattern.into()))
+    }
+
+    /// Ready once the service sends `READY=1` on `NOTIFY_SOCKET` (readiness only).
+    pub fn notify() -> Self {
+        Probe::new(ProbeKind::Notify)
+    }
+
+    /// Time between attempts (default 1s); short intervals make readiness seen sooner.
+    #[must_use]
+    pub fn with_interval(mut self, interval: std::time::Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Time limit of one attempt (default 1s).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Wait before the first attempt (default 0).
+    #[must_use]
+    pub fn with_initial_delay(mut self, delay: std::time::Duration) -> Self {
+        self.initial_delay = delay;
+        self
+    }
+
+    /// Readiness only: give up after this long (default 60s).
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: std::time::Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Liveness only: consecutive failures that trigger a restart (default 3).
+    #[must_use]
+    pub fn with_failures(mut self, failures: u32) -> Self {
+        self.failures = failures;
+        self
+    }
+}

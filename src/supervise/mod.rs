@@ -88,6 +88,14 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
 
 /// Runs a supervisor on a fresh current-thread runtime, stopping on SIGINT or SIGTERM.
 pub fn run_blocking(opts: Options) -> Result<(), SuperviseError> {
+    run_blocking_until(opts, std::future::pending())
+}
+
+/// [`run_blocking`], also stopping when `also` resolves.
+pub fn run_blocking_until(
+    opts: Options,
+    also: impl Future<Output = ()>,
+) -> Result<(), SuperviseError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -107,9 +115,10 @@ pub fn run_blocking(opts: Options) -> Result<(), SuperviseError> {
                     tokio::select! {
                         _ = term.recv() => {}
                         _ = int.recv() => {}
+                        () = also => {}
                     }
                 }
-                _ => std::future::pending::<()>().await,
+                _ => also.await,
             }
         };
         run(opts, shutdown).await

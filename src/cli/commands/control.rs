@@ -69,7 +69,12 @@ pub(crate) fn down(file: Option<&Path>, a: DownArgs, p: &Printer) -> Result<Exit
         timeout_ms: millis(a.timeout),
     })?;
     if let Some(fd) = supervisor {
-        wait_readable(&fd, Duration::from_secs(10));
+        // The supervisor closes our connection last thing before it exits. A supervisor
+        // embedded in another program (`proctor::Daemon`) is a thread whose process lives
+        // on, so once the connection closes its pid gets only a short grace.
+        client.set_timeout(Some(Duration::from_secs(10)))?;
+        while client.recv().is_ok() {}
+        crate::sys::child::wait_exited(&fd, Duration::from_secs(1));
     }
     p.line(&format!(
         "stopped {} service{} and the supervisor",
@@ -141,26 +146,5 @@ pub(crate) fn wait(file: Option<&Path>, a: WaitArgs, p: &Printer) -> Result<Exit
             Ok(ExitCode::FAILURE)
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-/// Waits until `fd` (a pidfd) is readable, i.e. its process exited, or `limit` passes.
-fn wait_readable(fd: &impl std::os::fd::AsFd, limit: Duration) {
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return;
-        }
-        let mut fds = [PollFd::new(fd, PollFlags::IN)];
-        let ts = Timespec::try_from(left).unwrap_or(Timespec {
-            tv_sec: 10,
-            tv_nsec: 0,
-        });
-        match poll(&mut fds, Some(&ts)) {
-            Err(rustix::io::Errno::INTR) => continue,
-            _ => return,
-        }
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::cli::args::{LockArgs, UnlockArgs};
-use crate::cli::{project, Printer};
+use crate::cli::{state_paths, Printer};
 use crate::lock::{inspect, Lock, LockHealth, LockRecord};
 
 fn health_name(h: LockHealth) -> &'static str {
@@ -26,7 +26,7 @@ fn holder(r: &LockRecord) -> String {
 }
 
 pub(crate) fn list(file: Option<&Path>, a: LockArgs, p: &Printer) -> Result<ExitCode> {
-    let (spec, paths) = project(file)?;
+    let (spec, paths) = state_paths(file)?;
     let names: Vec<String> = if a.services.is_empty() {
         let dir = paths.locks_dir();
         let mut v: Vec<String> = match std::fs::read_dir(&dir) {
@@ -40,12 +40,15 @@ pub(crate) fn list(file: Option<&Path>, a: LockArgs, p: &Printer) -> Result<Exit
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
         };
-        v.sort_by_key(|n| {
-            spec.services
-                .iter()
-                .position(|s| &s.name == n)
-                .unwrap_or(usize::MAX)
-        });
+        v.sort();
+        if let Some(spec) = &spec {
+            v.sort_by_key(|n| {
+                spec.services
+                    .iter()
+                    .position(|s| &s.name == n)
+                    .unwrap_or(usize::MAX)
+            });
+        }
         v
     } else {
         a.services.clone()
@@ -76,7 +79,7 @@ pub(crate) fn list(file: Option<&Path>, a: LockArgs, p: &Printer) -> Result<Exit
 }
 
 pub(crate) fn unlock(file: Option<&Path>, a: UnlockArgs, p: &Printer) -> Result<ExitCode> {
-    let (_, paths) = project(file)?;
+    let (_, paths) = state_paths(file)?;
     crate::spec::check_name(&a.service)
         .map_err(|e| anyhow::anyhow!("invalid service name {:?}: {e}", a.service))?;
     let lock = Lock::for_service(&paths.root, &a.service);
