@@ -1,7 +1,7 @@
 //! proctor's benchmark: speed and footprint of the supervisor, measured end to end.
 //!
 //! ```text
-//! cargo build --release && cargo run --release --example bench -- [--n 200] [--idle-secs 30]
+//! cargo build --release && cargo run --release --example bench -- [--n 200] [--idle-secs 30] [--only logs]…
 //! ```
 //!
 //! Prints a table and writes `target/bench.json`. Each figure drives the real `proctor`
@@ -28,216 +28,232 @@ fn main() -> Res<()> {
     }
     let mut n = 200usize;
     let mut idle_secs = 30u64;
+    let mut only: Vec<String> = Vec::new();
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--n" => n = it.next().ok_or("--n needs a number")?.parse()?,
             "--idle-secs" => idle_secs = it.next().ok_or("--idle-secs needs a number")?.parse()?,
+            // plain, stop50, tcp, restart, logs, lock: run only these figures.
+            "--only" => only.push(it.next().ok_or("--only needs a name")?.clone()),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
+    let want = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let bench = Bench::new()?;
     let mut rows: Vec<Row> = Vec::new();
 
-    // 1, 3, 4, 5, 7: N plain services.
-    let p = bench.project("plain", &plain_services(n, &bench.me))?;
-    let t = Instant::now();
-    p.ok(&["up", "-d"])?;
-    let start_ms = ms(t.elapsed());
-    rows.push(Row::new(
-        "cold start (up -d, all running)",
-        n,
-        start_ms,
-        "ms",
-        "< 150 ms for 200",
-    ));
-    let sup = p.supervisor_pid()?;
-    let (rss, pss) = memory(sup)?;
-    rows.push(Row::new(
-        "supervisor RSS",
-        n,
-        rss / 1024.0,
-        "MiB",
-        "< 8 MiB for 200",
-    ));
-    rows.push(Row::new("supervisor PSS", n, pss / 1024.0, "MiB", ""));
-    let mut lat = Vec::new();
-    for _ in 0..50 {
+    if want("plain") {
+        // 1, 3, 4, 5, 7: N plain services.
+        let p = bench.project("plain", &plain_services(n, &bench.me))?;
         let t = Instant::now();
-        p.ok(&["status", "--json"])?;
-        lat.push(ms(t.elapsed()));
-    }
-    rows.push(Row::new(
-        "status --json, p50 (whole CLI)",
-        n,
-        median(&mut lat),
-        "ms",
-        "< 1.5 ms for 200",
-    ));
-    // Let the last status connection's teardown pass before sampling.
-    std::thread::sleep(Duration::from_secs(1));
-    let (cpu, switches) = idle(sup, Duration::from_secs(idle_secs))?;
-    rows.push(Row::new(
-        &format!("idle CPU over {idle_secs}s"),
-        n,
-        cpu,
-        "CPU-s",
-        "0.00",
-    ));
-    rows.push(Row::new(
-        &format!("idle wake-ups over {idle_secs}s"),
-        n,
-        switches as f64,
-        "switches",
-        "0",
-    ));
-    let t = Instant::now();
-    p.ok(&["down"])?;
-    rows.push(Row::new(
-        "stop all (down, exit on TERM)",
-        n,
-        ms(t.elapsed()),
-        "ms",
-        "< 20 ms for 50",
-    ));
-
-    // 7b: the peer table's stop figure is for 50 services.
-    let p = bench.project("fifty", &plain_services(50, &bench.me))?;
-    p.ok(&["up", "-d"])?;
-    let t = Instant::now();
-    p.ok(&["down"])?;
-    rows.push(Row::new(
-        "stop all (down, exit on TERM)",
-        50,
-        ms(t.elapsed()),
-        "ms",
-        "< 20 ms for 50",
-    ));
-
-    // 1b: N services ready by a tcp probe.
-    let base_port = 20000 + (std::process::id() % 20000) as u16;
-    let p = bench.project("tcp", &tcp_services(n, &bench.me, base_port))?;
-    let t = Instant::now();
-    p.ok(&["up", "-d"])?;
-    rows.push(Row::new(
-        "cold start (up -d, all tcp-ready)",
-        n,
-        ms(t.elapsed()),
-        "ms",
-        "",
-    ));
-    p.ok(&["down"])?;
-
-    // 2: restart after kill -9, to the replacement's first instruction.
-    let p = bench.project(
-        "restart",
-        &restart_service(&bench.me, &bench.dir.path().join("stamps")),
-    )?;
-    p.ok(&["up", "-d"])?;
-    let mut lat = Vec::new();
-    for _ in 0..50 {
-        let pid = p.service_pid("victim")?;
-        let before = read_stamps(&bench.dir.path().join("stamps")).len();
-        let killed_at = now_ns();
-        rustix::process::kill_process(
-            rustix::process::Pid::from_raw(pid as i32).ok_or("bad pid")?,
-            rustix::process::Signal::KILL,
-        )?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let stamp = loop {
-            let s = read_stamps(&bench.dir.path().join("stamps"));
-            if s.len() > before {
-                break s[before];
-            }
-            if Instant::now() > deadline {
-                return Err("no replacement within 10 s".into());
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        };
-        lat.push((stamp.saturating_sub(killed_at)) as f64 / 1e6);
-        // Let the replacement settle as `running` before the next kill.
-        p.wait_running("victim", pid)?;
-    }
-    let p50 = median(&mut lat);
-    let p95 = percentile(&lat, 0.95);
-    rows.push(Row::new(
-        "restart after kill -9, p50",
-        1,
-        p50,
-        "ms",
-        "< 2.5 ms",
-    ));
-    rows.push(Row::new("restart after kill -9, p95", 1, p95, "ms", ""));
-    p.ok(&["down"])?;
-
-    // 6: log capture of seq 1 5000000.
-    let p = bench.project("logs", "[service.seq]\ncommand = [\"seq\", \"1\", \"5000000\"]\nrestart = \"no\"\nautostart = false\nlogs = { max_size = \"1GB\" }\n")?;
-    p.ok(&["up", "-d"])?;
-    let sup = p.supervisor_pid()?;
-    let log = p.home.join("logs/seq.log");
-    let t = Instant::now();
-    p.ok(&["start", "seq"])?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !has_line(&log, b"5000000")? {
-        if Instant::now() > deadline {
-            return Err("log capture did not finish within 120 s".into());
+        p.ok(&["up", "-d"])?;
+        let start_ms = ms(t.elapsed());
+        rows.push(Row::new(
+            "cold start (up -d, all running)",
+            n,
+            start_ms,
+            "ms",
+            "< 150 ms for 200",
+        ));
+        let sup = p.supervisor_pid()?;
+        let (rss, pss) = memory(sup)?;
+        rows.push(Row::new(
+            "supervisor RSS",
+            n,
+            rss / 1024.0,
+            "MiB",
+            "< 8 MiB for 200",
+        ));
+        rows.push(Row::new("supervisor PSS", n, pss / 1024.0, "MiB", ""));
+        let mut lat = Vec::new();
+        for _ in 0..50 {
+            let t = Instant::now();
+            p.ok(&["status", "--json"])?;
+            lat.push(ms(t.elapsed()));
         }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let secs = t.elapsed().as_secs_f64();
-    let data = std::fs::read(&log)?;
-    let lines = data
-        .split(|b| *b == b'\n')
-        .filter(|l| l.windows(5).any(|w| w == b" out "))
-        .count();
-    let peak = status_kib(sup, "VmHWM:")?;
-    rows.push(Row::new(
-        "log capture, seq 1 5000000",
-        1,
-        lines as f64 / secs / 1e6,
-        "M lines/s",
-        ">= 20 M lines/s",
-    ));
-    rows.push(Row::new(
-        "log capture, bytes of output",
-        1,
-        38.9 / secs,
-        "MB/s",
-        "",
-    ));
-    rows.push(Row::new(
-        "log capture, lines lost",
-        1,
-        5_000_000f64 - lines as f64,
-        "lines",
-        "0",
-    ));
-    rows.push(Row::new(
-        "log capture, supervisor peak RSS",
-        1,
-        peak / 1024.0,
-        "MiB",
-        "",
-    ));
-    p.ok(&["down"])?;
-
-    // 8: the lifecycle lock.
-    let mut lat = Vec::new();
-    let locks = bench.dir.path().join("locks");
-    for _ in 0..10_000 {
+        rows.push(Row::new(
+            "status --json, p50 (whole CLI)",
+            n,
+            median(&mut lat),
+            "ms",
+            "< 1.5 ms for 200",
+        ));
+        // Let the last status connection's teardown pass before sampling.
+        std::thread::sleep(Duration::from_secs(1));
+        let (cpu, switches) = idle(sup, Duration::from_secs(idle_secs))?;
+        rows.push(Row::new(
+            &format!("idle CPU over {idle_secs}s"),
+            n,
+            cpu,
+            "CPU-s",
+            "0.00",
+        ));
+        rows.push(Row::new(
+            &format!("idle wake-ups over {idle_secs}s"),
+            n,
+            switches as f64,
+            "switches",
+            "0",
+        ));
         let t = Instant::now();
-        let mut l = proctor::lock::Lock::for_service(&locks, "bench");
-        let _fresh = l.acquire()?;
-        l.release()?;
-        lat.push(t.elapsed().as_secs_f64() * 1e6);
+        p.ok(&["down"])?;
+        rows.push(Row::new(
+            "stop all (down, exit on TERM)",
+            n,
+            ms(t.elapsed()),
+            "ms",
+            "< 20 ms for 50",
+        ));
     }
-    rows.push(Row::new(
-        "lock acquire+release, p50",
-        1,
-        median(&mut lat),
-        "µs",
-        "",
-    ));
+
+    if want("stop50") {
+        // 7b: the peer table's stop figure is for 50 services.
+        let p = bench.project("fifty", &plain_services(50, &bench.me))?;
+        p.ok(&["up", "-d"])?;
+        let t = Instant::now();
+        p.ok(&["down"])?;
+        rows.push(Row::new(
+            "stop all (down, exit on TERM)",
+            50,
+            ms(t.elapsed()),
+            "ms",
+            "< 20 ms for 50",
+        ));
+    }
+
+    if want("tcp") {
+        // 1b: N services ready by a tcp probe.
+        let base_port = 20000 + (std::process::id() % 20000) as u16;
+        let p = bench.project("tcp", &tcp_services(n, &bench.me, base_port))?;
+        let t = Instant::now();
+        p.ok(&["up", "-d"])?;
+        rows.push(Row::new(
+            "cold start (up -d, all tcp-ready)",
+            n,
+            ms(t.elapsed()),
+            "ms",
+            "",
+        ));
+        p.ok(&["down"])?;
+    }
+
+    if want("restart") {
+        // 2: restart after kill -9, to the replacement's first instruction.
+        let p = bench.project(
+            "restart",
+            &restart_service(&bench.me, &bench.dir.path().join("stamps")),
+        )?;
+        p.ok(&["up", "-d"])?;
+        let mut lat = Vec::new();
+        for _ in 0..50 {
+            let pid = p.service_pid("victim")?;
+            let before = read_stamps(&bench.dir.path().join("stamps")).len();
+            let killed_at = now_ns();
+            rustix::process::kill_process(
+                rustix::process::Pid::from_raw(pid as i32).ok_or("bad pid")?,
+                rustix::process::Signal::KILL,
+            )?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let stamp = loop {
+                let s = read_stamps(&bench.dir.path().join("stamps"));
+                if s.len() > before {
+                    break s[before];
+                }
+                if Instant::now() > deadline {
+                    return Err("no replacement within 10 s".into());
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            };
+            lat.push((stamp.saturating_sub(killed_at)) as f64 / 1e6);
+            // Let the replacement settle as `running` before the next kill.
+            p.wait_running("victim", pid)?;
+        }
+        let p50 = median(&mut lat);
+        let p95 = percentile(&lat, 0.95);
+        rows.push(Row::new(
+            "restart after kill -9, p50",
+            1,
+            p50,
+            "ms",
+            "< 2.5 ms",
+        ));
+        rows.push(Row::new("restart after kill -9, p95", 1, p95, "ms", ""));
+        p.ok(&["down"])?;
+    }
+
+    if want("logs") {
+        // 6: log capture of seq 1 5000000.
+        let p = bench.project("logs", "[service.seq]\ncommand = [\"seq\", \"1\", \"5000000\"]\nrestart = \"no\"\nautostart = false\nlogs = { max_size = \"1GB\" }\n")?;
+        p.ok(&["up", "-d"])?;
+        let sup = p.supervisor_pid()?;
+        let log = p.home.join("logs/seq.log");
+        let t = Instant::now();
+        p.ok(&["start", "seq"])?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !has_line(&log, b"5000000")? {
+            if Instant::now() > deadline {
+                return Err("log capture did not finish within 120 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let data = std::fs::read(&log)?;
+        let lines = data
+            .split(|b| *b == b'\n')
+            .filter(|l| l.windows(5).any(|w| w == b" out "))
+            .count();
+        let peak = status_kib(sup, "VmHWM:")?;
+        rows.push(Row::new(
+            "log capture, seq 1 5000000",
+            1,
+            lines as f64 / secs / 1e6,
+            "M lines/s",
+            ">= 20 M lines/s",
+        ));
+        rows.push(Row::new(
+            "log capture, bytes of output",
+            1,
+            38.9 / secs,
+            "MB/s",
+            "",
+        ));
+        rows.push(Row::new(
+            "log capture, lines lost",
+            1,
+            5_000_000f64 - lines as f64,
+            "lines",
+            "0",
+        ));
+        rows.push(Row::new(
+            "log capture, supervisor peak RSS",
+            1,
+            peak / 1024.0,
+            "MiB",
+            "",
+        ));
+        p.ok(&["down"])?;
+    }
+
+    if want("lock") {
+        // 8: the lifecycle lock.
+        let mut lat = Vec::new();
+        let locks = bench.dir.path().join("locks");
+        for _ in 0..10_000 {
+            let t = Instant::now();
+            let mut l = proctor::lock::Lock::for_service(&locks, "bench");
+            let _fresh = l.acquire()?;
+            l.release()?;
+            lat.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        rows.push(Row::new(
+            "lock acquire+release, p50",
+            1,
+            median(&mut lat),
+            "µs",
+            "",
+        ));
+    }
 
     print_table(&rows);
     let json = serde_json::json!({

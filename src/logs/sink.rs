@@ -107,11 +107,24 @@ impl LogSink {
             Stream::Out => RecordStream::Out,
             Stream::Err => RecordStream::Err,
         };
+        // `STAMP TAG ` once per chunk: the hot path below copies it, then the line.
+        let mut prefix = Vec::with_capacity(stamp.len() + 6);
+        prefix.extend_from_slice(stamp.as_bytes());
+        prefix.push(b' ');
+        prefix.extend_from_slice(rs.tag().as_bytes());
+        prefix.push(b' ');
+        let max = self.settings.max_line.max(1);
         let mut rest = data;
         while let Some(nl) = memchr::memchr(b'\n', rest) {
             let (line, tail) = rest.split_at(nl);
             rest = &tail[1..];
-            if self.carry[slot].is_empty() {
+            if self.carry[slot].is_empty() && self.watch.is_none() && line.len() <= max {
+                // The common case, kept lean: one whole, short line.
+                self.out.reserve(prefix.len() + line.len() + 1);
+                self.out.extend_from_slice(&prefix);
+                self.out.extend_from_slice(line);
+                self.out.push(b'\n');
+            } else if self.carry[slot].is_empty() {
                 self.push_line(&stamp, rs, line);
             } else {
                 let mut joined = std::mem::take(&mut self.carry[slot]);
@@ -127,7 +140,6 @@ impl LogSink {
         if !rest.is_empty() {
             self.carry[slot].extend_from_slice(rest);
             // Emit full pieces of an over-long partial line now, so memory stays bounded.
-            let max = self.settings.max_line.max(1);
             while self.carry[slot].len() > max {
                 let piece: Vec<u8> = self.carry[slot].drain(..max).collect();
                 self.push_record(&stamp, rs, true, &piece);
