@@ -72,6 +72,33 @@ fn main() -> Res<()> {
             p.ok(&["status", "--json"])?;
             lat.push(ms(t.elapsed()));
         }
+        // The floors under the status figure: any process, and proctor doing nothing.
+        let floor = |cmd: &Path, args: &[&str]| -> Res<f64> {
+            let mut v = Vec::new();
+            for _ in 0..50 {
+                let t = Instant::now();
+                Command::new(cmd)
+                    .args(args)
+                    .stdout(Stdio::null())
+                    .status()?;
+                v.push(ms(t.elapsed()));
+            }
+            Ok(median(&mut v))
+        };
+        rows.push(Row::new(
+            "floor: spawn /bin/true, p50",
+            0,
+            floor(Path::new("/bin/true"), &[])?,
+            "ms",
+            "",
+        ));
+        rows.push(Row::new(
+            "floor: proctor --version, p50",
+            0,
+            floor(&bench.proctor, &["--version"])?,
+            "ms",
+            "",
+        ));
         rows.push(Row::new(
             "status --json, p50 (whole CLI)",
             n,

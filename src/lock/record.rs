@@ -65,7 +65,7 @@ impl HostInfo {
             hostname: sys::proc::hostname(),
             pid,
             pgid: sys::proc::current_pgid(),
-            start_time: sys::proc::probe(pid).unwrap_or(0),
+            start_time: own_start_time(pid),
         }
     }
 
@@ -170,4 +170,23 @@ fn temp_path(path: &Path) -> PathBuf {
     name.push(path.file_name().unwrap_or_default());
     name.push(".tmp");
     parent(path).join(name)
+}
+
+/// This process's start time, read from /proc once: a supervisor takes a lock per service
+/// start, and the value never changes for a given pid.
+fn own_start_time(pid: u32) -> u64 {
+    static CACHE: std::sync::Mutex<Option<(u32, u64)>> = std::sync::Mutex::new(None);
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match *cache {
+        Some((p, t)) if p == pid => t,
+        _ => {
+            let t = sys::proc::probe(pid).unwrap_or(0);
+            if t != 0 {
+                *cache = Some((pid, t));
+            }
+            t
+        }
+    }
 }
