@@ -1,7 +1,7 @@
 //! The lock file's payload and how it is read and written.
 //!
-//! Writes are atomic: a temp file in the same directory renamed over the lock file. A reader
-//! therefore sees the old record or the new one, never half.
+//! Writes are atomic: a temp file in the same directory, fsync, rename over the lock file,
+//! fsync the directory. A reader therefore sees the old record or the new one, never half.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -122,15 +122,87 @@ pub(crate) fn read(path: &Path) -> Result<Option<LockRecord>, LockError> {
 /// Callers hold the sibling flock, so the fixed temp name cannot collide with another
 /// writer; a temp file left by a crash is simply replaced.
 pub(crate) fn write(path: &Path, record: &LockRecord) -> Result<(), LockError> {
+    write_with(path, record, true)
+}
+
+/// [`write`] without the fsyncs: still atomic for every other process (the rename), only
+/// not across a power loss. For updates whose loss a power cut makes moot anyway.
+pub(crate) fn write_fast(path: &Path, record: &LockRecord) -> Result<(), LockError> {
+    write_with(path, record, false)
+}
+
+/// First half of a batched durable write: the record in its temp file, not yet synced or
+/// renamed. [`commit_staged`] finishes a batch with one filesystem sync for all of them.
+pub(crate) fn stage(path: &Path, record: &LockRecord) -> Result<(), LockError> {
     let tmp = temp_path(path);
-    let result = write_via(&tmp, path, record);
+    let result = (|| {
+        let mut json =
+            serde_json::to_vec_pretty(record).map_err(|e| LockError::io(path, e.into()))?;
+        json.push(b'\n');
+        match fs::remove_file(&tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LockError::io(&tmp, e)),
+        }
+        let mut file = create_private(&tmp).map_err(|e| LockError::io(&tmp, e))?;
+        file.write_all(&json).map_err(|e| LockError::io(&tmp, e))
+    })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
 }
 
-fn write_via(tmp: &Path, path: &Path, record: &LockRecord) -> Result<(), LockError> {
+/// Second half of a batched durable write: one `syncfs` makes every staged temp file
+/// durable (as an fsync of each would), then each is renamed over its lock file and each
+/// directory is fsynced once. Returns one result per path, in order.
+pub(crate) fn commit_staged(paths: &[&Path]) -> Vec<Result<(), LockError>> {
+    let Some(first) = paths.first() else {
+        return Vec::new();
+    };
+    let dir = parent(first);
+    let synced = fs::File::open(dir)
+        .and_then(|d| rustix::fs::syncfs(&d).map_err(io::Error::from))
+        .map_err(|e| LockError::io(dir, e));
+    let mut out: Vec<Result<(), LockError>> = paths
+        .iter()
+        .map(|path| {
+            let tmp = temp_path(path);
+            if let Err(e) = &synced {
+                let _ = fs::remove_file(&tmp);
+                return Err(LockError::io(dir, io::Error::other(e.to_string())));
+            }
+            fs::rename(&tmp, path).map_err(|e| {
+                let _ = fs::remove_file(&tmp);
+                LockError::io(path, e)
+            })
+        })
+        .collect();
+    let mut dirs: Vec<&Path> = paths.iter().map(|p| parent(p)).collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        if let Err(e) = sys::fs::sync_dir(d) {
+            for (k, path) in paths.iter().enumerate() {
+                if parent(path) == d && out[k].is_ok() {
+                    out[k] = Err(LockError::io(d, io::Error::other(e.to_string())));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn write_with(path: &Path, record: &LockRecord, durable: bool) -> Result<(), LockError> {
+    let tmp = temp_path(path);
+    let result = write_via(&tmp, path, record, durable);
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn write_via(tmp: &Path, path: &Path, record: &LockRecord, durable: bool) -> Result<(), LockError> {
     let mut json = serde_json::to_vec_pretty(record).map_err(|e| LockError::io(path, e.into()))?;
     json.push(b'\n');
     match fs::remove_file(tmp) {
@@ -139,12 +211,19 @@ fn write_via(tmp: &Path, path: &Path, record: &LockRecord) -> Result<(), LockErr
         Err(e) => return Err(LockError::io(tmp, e)),
     }
     let mut file = create_private(tmp).map_err(|e| LockError::io(tmp, e))?;
-    // No fsync: the record must be atomic for other processes, which rename gives. Only a
-    // power loss could tear it, and after one every holder is dead and a torn record reads
-    // as corrupt, which is taken over like a stale one. fsync cost ~0.8 ms per start.
-    file.write_all(&json).map_err(|e| LockError::io(tmp, e))?;
+    // fsync before the rename and of the directory after it: after a crash or power loss
+    // the lock holds the old record or the new one, never an empty file that would hide
+    // who ran the service.
+    file.write_all(&json)
+        .and_then(|()| if durable { file.sync_all() } else { Ok(()) })
+        .map_err(|e| LockError::io(tmp, e))?;
     drop(file);
-    fs::rename(tmp, path).map_err(|e| LockError::io(path, e))
+    fs::rename(tmp, path).map_err(|e| LockError::io(path, e))?;
+    if !durable {
+        return Ok(());
+    }
+    let dir = parent(path);
+    sys::fs::sync_dir(dir).map_err(|e| LockError::io(dir, e))
 }
 
 /// Opens `path` for writing, creating it with mode 0600 if needed.

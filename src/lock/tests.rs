@@ -451,3 +451,43 @@ fn acquire_release_median() {
         times[N * 99 / 100]
     );
 }
+
+#[test]
+fn acquire_many_takes_each_lock_once_with_durable_records() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // "busy" is already held by another Lock in this process: its flock refuses.
+    let mut other = Lock::for_service(tmp.path(), "busy");
+    other.acquire().expect("first acquire");
+    let mut locks: Vec<Lock> = ["a", "b", "busy", "c"]
+        .iter()
+        .map(|n| Lock::for_service(tmp.path(), n))
+        .collect();
+    let results = Lock::acquire_many(&mut locks);
+    assert!(matches!(results[0], Ok(Acquired::Fresh)), "{results:?}");
+    assert!(matches!(results[1], Ok(Acquired::Fresh)));
+    assert!(matches!(results[2], Err(LockError::Conflict { .. })));
+    assert!(matches!(results[3], Ok(Acquired::Fresh)));
+    for (k, lock) in locks.iter().enumerate() {
+        if k == 2 {
+            assert!(!lock.is_held());
+            continue;
+        }
+        assert!(lock.is_held());
+        assert!(lock.is_held_by_self());
+        assert_eq!(mode(lock.path()), 0o600);
+    }
+    // No temp file is left behind.
+    let leftovers: Vec<String> = std::fs::read_dir(tmp.path().join("locks"))
+        .expect("locks dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // Each is released like a singly acquired lock.
+    for (k, lock) in locks.iter_mut().enumerate() {
+        if k != 2 {
+            assert!(lock.release().expect("release"));
+        }
+    }
+}

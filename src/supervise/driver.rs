@@ -374,6 +374,14 @@ impl Supervisor {
 
     /// Feeds inputs to the machine and carries out the resulting actions until quiet.
     pub(super) fn apply_all(&mut self, inputs: Vec<Input>) {
+        let starts: Vec<usize> = inputs
+            .iter()
+            .filter_map(|input| match input {
+                Input::Start(i) if !self.machine.units()[*i].state.is_active() => Some(*i),
+                _ => None,
+            })
+            .collect();
+        self.prelock(&starts);
         let mut queue: std::collections::VecDeque<Input> = inputs.into();
         let mut changed = Vec::new();
         while let Some(input) = queue.pop_front() {

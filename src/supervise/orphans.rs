@@ -90,6 +90,30 @@ impl Supervisor {
     }
 
     /// Makes sure we hold service `i`'s lifecycle lock before spawning it.
+    /// Takes the lifecycle locks of `units` in one batch ([`Lock::acquire_many`]) ahead of
+    /// their spawns. Whatever cannot be taken here is left to [`Self::lock_for_spawn`],
+    /// which reports it.
+    pub(super) fn prelock(&mut self, units: &[usize]) {
+        let units: Vec<usize> = units
+            .iter()
+            .copied()
+            .filter(|&i| self.slots[i].lock.is_none())
+            .collect();
+        if units.len() < 2 {
+            return;
+        }
+        let mut locks: Vec<Lock> = units
+            .iter()
+            .map(|&i| Lock::for_service(&self.paths.root, &self.spec.services[i].name))
+            .collect();
+        let results = Lock::acquire_many(&mut locks);
+        for ((i, lock), result) in units.into_iter().zip(locks).zip(results) {
+            if matches!(result, Ok(Acquired::Fresh | Acquired::TakenOver { .. })) {
+                self.slots[i].lock = Some(lock);
+            }
+        }
+    }
+
     pub(super) fn lock_for_spawn(&mut self, i: usize) -> Result<(), String> {
         if self.slots[i].lock.is_some() {
             return Ok(());
