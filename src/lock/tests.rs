@@ -457,7 +457,7 @@ fn acquire_many_takes_each_lock_once_with_durable_records() {
     let tmp = tempfile::tempdir().expect("tempdir");
     // "busy" is already held by another Lock in this process: its flock refuses.
     let mut other = Lock::for_service(tmp.path(), "busy");
-    other.acquire().expect("first acquire");
+    let _first = other.acquire().expect("first acquire");
     let mut locks: Vec<Lock> = ["a", "b", "busy", "c"]
         .iter()
         .map(|n| Lock::for_service(tmp.path(), n))
