@@ -50,6 +50,8 @@ pub struct Lock {
 struct Held {
     _flock: flock::Flock,
     me: HostInfo,
+    /// The record on disk is ours (written by acquire or set_child), not an orphan's.
+    own_record: bool,
 }
 
 /// A decided acquisition: the flock is held, the record not yet written.
@@ -240,6 +242,7 @@ impl Lock {
         self.held = Some(Held {
             _flock: p.flock,
             me: p.me,
+            own_record: p.write.is_some(),
         });
         p.acquired
     }
@@ -263,6 +266,9 @@ impl Lock {
         // the child it names, leaving nothing to reclaim. Skipping the fsyncs halves the
         // cost of a service start.
         record::write_fast(&self.path, &record)?;
+        if let Some(h) = &mut self.held {
+            h.own_record = true;
+        }
         Ok(record)
     }
 
@@ -285,10 +291,16 @@ impl Lock {
     /// lock. Idempotent; returns whether a record was removed. Someone else's record (or an
     /// orphan's never replaced by [`set_child`](Self::set_child)) is left in place.
     pub fn release(&mut self) -> Result<bool, LockError> {
-        let me = self.me();
-        let removed = match record::read(&self.path)? {
-            Some(r) if r.is_supervised_by(&me) => remove(&self.path)?,
-            _ => false,
+        let removed = if self.held.as_ref().is_some_and(|h| h.own_record) {
+            // Every writer holds the flock first, so while we hold it the record on disk is
+            // the one we wrote (or gone, after a forced unlock): no need to read it back.
+            remove(&self.path)?
+        } else {
+            let me = self.me();
+            match record::read(&self.path)? {
+                Some(r) if r.is_supervised_by(&me) => remove(&self.path)?,
+                _ => false,
+            }
         };
         self.held = None;
         Ok(removed)
