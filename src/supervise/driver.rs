@@ -12,15 +12,15 @@ use tokio::net::UnixListener;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::backends::{kind_name, Backends};
+use super::backends::Backends;
 use super::machine::{Action, Input, Machine, Policy, State};
 use super::requests::Waiter;
 use super::{Options, SuperviseError};
-use crate::backend::{Exit, Session, StartRequest, StopCmd, StopHandle};
-use crate::control::proto::{ErrorBody, Event, Reply, ServiceStatus};
+use crate::backend::{Exit, Session, StopHandle};
+use crate::control::proto::{ErrorBody, Event, Reply};
 use crate::control::server::{self, Shared};
 use crate::lock::Lock;
-use crate::logs::{capture, LogBatch, LogSink};
+use crate::logs::{LogBatch, LogSink};
 use crate::spec::{Service, Spec};
 use crate::state::{ensure_private_dir, Paths};
 use crate::util::TaskCount;
@@ -80,12 +80,12 @@ pub(super) struct Supervisor {
     pub(super) tx: mpsc::UnboundedSender<Msg>,
     pub(super) paths: Paths,
     pub(super) waiters: Vec<Waiter>,
-    events: broadcast::Sender<Arc<Event>>,
+    pub(super) events: broadcast::Sender<Arc<Event>>,
     pub(super) shutting_down: bool,
     /// Our own service manager's notify socket, if any.
     manager_socket: Option<String>,
     /// Output readers still running; shutdown waits for them so no line is lost.
-    readers: Rc<TaskCount>,
+    pub(super) readers: Rc<TaskCount>,
     /// `down` requests, answered once everything is stopped and released.
     pub(super) down_replies: Vec<oneshot::Sender<Result<Reply, ErrorBody>>>,
     /// The backends services run on.
@@ -416,137 +416,6 @@ impl Supervisor {
         self.check_waiters();
     }
 
-    fn spawn(&mut self, i: usize) -> Input {
-        let (closed_tx, closed_rx) = mpsc::channel::<()>(1);
-        let mut extra_env = Vec::new();
-        let notify = match self.notify_socket(i) {
-            Some(Ok(sock)) => {
-                extra_env.push((
-                    "NOTIFY_SOCKET".to_string(),
-                    sock.path().display().to_string(),
-                ));
-                if let Some(w) = self.service(i).ready.as_ref().and_then(|p| p.watchdog) {
-                    extra_env.push(("WATCHDOG_USEC".to_string(), w.as_micros().to_string()));
-                }
-                Some(sock)
-            }
-            Some(Err(e)) => {
-                let msg = format!("cannot create the notify socket: {e}");
-                self.slots[i].gen += 1;
-                self.slots[i]
-                    .sink
-                    .borrow_mut()
-                    .note(&format!("proctor: {msg}"));
-                return Input::Exited(i, Exit::spawn_failed(msg));
-            }
-            None => None,
-        };
-        if let Some(storage) = &self.spec.services[i].storage {
-            let dir = match self.slots[i].storage_dir.clone() {
-                Some(d) => Ok(d),
-                None => super::storage::prepare(storage, &self.spec.services[i].name),
-            };
-            match dir {
-                Ok(d) => {
-                    extra_env.push(("PROCTOR_STATE_DIR".to_string(), d.display().to_string()));
-                    self.slots[i].storage_dir = Some(d);
-                }
-                Err(e) => {
-                    let msg = format!("cannot prepare the state directory: {e}");
-                    self.slots[i].gen += 1;
-                    return Input::Exited(i, Exit::spawn_failed(msg));
-                }
-            }
-        }
-        if let Err(msg) = self.lock_for_spawn(i) {
-            self.slots[i].gen += 1;
-            self.slots[i]
-                .sink
-                .borrow_mut()
-                .note(&format!("proctor: {msg}"));
-            return Input::Exited(i, Exit::spawn_failed(msg));
-        }
-        let svc = &self.spec.services[i];
-        let req = StartRequest {
-            project: &self.spec.project.name,
-            service: svc,
-            extra_env,
-            output_closed: closed_rx,
-        };
-        let started = self.backends.start(req);
-        let slot = &mut self.slots[i];
-        slot.probe_error = None;
-        slot.status_text = None;
-        match started {
-            Ok(run) => {
-                slot.gen += 1;
-                slot.stop = Some(run.stop);
-                slot.main_handle = run.main_pid;
-                slot.started_wall = Some(SystemTime::now());
-                slot.session = run.session;
-                let tty = run.tty;
-                for (stream, fd) in run.output {
-                    let sink = slot.sink.clone();
-                    let closed = closed_tx.clone();
-                    let guard = self.readers.enter();
-                    tokio::task::spawn_local(async move {
-                        capture(fd, stream, sink, tty).await;
-                        drop(closed);
-                        drop(guard);
-                    });
-                }
-                let tx = self.tx.clone();
-                let gen = slot.gen;
-                let watch = run.watch;
-                tokio::task::spawn_local(async move {
-                    let exit = watch.await;
-                    let _ = tx.send(Msg::Exited { unit: i, gen, exit });
-                });
-                if let Some(lock) = &mut self.slots[i].lock {
-                    if let Err(e) = lock.set_child(run.pid, run.pid) {
-                        tracing::warn!("cannot record the child in its lock: {e}");
-                    }
-                }
-                let tasks = self.start_readiness(i, gen, run.pid, notify);
-                self.slots[i].tasks = tasks;
-                if self.service(i).ready.is_none() {
-                    // Ready once spawned, so liveness checking starts now.
-                    self.start_liveness(i);
-                }
-                Input::Spawned(i, run.pid)
-            }
-            Err(e) => {
-                slot.gen += 1;
-                slot.sink.borrow_mut().note(&format!("proctor: {e}"));
-                Input::Exited(i, Exit::spawn_failed(e.to_string()))
-            }
-        }
-    }
-
-    fn stop(&mut self, i: usize, timeout: Option<Duration>) {
-        let svc = &self.spec.services[i];
-        let cmd = StopCmd {
-            signal: svc.stop_signal,
-            timeout: timeout.unwrap_or(svc.stop_timeout),
-        };
-        if let Some(h) = &self.slots[i].stop {
-            h.stop(cmd);
-        }
-    }
-
-    fn publish(&mut self, i: usize) {
-        let u = &self.machine.units()[i];
-        let ev = Event {
-            at: SystemTime::now(),
-            service: self.spec.services[i].name.clone(),
-            state: u.state,
-            pid: u.pid,
-            reason: u.reason.clone(),
-        };
-        tracing::info!(service = %ev.service, state = ev.state.as_str(), pid = ?ev.pid, reason = ?ev.reason, "state");
-        let _ = self.events.send(Arc::new(ev));
-    }
-
     /// Stops every service (dependents first) and exits once all are down.
     pub(super) fn begin_shutdown(&mut self, timeout: Option<Duration>) {
         if !self.shutting_down {
@@ -559,63 +428,6 @@ impl Supervisor {
             .map(|i| Input::Stop(i, timeout))
             .collect();
         self.apply_all(inputs);
-    }
-
-    /// The status of service `i`.
-    pub(super) fn status_of(&self, i: usize) -> ServiceStatus {
-        let u = &self.machine.units()[i];
-        let slot = &self.slots[i];
-        let now = Instant::now();
-        let wall_now = SystemTime::now();
-        let since = wall_now
-            .checked_sub(now.saturating_duration_since(u.since))
-            .unwrap_or(wall_now);
-        ServiceStatus {
-            name: self.spec.services[i].name.clone(),
-            state: u.state,
-            // After a MAINPID= hand-over the main process is the service.
-            pid: slot.main_pid.or(u.pid),
-            ready: u.ready,
-            restarts: u.restarts,
-            uptime_ms: match (u.pid, slot.started_wall) {
-                (Some(_), Some(t)) => crate::util::millis_between(t, wall_now),
-                _ => 0,
-            },
-            last_exit: u.last_exit.clone(),
-            since,
-            reason: u.reason.clone(),
-            next_restart_ms: u.deadline.filter(|_| u.state == State::Backoff).map(|d| {
-                u64::try_from(d.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
-            }),
-            backend: kind_name(&self.spec.services[i].backend).into(),
-            tmux_session: slot
-                .session
-                .as_ref()
-                .filter(|s| s.id_file.is_none())
-                .map(|s| s.name.clone()),
-            container: slot
-                .session
-                .as_ref()
-                .filter(|s| s.id_file.is_some())
-                .map(|s| s.name.clone()),
-            container_id: slot.session.as_ref().and_then(Session::container_id),
-            log_error: slot.sink.borrow().error().map(str::to_owned),
-            probe_error: slot.probe_error.clone(),
-            status_text: slot.status_text.clone(),
-            main_pid: slot.main_pid,
-            storage_dir: slot.storage_dir.clone(),
-        }
-    }
-
-    /// A reply describing `units`.
-    pub(super) fn reply(&self, units: &[usize]) -> Reply {
-        Reply {
-            project: self.spec.project.name.clone(),
-            role: self.role.clone(),
-            supervisor_pid: std::process::id(),
-            services: units.iter().map(|&i| self.status_of(i)).collect(),
-            failures: Vec::new(),
-        }
     }
 }
 

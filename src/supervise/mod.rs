@@ -18,7 +18,9 @@ pub mod echo;
 pub mod machine;
 mod orphans;
 mod probes;
+mod report;
 mod requests;
+mod spawn;
 mod storage;
 
 pub use echo::Echo;

@@ -1,0 +1,85 @@
+//! What the supervisor says about its services: status replies and state-change events.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::time::Instant;
+
+use super::backends::kind_name;
+use super::driver::Supervisor;
+use super::machine::State;
+use crate::backend::Session;
+use crate::control::proto::{Event, Reply, ServiceStatus};
+
+impl Supervisor {
+    /// Broadcasts service `i`'s current state as an event (and logs it).
+    pub(super) fn publish(&mut self, i: usize) {
+        let u = &self.machine.units()[i];
+        let ev = Event {
+            at: SystemTime::now(),
+            service: self.spec.services[i].name.clone(),
+            state: u.state,
+            pid: u.pid,
+            reason: u.reason.clone(),
+        };
+        tracing::info!(service = %ev.service, state = ev.state.as_str(), pid = ?ev.pid, reason = ?ev.reason, "state");
+        let _ = self.events.send(Arc::new(ev));
+    }
+
+    /// The status of service `i`.
+    pub(super) fn status_of(&self, i: usize) -> ServiceStatus {
+        let u = &self.machine.units()[i];
+        let slot = &self.slots[i];
+        let now = Instant::now();
+        let wall_now = SystemTime::now();
+        let since = wall_now
+            .checked_sub(now.saturating_duration_since(u.since))
+            .unwrap_or(wall_now);
+        ServiceStatus {
+            name: self.spec.services[i].name.clone(),
+            state: u.state,
+            // After a MAINPID= hand-over the main process is the service.
+            pid: slot.main_pid.or(u.pid),
+            ready: u.ready,
+            restarts: u.restarts,
+            uptime_ms: match (u.pid, slot.started_wall) {
+                (Some(_), Some(t)) => crate::util::millis_between(t, wall_now),
+                _ => 0,
+            },
+            last_exit: u.last_exit.clone(),
+            since,
+            reason: u.reason.clone(),
+            next_restart_ms: u.deadline.filter(|_| u.state == State::Backoff).map(|d| {
+                u64::try_from(d.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
+            }),
+            backend: kind_name(&self.spec.services[i].backend).into(),
+            tmux_session: slot
+                .session
+                .as_ref()
+                .filter(|s| s.id_file.is_none())
+                .map(|s| s.name.clone()),
+            container: slot
+                .session
+                .as_ref()
+                .filter(|s| s.id_file.is_some())
+                .map(|s| s.name.clone()),
+            container_id: slot.session.as_ref().and_then(Session::container_id),
+            log_error: slot.sink.borrow().error().map(str::to_owned),
+            probe_error: slot.probe_error.clone(),
+            status_text: slot.status_text.clone(),
+            main_pid: slot.main_pid,
+            storage_dir: slot.storage_dir.clone(),
+        }
+    }
+
+    /// A reply describing `units`.
+    pub(super) fn reply(&self, units: &[usize]) -> Reply {
+        Reply {
+            project: self.spec.project.name.clone(),
+            role: self.role.clone(),
+            supervisor_pid: std::process::id(),
+            services: units.iter().map(|&i| self.status_of(i)).collect(),
+            failures: Vec::new(),
+        }
+    }
+}
