@@ -265,7 +265,7 @@ impl Lock {
         // supervisor's own death (a page-cache write does), because a power cut also ends
         // the child it names, leaving nothing to reclaim. Skipping the fsyncs halves the
         // cost of a service start.
-        record::write_fast(&self.path, &record)?;
+        record::write_in_place(&self.path, &record)?;
         if let Some(h) = &mut self.held {
             h.own_record = true;
         }

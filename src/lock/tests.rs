@@ -491,3 +491,25 @@ fn acquire_many_takes_each_lock_once_with_durable_records() {
         }
     }
 }
+
+#[test]
+fn set_child_rewrites_in_place_and_reads_back() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut lock = lock_in(&tmp);
+    let _fresh = lock.acquire().expect("acquire");
+    // A long hostname first, so the child's record is shorter than the file: the rest must
+    // not be left as garbage.
+    let long = LockRecord {
+        hostname: "h".repeat(200),
+        ..HostInfo::current().record()
+    };
+    record::write(lock.path(), &long).expect("write");
+    let written = lock.set_child(4242, 4242).expect("set_child");
+    assert_eq!(lock.read(), Some(written.clone()));
+    assert_eq!(written.pid, 4242);
+    assert_eq!(mode(lock.path()), 0o600);
+    // Gone (a forced unlock): set_child recreates it.
+    lock.force_unlock().expect("force");
+    let again = lock.set_child(4343, 4343).expect("set_child again");
+    assert_eq!(lock.read(), Some(again));
+}
