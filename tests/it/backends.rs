@@ -73,6 +73,19 @@ fn log_of(ctx: &TestContext, name: &str) -> String {
     std::fs::read_to_string(ctx.home().join("logs").join(format!("{name}.log"))).unwrap_or_default()
 }
 
+/// The log of `name` once `pred` holds for it: output is captured a moment after the
+/// events that announce its service's state.
+fn log_until(ctx: &TestContext, name: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = log_of(ctx, name);
+        if pred(&log) || Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Containers of `project` that still exist, running or not.
 fn containers_of(project: &str) -> String {
     let out = Command::new("podman")
@@ -117,7 +130,7 @@ command = ["sleep", "1000"]
         &format!("proctor-{project}-web_api-1")
     ));
     assert_ne!(ctx.service("web_api-1").pid, Some(pid));
-    let log = log_of(&ctx, "web.api-1");
+    let log = log_until(&ctx, "web.api-1", |l| l.contains("out hello from tmux"));
     assert!(
         log.contains("out hello from tmux; it's 'quoted'\n"),
         "{log}"
@@ -168,7 +181,8 @@ start_limit = { burst = 2, interval = "1m" }
     assert_eq!(s.restarts, 2);
     let exit = s.last_exit.expect("exit");
     assert_eq!((exit.code, exit.signal), (Some(3), None));
-    assert_eq!(log_of(&ctx, "crashy").matches("out crashing").count(), 3);
+    let log = log_until(&ctx, "crashy", |l| l.matches("out crashing").count() >= 3);
+    assert_eq!(log.matches("out crashing").count(), 3);
 }
 
 #[test]
@@ -309,7 +323,9 @@ start_limit = {{ burst = 1, interval = "1m" }}
     assert_eq!(s.backend, "container");
     assert_eq!(s.container, Some(format!("proctor-{project}-web")));
     assert_eq!(s.container_id.as_ref().map(String::len), Some(12));
-    let log = log_of(&ctx, "web");
+    let log = log_until(&ctx, "web", |l| {
+        l.contains("out from-the-volume\n") && l.contains("err to-stderr\n")
+    });
     assert!(log.contains("out from-the-volume\n"), "{log}");
     assert!(log.contains("err to-stderr\n"), "{log}");
 
@@ -320,7 +336,8 @@ start_limit = {{ burst = 1, interval = "1m" }}
     let c = ctx.service("crashy");
     assert_eq!(c.restarts, 1);
     assert_eq!(c.last_exit.as_ref().and_then(|e| e.code), Some(4));
-    assert_eq!(log_of(&ctx, "crashy").matches("out MODE=crash").count(), 2);
+    let log = log_until(&ctx, "crashy", |l| l.matches("out MODE=crash").count() >= 2);
+    assert_eq!(log.matches("out MODE=crash").count(), 2);
 
     // busybox as PID 1 ignores SIGTERM: the stop escalates after stop_timeout.
     let started = Instant::now();
