@@ -241,9 +241,10 @@ impl Machine {
                 let u = &mut self.units[i];
                 u.pid = Some(pid);
                 u.spawned_at = Some(now);
-                if u.policy.has_ready {
-                    u.reason = None;
-                } else {
+                // Why it waited or last exited no longer describes it; `last_exit` keeps the
+                // exit.
+                u.reason = None;
+                if !u.policy.has_ready {
                     u.ready = true;
                     set(u, State::Running, now);
                 }

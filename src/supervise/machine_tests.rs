@@ -246,3 +246,22 @@ fn unhealthy_service_is_restarted_as_a_failure() {
     assert_eq!(m.units()[0].state, State::Backoff);
     assert_eq!(m.units()[0].reason.as_deref(), Some("liveness failed"));
 }
+
+#[test]
+fn a_respawned_service_drops_the_reason_it_last_exited() {
+    let t0 = Instant::now();
+    let mut m = Machine::new(vec![policy("web")], t0);
+    m.on(Input::Start(0), t0);
+    m.on(Input::Spawned(0, 10), t0);
+    m.on(Input::Exited(0, exit(1)), t0);
+    assert_eq!(m.units()[0].reason.as_deref(), Some("exited 1"));
+    let later = t0 + Duration::from_secs(1);
+    assert_eq!(spawns(&m.on(Input::Tick, later)), vec![0]);
+    m.on(Input::Spawned(0, 11), later);
+    assert_eq!(m.units()[0].state, State::Running);
+    assert_eq!(m.units()[0].reason, None);
+    assert_eq!(
+        m.units()[0].last_exit.as_ref().and_then(|e| e.code),
+        Some(1)
+    );
+}
