@@ -14,6 +14,7 @@ pub mod adhoc;
 mod error;
 mod parse;
 mod probe;
+mod sections;
 mod service;
 mod validate;
 mod values;

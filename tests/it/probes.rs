@@ -51,7 +51,7 @@ ready = {{ http = "http://127.0.0.1:{port}/", interval = "100ms" }}
 
 [service.picky]
 command = ["sleep", "1000"]
-ready = {{ http = "http://127.0.0.1:{port}/missing", status = [200], interval = "100ms", deadline = "3s" }}
+ready = {{ http = "http://127.0.0.1:{port}/missing", status = [200], interval = "100ms", timeout = "2s", deadline = "5s" }}
 depends_on = {{ web = "ready" }}
 restart = "no"
 "#,
