@@ -103,7 +103,15 @@ stop_timeout = "2s"
     for pid in old_group {
         assert!(!alive(pid), "old-generation process {pid} survived");
     }
-    // Exactly one instance now.
+    // Exactly one instance now: the new group grows to its two processes, no more.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while group_members(new).len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new grandchild never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(group_members(new).len(), 2);
 }
 
@@ -131,8 +139,9 @@ fn sandboxed_storage_is_fresh_and_removed() {
     let ctx = TestContext::new(
         r#"
 [service.box]
-command = ["sh", "-c", "echo $PROCTOR_STATE_DIR > where; touch $PROCTOR_STATE_DIR/data; ln -s $HOME $PROCTOR_STATE_DIR/escape; exec sleep 1000"]
+command = ["sh", "-c", "echo $PROCTOR_STATE_DIR > where; touch $PROCTOR_STATE_DIR/data; ln -s $HOME $PROCTOR_STATE_DIR/escape; touch done; exec sleep 1000"]
 storage = "sandboxed"
+ready = { exec = ["test", "-e", "done"], interval = "10ms" }
 "#,
     );
     ctx.ok(&["up", "-d"]);
@@ -155,10 +164,12 @@ fn persistent_storage_kept_or_removed() {
 [service.keep]
 command = ["sh", "-c", "touch $PROCTOR_STATE_DIR/data; exec sleep 1000"]
 storage = { path = "data/keep" }
+ready = { exec = ["sh", "-c", "test -e $PROCTOR_STATE_DIR/data"], interval = "10ms" }
 
 [service.drop]
 command = ["sh", "-c", "touch $PROCTOR_STATE_DIR/data; exec sleep 1000"]
 storage = { path = "data/drop", keep_on_exit = false }
+ready = { exec = ["sh", "-c", "test -e $PROCTOR_STATE_DIR/data"], interval = "10ms" }
 "#,
     );
     ctx.ok(&["up", "-d"]);
