@@ -130,6 +130,7 @@ impl TmuxBackend {
         script: &Path,
         fifo: &Path,
         token: &str,
+        gate: &str,
     ) -> Result<u32, BackendError> {
         let create = || {
             let mut c = self.command();
@@ -149,7 +150,10 @@ impl TmuxBackend {
             .args([";", "set-hook", "-w", "-t", &win, "pane-died"])
             .arg(format!("wait-for -S {token}"))
             .args([";", "pipe-pane", "-O", "-t", &win])
-            .arg(format!("exec cat > {}", sh_quote(&fifo.to_string_lossy())));
+            .arg(format!("exec cat > {}", sh_quote(&fifo.to_string_lossy())))
+            // Only now may the script exec the command: its first line of output must
+            // find pipe-pane in place, or it would be lost.
+            .args([";", "wait-for", "-S", gate]);
             output(c, "new-session")
         };
         let out = match create() {
@@ -199,11 +203,15 @@ impl Backend for TmuxBackend {
             source,
         })?;
         let script = dir.join(format!("{}.sh", svc.name));
-        write_script(&script, svc, &req.extra_env)?;
+        let token = died_token();
+        let gate = format!("{token}-go");
+        // The script waits on the gate channel (tmux remembers a signal sent first).
+        let mut wait = self.command();
+        wait.args(["wait-for", &gate]);
+        write_script(&script, svc, &req.extra_env, &wait)?;
         let fifo = dir.join(format!("{}.out", svc.name));
         let (reader, writer) = open_fifo(&fifo)?;
-        let token = died_token();
-        let pid = self.new_session(&session, &script, &fifo, &token)?;
+        let pid = self.new_session(&session, &script, &fifo, &token, &gate)?;
         // The pane may already be gone (a command that fails at once): then there is
         // nothing to watch and the status is read straight away.
         let pidfd = AsyncPidFd::open(pid).ok();
@@ -236,10 +244,16 @@ fn write_script(
     path: &Path,
     svc: &Service,
     extra: &[(String, String)],
+    gate: &Command,
 ) -> Result<(), BackendError> {
+    let gate_line: Vec<String> = std::iter::once(gate.get_program())
+        .chain(gate.get_args())
+        .map(|a| sh_quote(&a.to_string_lossy()))
+        .collect();
     let mut text = format!(
-        "# Written by proctor for service {:?}; rewritten at each start.\ncd -- {} || exit 127\n",
+        "# Written by proctor for service {:?}; rewritten at each start.\n{} 2>/dev/null || :\ncd -- {} || exit 127\n",
         svc.name,
+        gate_line.join(" "),
         sh_quote(&svc.cwd.to_string_lossy())
     );
     let mut odd_names = Vec::new();
