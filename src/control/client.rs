@@ -110,16 +110,23 @@ impl Client {
         Ok(id)
     }
 
-    /// Reads the next message.
-    pub fn recv(&mut self) -> Result<Response, ControlError> {
-        let mut line = Vec::new();
+    /// Reads the next line into `line` (cleared first); `Closed` at end of input.
+    fn read_line(&mut self, line: &mut Vec<u8>) -> Result<(), ControlError> {
+        line.clear();
         let n = self
             .reader
-            .read_until(b'\n', &mut line)
+            .read_until(b'\n', line)
             .map_err(|e| self.io(e))?;
         if n == 0 {
             return Err(ControlError::Closed);
         }
+        Ok(())
+    }
+
+    /// Reads the next message.
+    pub fn recv(&mut self) -> Result<Response, ControlError> {
+        let mut line = Vec::new();
+        self.read_line(&mut line)?;
         serde_json::from_slice(&line).map_err(|e| ControlError::Protocol(e.to_string()))
     }
 
@@ -137,14 +144,7 @@ impl Client {
         let id = self.send(cmd)?;
         let mut line = Vec::new();
         loop {
-            line.clear();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut line)
-                .map_err(|e| self.io(e))?;
-            if n == 0 {
-                return Err(ControlError::Closed);
-            }
+            self.read_line(&mut line)?;
             let raw: Raw<'_> =
                 serde_json::from_slice(&line).map_err(|e| ControlError::Protocol(e.to_string()))?;
             if raw.id.is_some() && raw.id != Some(id) {

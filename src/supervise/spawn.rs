@@ -11,6 +11,17 @@ use crate::backend::{Exit, StartRequest, StopCmd};
 use crate::logs::capture;
 
 impl Supervisor {
+    /// A start of service `i` that failed before anything ran: noted in its log, reported
+    /// to the machine as an exit of a generation of its own.
+    fn spawn_failed(&mut self, i: usize, msg: String) -> Input {
+        self.slots[i].gen += 1;
+        self.slots[i]
+            .sink
+            .borrow_mut()
+            .note(&format!("proctor: {msg}"));
+        Input::Exited(i, Exit::spawn_failed(msg))
+    }
+
     /// Starts generation `gen + 1` of service `i`: notify socket, storage, lock, backend,
     /// output capture and exit watch. Returns the machine's next input.
     pub(super) fn spawn(&mut self, i: usize) -> Input {
@@ -28,13 +39,7 @@ impl Supervisor {
                 Some(sock)
             }
             Some(Err(e)) => {
-                let msg = format!("cannot create the notify socket: {e}");
-                self.slots[i].gen += 1;
-                self.slots[i]
-                    .sink
-                    .borrow_mut()
-                    .note(&format!("proctor: {msg}"));
-                return Input::Exited(i, Exit::spawn_failed(msg));
+                return self.spawn_failed(i, format!("cannot create the notify socket: {e}"))
             }
             None => None,
         };
@@ -49,19 +54,12 @@ impl Supervisor {
                     self.slots[i].storage_dir = Some(d);
                 }
                 Err(e) => {
-                    let msg = format!("cannot prepare the state directory: {e}");
-                    self.slots[i].gen += 1;
-                    return Input::Exited(i, Exit::spawn_failed(msg));
+                    return self.spawn_failed(i, format!("cannot prepare the state directory: {e}"))
                 }
             }
         }
         if let Err(msg) = self.lock_for_spawn(i) {
-            self.slots[i].gen += 1;
-            self.slots[i]
-                .sink
-                .borrow_mut()
-                .note(&format!("proctor: {msg}"));
-            return Input::Exited(i, Exit::spawn_failed(msg));
+            return self.spawn_failed(i, msg);
         }
         let svc = &self.spec.services[i];
         let req = StartRequest {
@@ -112,11 +110,7 @@ impl Supervisor {
                 }
                 Input::Spawned(i, run.pid)
             }
-            Err(e) => {
-                slot.gen += 1;
-                slot.sink.borrow_mut().note(&format!("proctor: {e}"));
-                Input::Exited(i, Exit::spawn_failed(e.to_string()))
-            }
+            Err(e) => self.spawn_failed(i, e.to_string()),
         }
     }
 
