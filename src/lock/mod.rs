@@ -19,8 +19,8 @@
 //!   supervisor dies before the orphan is stopped, the next one still finds it.
 //! - The supervisor acquires with its own pid, spawns, then calls [`Lock::set_child`] to
 //!   re-write the record with the service's pid, pgid and start time.
-//! - Dropping the [`Lock`] releases only the flock; [`Lock::release`] also removes the
-//!   record, if it names this process.
+//! - Dropping the [`Lock`] releases only the flock; [`Lock::release`] also clears the
+//!   record (to `null`, keeping the file), if it names this process.
 
 mod decide;
 mod error;
@@ -145,6 +145,26 @@ impl Lock {
     /// sync instead of two fsyncs each: a supervisor starting hundreds of services at once
     /// would otherwise spend most of its start in fsync. One result per lock, in order.
     pub fn acquire_many(locks: &mut [Lock]) -> Vec<Result<Acquired, LockError>> {
+        Self::acquire_batch(locks, true).0
+    }
+
+    /// [`acquire_many`](Self::acquire_many) with the sync left to the caller: each record is
+    /// swapped in atomically (so every other process sees the lock taken at once), and is
+    /// durable once the returned [`PendingSync`] has run.
+    ///
+    /// For a supervisor's start: durability only matters across a power loss, and that also
+    /// ends every service the records name, so spawning need not wait on the disk; running
+    /// the sync on another thread meanwhile keeps it off the start's critical path.
+    pub fn acquire_many_sync_later(
+        locks: &mut [Lock],
+    ) -> (Vec<Result<Acquired, LockError>>, PendingSync) {
+        Self::acquire_batch(locks, false)
+    }
+
+    fn acquire_batch(
+        locks: &mut [Lock],
+        durable: bool,
+    ) -> (Vec<Result<Acquired, LockError>>, PendingSync) {
         let me = HostInfo::current();
         let mut prepared: Vec<Option<Result<Prepared, LockError>>> = Vec::new();
         for lock in locks.iter_mut() {
@@ -163,7 +183,12 @@ impl Lock {
             .map(|(k, _)| k)
             .collect();
         let paths: Vec<&Path> = staged.iter().map(|&k| locks[k].path.as_path()).collect();
-        let committed = record::commit_staged(&paths);
+        let pending = PendingSync {
+            dir: (!durable)
+                .then(|| paths.first().map(|p| record::parent(p).to_path_buf()))
+                .flatten(),
+        };
+        let committed = record::commit_staged(&paths, durable);
         let mut failed: Vec<(usize, LockError)> = Vec::new();
         for (k, result) in staged.iter().zip(committed) {
             if let Err(e) = result {
@@ -174,7 +199,7 @@ impl Lock {
             // Dropping the prepared acquisition releases its flock.
             prepared[k] = Some(Err(e));
         }
-        locks
+        let results = locks
             .iter_mut()
             .zip(prepared)
             .map(|(lock, p)| match p {
@@ -184,7 +209,8 @@ impl Lock {
                     path: lock.path.clone(),
                 }),
             })
-            .collect()
+            .collect();
+        (results, pending)
     }
 
     /// Takes the flock and decides; the record to write (if any) is left to the caller.
@@ -287,18 +313,21 @@ impl Lock {
         self.read().is_some_and(|r| r.is_supervised_by(&me))
     }
 
-    /// Removes the record if it names this process as supervisor, then releases the kernel
-    /// lock. Idempotent; returns whether a record was removed. Someone else's record (or an
+    /// Clears the record if it names this process as supervisor, then releases the kernel
+    /// lock. Idempotent; returns whether a record was cleared. Someone else's record (or an
     /// orphan's never replaced by [`set_child`](Self::set_child)) is left in place.
+    ///
+    /// The file stays, holding `null` (which [`read`](Self::read) reports as `None`): see
+    /// `record::write_released` for why it is not deleted.
     pub fn release(&mut self) -> Result<bool, LockError> {
         let removed = if self.held.as_ref().is_some_and(|h| h.own_record) {
             // Every writer holds the flock first, so while we hold it the record on disk is
             // the one we wrote (or gone, after a forced unlock): no need to read it back.
-            remove(&self.path)?
+            record::write_released(&self.path)?
         } else {
             let me = self.me();
             match record::read(&self.path)? {
-                Some(r) if r.is_supervised_by(&me) => remove(&self.path)?,
+                Some(r) if r.is_supervised_by(&me) => record::write_released(&self.path)?,
                 _ => false,
             }
         };
@@ -318,6 +347,25 @@ impl Lock {
         self.held
             .as_ref()
             .map_or_else(HostInfo::current, |h| h.me.clone())
+    }
+}
+
+/// The sync that makes a batch from [`Lock::acquire_many_sync_later`] durable.
+#[derive(Debug)]
+#[must_use = "the batch is not durable until the sync has run"]
+pub struct PendingSync {
+    dir: Option<PathBuf>,
+}
+
+impl PendingSync {
+    /// Syncs the filesystem holding the batch's records (one `syncfs`); blocks on the disk.
+    pub fn run(self) -> Result<(), LockError> {
+        let Some(dir) = self.dir else {
+            return Ok(());
+        };
+        std::fs::File::open(&dir)
+            .and_then(|d| rustix::fs::syncfs(&d).map_err(io::Error::from))
+            .map_err(|e| LockError::io(&dir, e))
     }
 }
 

@@ -1,10 +1,13 @@
 //! The lock file's payload and how it is read and written.
 //!
-//! Writes are atomic: a temp file in the same directory, fsync, rename over the lock file,
+//! Writes are atomic: a temp file in the same directory, fsync, swap with the lock file,
 //! fsync the directory. A reader therefore sees the old record or the new one, never half.
+//! The swap is a `RENAME_EXCHANGE`, so the temp file keeps the old record's inode for the
+//! next write: no inode is created or freed per acquire, and a released lock keeps its file
+//! with a `null` record (see [`write_released`]).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -100,16 +103,17 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-/// Reads the record at `path`. Absent, or corrupt in any way (empty, truncated, not JSON,
-/// wrong types), is `Ok(None)`, with a warning for corrupt; other IO errors are errors.
+/// Reads the record at `path`. Absent or released (a `null` record) is `Ok(None)`; so is
+/// corrupt in any way (empty, truncated, not JSON, wrong types), with a warning; other IO
+/// errors are errors.
 pub(crate) fn read(path: &Path) -> Result<Option<LockRecord>, LockError> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(LockError::io(path, e)),
     };
-    match serde_json::from_slice::<LockRecord>(&bytes) {
-        Ok(record) => Ok(Some(record)),
+    match serde_json::from_slice::<Option<LockRecord>>(&bytes) {
+        Ok(record) => Ok(record),
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "ignoring corrupt lock file");
             Ok(None)
@@ -117,10 +121,10 @@ pub(crate) fn read(path: &Path) -> Result<Option<LockRecord>, LockError> {
     }
 }
 
-/// Atomically replaces `path` with `record`, mode 0600. The directory must exist.
+/// Atomically replaces `path` with `record`, mode 0600, durably. The directory must exist.
 ///
 /// Callers hold the sibling flock, so the fixed temp name cannot collide with another
-/// writer; a temp file left by a crash is simply replaced.
+/// writer; a temp file left by a crash is simply overwritten.
 pub(crate) fn write(path: &Path, record: &LockRecord) -> Result<(), LockError> {
     write_with(path, record, true)
 }
@@ -132,52 +136,42 @@ pub(crate) fn write_fast(path: &Path, record: &LockRecord) -> Result<(), LockErr
 }
 
 /// First half of a batched durable write: the record in its temp file, not yet synced or
-/// renamed. [`commit_staged`] finishes a batch with one filesystem sync for all of them.
+/// swapped in. [`commit_staged`] finishes a batch with one filesystem sync for all of them.
 pub(crate) fn stage(path: &Path, record: &LockRecord) -> Result<(), LockError> {
     let tmp = temp_path(path);
-    let result = (|| {
-        let mut json =
-            serde_json::to_vec_pretty(record).map_err(|e| LockError::io(path, e.into()))?;
-        json.push(b'\n');
-        match fs::remove_file(&tmp) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(LockError::io(&tmp, e)),
-        }
-        let mut file = create_private(&tmp).map_err(|e| LockError::io(&tmp, e))?;
-        file.write_all(&json).map_err(|e| LockError::io(&tmp, e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    let json = to_json(path, Some(record))?;
+    overwrite(&tmp, json, true)
+        .map(drop)
+        .map_err(|e| LockError::io(&tmp, e))
 }
 
-/// Second half of a batched durable write: one `syncfs` makes every staged temp file
-/// durable (as an fsync of each would), then each is renamed over its lock file and each
-/// directory is fsynced once. Returns one result per path, in order.
-pub(crate) fn commit_staged(paths: &[&Path]) -> Vec<Result<(), LockError>> {
+/// Second half of a batched write: when `durable`, one `syncfs` makes every staged temp
+/// file durable (as an fsync of each would) first; then each is swapped in for its lock file
+/// and, when `durable`, each directory is fsynced once. One result per path, in order.
+pub(crate) fn commit_staged(paths: &[&Path], durable: bool) -> Vec<Result<(), LockError>> {
     let Some(first) = paths.first() else {
         return Vec::new();
     };
     let dir = parent(first);
-    let synced = fs::File::open(dir)
-        .and_then(|d| rustix::fs::syncfs(&d).map_err(io::Error::from))
-        .map_err(|e| LockError::io(dir, e));
+    let synced = if durable {
+        fs::File::open(dir)
+            .and_then(|d| rustix::fs::syncfs(&d).map_err(io::Error::from))
+            .map_err(|e| LockError::io(dir, e))
+    } else {
+        Ok(())
+    };
     let mut out: Vec<Result<(), LockError>> = paths
         .iter()
         .map(|path| {
-            let tmp = temp_path(path);
             if let Err(e) = &synced {
-                let _ = fs::remove_file(&tmp);
                 return Err(LockError::io(dir, io::Error::other(e.to_string())));
             }
-            fs::rename(&tmp, path).map_err(|e| {
-                let _ = fs::remove_file(&tmp);
-                LockError::io(path, e)
-            })
+            sys::fs::swap_in(&temp_path(path), path).map_err(|e| LockError::io(path, e))
         })
         .collect();
+    if !durable {
+        return out;
+    }
     let mut dirs: Vec<&Path> = paths.iter().map(|p| parent(p)).collect();
     dirs.sort();
     dirs.dedup();
@@ -200,69 +194,78 @@ pub(crate) fn commit_staged(paths: &[&Path]) -> Vec<Result<(), LockError>> {
 /// dominated starting many services. Falls back to a temp file and rename when the file is
 /// gone.
 pub(crate) fn write_in_place(path: &Path, record: &LockRecord) -> Result<(), LockError> {
-    use std::os::unix::fs::FileExt;
-    let mut json = serde_json::to_vec_pretty(record).map_err(|e| LockError::io(path, e.into()))?;
-    json.push(b'\n');
-    let file = match OpenOptions::new().write(true).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return write_fast(path, record),
-        Err(e) => return Err(LockError::io(path, e)),
-    };
-    let old_len = file.metadata().map_err(|e| LockError::io(path, e))?.len();
-    if json.len() > 4096 || old_len > 4096 {
-        // Beyond one page a reader could see a mix: take the atomic path.
-        return write_fast(path, record);
+    match overwrite(path, to_json(path, Some(record))?, false) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => write_fast(path, record),
+        Err(e) => Err(LockError::io(path, e)),
     }
-    if (json.len() as u64) < old_len {
+}
+
+/// Marks the lock at `path` released: its record becomes `null`, written in place like
+/// [`write_in_place`]. The file stays: deleting it would free its (fsynced) block, and on a
+/// disk mounted with `discard` every freed block is a synchronous discard, which made
+/// stopping many services spend half its time in `unlink`. `Ok(false)` if it is gone.
+pub(crate) fn write_released(path: &Path) -> Result<bool, LockError> {
+    overwrite(path, to_json(path, None)?, false)
+        .map(|f| f.is_some())
+        .map_err(|e| LockError::io(path, e))
+}
+
+/// The record as written: pretty JSON and a newline (`null` for a released lock).
+fn to_json(path: &Path, record: Option<&LockRecord>) -> Result<Vec<u8>, LockError> {
+    let mut json = serde_json::to_vec_pretty(&record).map_err(|e| LockError::io(path, e.into()))?;
+    json.push(b'\n');
+    Ok(json)
+}
+
+/// Writes `json` (ending in a newline) over `path` from offset 0 in one write, padded with
+/// spaces before the newline to the file's old length. With `create` a missing file is
+/// created 0600; without, `Ok(false)` says it is missing. A file beyond a page (a reader
+/// could see a mix; only a hand-edited file gets there) is cut to length first.
+fn overwrite(path: &Path, mut json: Vec<u8>, create: bool) -> io::Result<Option<File>> {
+    use std::os::unix::fs::FileExt;
+    let file = match OpenOptions::new()
+        .write(true)
+        .create(create)
+        .truncate(false)
+        .mode(sys::fs::PRIVATE_FILE_MODE)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !create => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let old_len = file.metadata()?.len();
+    if old_len > 4096 {
+        file.set_len(0)?;
+    } else if (json.len() as u64) < old_len {
         let end = json.len() - 1;
         json.truncate(end);
         json.resize(usize::try_from(old_len).unwrap_or(json.len()) - 1, b' ');
         json.push(b'\n');
     }
-    file.write_all_at(&json, 0)
-        .map_err(|e| LockError::io(path, e))
+    file.write_all_at(&json, 0)?;
+    Ok(Some(file))
 }
 
 fn write_with(path: &Path, record: &LockRecord, durable: bool) -> Result<(), LockError> {
     let tmp = temp_path(path);
-    let result = write_via(&tmp, path, record, durable);
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn write_via(tmp: &Path, path: &Path, record: &LockRecord, durable: bool) -> Result<(), LockError> {
-    let mut json = serde_json::to_vec_pretty(record).map_err(|e| LockError::io(path, e.into()))?;
-    json.push(b'\n');
-    match fs::remove_file(tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(LockError::io(tmp, e)),
-    }
-    let mut file = create_private(tmp).map_err(|e| LockError::io(tmp, e))?;
-    // fsync before the rename and of the directory after it: after a crash or power loss
+    let json = to_json(path, Some(record))?;
+    // fsync before the swap and of the directory after it: after a crash or power loss
     // the lock holds the old record or the new one, never an empty file that would hide
     // who ran the service.
-    file.write_all(&json)
-        .and_then(|()| if durable { file.sync_all() } else { Ok(()) })
-        .map_err(|e| LockError::io(tmp, e))?;
-    drop(file);
-    fs::rename(tmp, path).map_err(|e| LockError::io(path, e))?;
+    overwrite(&tmp, json, true)
+        .and_then(|file| match file {
+            Some(f) if durable => f.sync_all(),
+            _ => Ok(()),
+        })
+        .map_err(|e| LockError::io(&tmp, e))?;
+    sys::fs::swap_in(&tmp, path).map_err(|e| LockError::io(path, e))?;
     if !durable {
         return Ok(());
     }
     let dir = parent(path);
     sys::fs::sync_dir(dir).map_err(|e| LockError::io(dir, e))
-}
-
-/// Opens `path` for writing, creating it with mode 0600 if needed.
-pub(crate) fn create_private(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(sys::fs::PRIVATE_FILE_MODE)
-        .open(path)
 }
 
 /// The directory holding `path` (`.` for a bare file name).

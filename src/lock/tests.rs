@@ -259,7 +259,10 @@ fn release_is_idempotent() {
     assert_eq!(lock.acquire().expect("acquire"), Acquired::Fresh);
     assert!(lock.release().expect("release"));
     assert!(!lock.is_held());
-    assert!(!lock.path().exists());
+    // The file stays, released: a `null` record that reads as no lock, silently.
+    assert_eq!(lock.read(), None);
+    let text = std::fs::read_to_string(lock.path()).expect("released file");
+    assert_eq!(text.trim(), "null");
     assert!(!lock.release().expect("again"));
     // Released for real: acquiring again is fresh.
     assert_eq!(lock.acquire().expect("reacquire"), Acquired::Fresh);
@@ -418,7 +421,7 @@ fn fifty_processes_race_exactly_one_wins() {
     let won = verdicts.iter().filter(|v| *v == "WON").count();
     let lost = verdicts.iter().filter(|v| *v == "LOST").count();
     assert_eq!((won, lost), (1, RACERS - 1), "{verdicts:?}");
-    assert!(!path.exists(), "the winner released");
+    assert_eq!(Lock::at(&path).read(), None, "the winner released");
 }
 
 /// Median acquire+release time; run with `cargo test --release -- --ignored --nocapture
@@ -512,4 +515,40 @@ fn set_child_rewrites_in_place_and_reads_back() {
     lock.force_unlock().expect("force");
     let again = lock.set_child(4343, 4343).expect("set_child again");
     assert_eq!(lock.read(), Some(again));
+}
+
+#[test]
+fn reacquiring_a_released_lock_swaps_records_without_new_files() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut lock = lock_in(&tmp);
+    let files = || {
+        let mut v: Vec<String> = std::fs::read_dir(tmp.path().join("locks"))
+            .expect("locks dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    for round in 0..3 {
+        assert_eq!(
+            lock.acquire().expect("acquire"),
+            Acquired::Fresh,
+            "round {round}"
+        );
+        let rec = lock.read().expect("a record");
+        assert!(rec.is_supervised_by(&HostInfo::current()));
+        assert_eq!(mode(lock.path()), 0o600);
+        lock.set_child(4242, 4242).expect("set_child");
+        assert_eq!(lock.read().map(|r| r.pid), Some(4242));
+        assert!(lock.release().expect("release"));
+        assert_eq!(lock.read(), None);
+    }
+    // The lock, its flock, and one spare the swaps reuse: nothing accumulates.
+    assert_eq!(
+        files(),
+        [".web.lock.tmp", "web.flock", "web.lock"],
+        "{:?}",
+        files()
+    );
 }

@@ -64,7 +64,8 @@ impl Supervisor {
         for i in 0..self.spec.services.len() {
             let svc = &self.spec.services[i];
             let mut lock = Lock::for_service(&self.paths.root, &svc.name);
-            if !lock.path().exists() {
+            // Absent, released or corrupt: no orphan, and the batched start takes it.
+            if lock.read().is_none() {
                 continue;
             }
             match lock.acquire() {
@@ -90,7 +91,7 @@ impl Supervisor {
     }
 
     /// Makes sure we hold service `i`'s lifecycle lock before spawning it.
-    /// Takes the lifecycle locks of `units` in one batch ([`Lock::acquire_many`]) ahead of
+    /// Takes the lifecycle locks of `units` in one batch ([`Lock::acquire_many_sync_later`]) ahead of
     /// their spawns. Whatever cannot be taken here is left to [`Self::lock_for_spawn`],
     /// which reports it.
     pub(super) fn prelock(&mut self, units: &[usize]) {
@@ -106,7 +107,19 @@ impl Supervisor {
             .iter()
             .map(|&i| Lock::for_service(&self.paths.root, &self.spec.services[i].name))
             .collect();
-        let results = Lock::acquire_many(&mut locks);
+        let (results, sync) = Lock::acquire_many_sync_later(&mut locks);
+        // The records are in place for every other process already; the disk catches up
+        // on a thread of its own while the services spawn.
+        let spawned = std::thread::Builder::new()
+            .name("proctor-lock-sync".into())
+            .spawn(move || {
+                if let Err(e) = sync.run() {
+                    tracing::warn!("cannot sync the lock records to disk: {e}");
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start the lock sync thread ({e}); the records stay unsynced");
+        }
         for ((i, lock), result) in units.into_iter().zip(locks).zip(results) {
             if matches!(result, Ok(Acquired::Fresh | Acquired::TakenOver { .. })) {
                 self.slots[i].lock = Some(lock);

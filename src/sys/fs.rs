@@ -40,6 +40,22 @@ pub fn sync_dir(path: &Path) -> io::Result<()> {
     std::fs::File::open(path)?.sync_all()
 }
 
+/// Atomically puts `from` in place of `to`. Where `to` exists the two are exchanged
+/// (`RENAME_EXCHANGE`), so `from` then holds the old file and no inode is freed: freeing
+/// one costs a synchronous discard on a disk mounted with `discard`. Plain rename where `to`
+/// is missing or the filesystem cannot exchange.
+pub fn swap_in(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    use rustix::io::Errno;
+    match renameat_with(CWD, from, CWD, to, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(()),
+        Err(Errno::NOENT | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
+            std::fs::rename(from, to)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -118,11 +118,11 @@ fn drop_stops_the_daemon_and_releases_its_lock() {
     d.start().expect("start");
     let pid = d.pid().expect("pid");
     let lock = home.path().join("locks/dropped.lock");
-    assert!(lock.exists());
+    assert!(held(&lock));
     drop(d);
     assert!(!alive(pid), "the daemon outlived its handle");
     assert!(group_members(pid).is_empty());
-    assert!(!lock.exists(), "the lock was not released");
+    assert!(!held(&lock), "the lock was not released");
     assert!(!home.path().join("control.sock").exists());
 }
 
@@ -274,7 +274,7 @@ fn detached_daemon_is_seen_by_the_cli_and_cannot_be_unlocked() {
     let out = ctx.run(&["unlock", "loose"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("held by a live process"));
-    assert!(ctx.home().join("locks/loose.lock").exists());
+    assert!(held(&ctx.home().join("locks/loose.lock")));
     let status = ctx.ok(&["status"]);
     assert!(
         status.contains("loose") && status.contains("running"),
@@ -283,7 +283,7 @@ fn detached_daemon_is_seen_by_the_cli_and_cannot_be_unlocked() {
     // The CLI ends the detached supervisor thread too.
     ctx.ok(&["down"]);
     assert!(!alive(pid));
-    assert!(!ctx.home().join("locks/loose.lock").exists());
+    assert!(!held(&ctx.home().join("locks/loose.lock")));
 }
 
 #[test]
@@ -341,7 +341,7 @@ fn start_failures_are_typed_and_leave_nothing_behind() {
         other => panic!("expected ReadyTimeout, got {other:?}"),
     }
     assert_eq!(never.status().expect("status").state, State::Stopped);
-    assert!(!home.path().join("locks/never.lock").exists());
+    assert!(!held(&home.path().join("locks/never.lock")));
     let missing = Daemon::builder("missing")
         .command(["/nonexistent/program"])
         .restart(RestartPolicy::No)
@@ -410,7 +410,7 @@ fn a_process_supervisor_stops_with_its_handle() {
     let (pid, sup) = (st.pid.expect("pid"), st.supervisor_pid.expect("supervisor"));
     drop(d);
     assert!(!alive(pid) && !alive(sup));
-    assert!(!home.path().join("locks/tethered.lock").exists());
+    assert!(!held(&home.path().join("locks/tethered.lock")));
 }
 
 #[test]
@@ -464,4 +464,9 @@ command = ["sleep", "1000"]
     };
     assert!(status.success());
     assert!(!alive(pid), "the service outlived its supervisor's parent");
+}
+
+/// Whether the lock file at `path` names a holder (a released lock keeps a `null` record).
+fn held(path: &std::path::Path) -> bool {
+    proctor::lock::Lock::at(path).read().is_some()
 }
