@@ -1,7 +1,7 @@
 //! proctor's benchmark: speed and footprint of the supervisor, measured end to end.
 //!
 //! ```text
-//! cargo build --release && cargo run --release --example bench -- [--n 200] [--idle-secs 30] [--only logs]…
+//! cargo build --release && cargo run --release --example bench -- [--n 200] [--idle-secs 30] [--rounds 5] [--only logs]…
 //! ```
 //!
 //! Prints a table and writes `target/bench.json`. Each figure drives the real `proctor`
@@ -28,12 +28,15 @@ fn main() -> Res<()> {
     }
     let mut n = 200usize;
     let mut idle_secs = 30u64;
+    let mut rounds = 5usize;
     let mut only: Vec<String> = Vec::new();
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--n" => n = it.next().ok_or("--n needs a number")?.parse()?,
             "--idle-secs" => idle_secs = it.next().ok_or("--idle-secs needs a number")?.parse()?,
+            // Cold starts and stops are medians over this many rounds.
+            "--rounds" => rounds = it.next().ok_or("--rounds needs a number")?.parse()?,
             // plain, stop50, tcp, restart, logs, lock: run only these figures.
             "--only" => only.push(it.next().ok_or("--only needs a name")?.clone()),
             other => return Err(format!("unknown argument {other}").into()),
@@ -44,15 +47,30 @@ fn main() -> Res<()> {
     let mut rows: Vec<Row> = Vec::new();
 
     if want("plain") {
-        // 1, 3, 4, 5, 7: N plain services.
-        let p = bench.project("plain", &plain_services(n, &bench.me))?;
-        let t = Instant::now();
-        p.ok(&["up", "-d"])?;
-        let start_ms = ms(t.elapsed());
+        // 1, 3, 4, 5, 7: N plain services. Start and stop are medians over `rounds` rounds,
+        // each from a fresh state directory; the last round's services stay up for the
+        // figures in between.
         rows.push(Row::new(
-            "cold start (up -d, all running)",
+            &format!("reference: spawn {n} sleeps (bare std Command), p50"),
             n,
-            start_ms,
+            spawn_floor(n, rounds)?,
+            "ms",
+            "",
+        ));
+        let mut starts = Vec::new();
+        let mut stops = Vec::new();
+        let mut p = bench.project("plain-0", &plain_services(n, &bench.me))?;
+        for r in 1..rounds.max(1) {
+            starts.push(timed(&p, &["up", "-d"])?);
+            settle();
+            stops.push(timed(&p, &["down"])?);
+            p = bench.project(&format!("plain-{r}"), &plain_services(n, &bench.me))?;
+        }
+        starts.push(timed(&p, &["up", "-d"])?);
+        rows.push(Row::new(
+            "cold start (up -d, all running), p50",
+            n,
+            median(&mut starts),
             "ms",
             "< 150 ms for 200",
         ));
@@ -123,27 +141,29 @@ fn main() -> Res<()> {
             "switches",
             "0",
         ));
-        let t = Instant::now();
-        p.ok(&["down"])?;
+        stops.push(timed(&p, &["down"])?);
         rows.push(Row::new(
-            "stop all (down, exit on TERM)",
+            "stop all (down, exit on TERM), p50",
             n,
-            ms(t.elapsed()),
+            median(&mut stops),
             "ms",
-            "< 20 ms for 50",
+            "",
         ));
     }
 
     if want("stop50") {
         // 7b: the peer table's stop figure is for 50 services.
-        let p = bench.project("fifty", &plain_services(50, &bench.me))?;
-        p.ok(&["up", "-d"])?;
-        let t = Instant::now();
-        p.ok(&["down"])?;
+        let mut stops = Vec::new();
+        for r in 0..rounds.max(1) {
+            let p = bench.project(&format!("fifty-{r}"), &plain_services(50, &bench.me))?;
+            p.ok(&["up", "-d"])?;
+            settle();
+            stops.push(timed(&p, &["down"])?);
+        }
         rows.push(Row::new(
-            "stop all (down, exit on TERM)",
+            "stop all (down, exit on TERM), p50",
             50,
-            ms(t.elapsed()),
+            median(&mut stops),
             "ms",
             "< 20 ms for 50",
         ));
@@ -282,9 +302,10 @@ fn main() -> Res<()> {
         ));
     }
 
-    print_table(&rows);
+    print_table(&rows, &bench.proctor);
     let json = serde_json::json!({
         "machine": machine(),
+        "binary": linking(&bench.proctor),
         "n": n,
         "rows": rows.iter().map(|r| serde_json::json!({
             "figure": r.figure, "services": r.n, "value": r.value, "unit": r.unit, "target": r.target,
@@ -294,6 +315,48 @@ fn main() -> Res<()> {
     std::fs::write(&out, serde_json::to_string_pretty(&json)?)?;
     println!("\nwrote {}", out.display());
     Ok(())
+}
+
+/// Milliseconds `proctor args…` takes in `p`.
+fn timed(p: &Project, args: &[&str]) -> Res<f64> {
+    let t = Instant::now();
+    p.ok(args)?;
+    Ok(ms(t.elapsed()))
+}
+
+/// Lets the services just started finish their own start-up (exec, dynamic loading) before
+/// a stop is timed, as they would have long before anyone stops them.
+fn settle() {
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+/// The floor under the cold start: spawning `n` `sleep`s with piped output from a program
+/// that does nothing else (std's `Command`), median over `rounds`.
+fn spawn_floor(n: usize, rounds: usize) -> Res<f64> {
+    let mut v = Vec::new();
+    for _ in 0..rounds.max(1) {
+        let t = Instant::now();
+        let mut kids = Vec::with_capacity(n);
+        for _ in 0..n {
+            kids.push(
+                Command::new("sleep")
+                    .arg("100000")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()?,
+            );
+        }
+        v.push(ms(t.elapsed()));
+        for k in &mut kids {
+            let _ = k.kill();
+        }
+        for k in &mut kids {
+            let _ = k.wait();
+        }
+        settle();
+    }
+    Ok(median(&mut v))
 }
 
 /// First act of a restarted child: append the wall clock in ns, then wait forever.
@@ -378,7 +441,7 @@ impl Bench {
             .and_then(Path::parent)
             .map(|d| d.join("proctor"))
             .filter(|p| p.exists())
-            .ok_or("build the proctor binary first: cargo build --release")?;
+            .ok_or("build the proctor binary first: cargo dist (or cargo build --release)")?;
         Ok(Self {
             dir: tempfile::tempdir()?,
             me,
@@ -569,8 +632,8 @@ impl Row {
     }
 }
 
-fn print_table(rows: &[Row]) {
-    println!("{}", machine());
+fn print_table(rows: &[Row], proctor: &Path) {
+    println!("{}; proctor linked {}", machine(), linking(proctor));
     println!(
         "{:<40} {:>8} {:>12} {:<10} target",
         "figure", "services", "value", "unit"
@@ -580,6 +643,38 @@ fn print_table(rows: &[Row]) {
             "{:<40} {:>8} {:>12.3} {:<10} {}",
             r.figure, r.n, r.value, r.unit, r.target
         );
+    }
+}
+
+/// `static` or `dynamic`: whether the ELF at `path` asks for a program interpreter (the
+/// dynamic loader), which is what `cargo dist` leaves out.
+fn linking(path: &Path) -> &'static str {
+    const PT_INTERP: u32 = 3;
+    let Ok(elf) = std::fs::read(path) else {
+        return "unknown";
+    };
+    let num = |at: usize, len: usize| -> Option<u64> {
+        let bytes = elf.get(at..at + len)?;
+        Some(
+            bytes
+                .iter()
+                .rev()
+                .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
+        )
+    };
+    let interp = (|| {
+        let (phoff, phentsize, phnum) = (num(32, 8)?, num(54, 2)?, num(56, 2)?);
+        Some((0..phnum).any(|k| {
+            usize::try_from(phoff + k * phentsize)
+                .ok()
+                .and_then(|at| num(at, 4))
+                == Some(u64::from(PT_INTERP))
+        }))
+    })();
+    match interp {
+        Some(true) => "dynamic",
+        Some(false) => "static",
+        None => "unknown",
     }
 }
 

@@ -76,9 +76,10 @@ impl Paths {
 
 /// `$PROCTOR_HOME`, when set: the state directory whatever the spec says.
 pub fn home_override() -> Option<PathBuf> {
+    // Made absolute now: the detached supervisor changes its directory after start.
     std::env::var_os(HOME_VAR)
         .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
+        .map(|h| std::path::absolute(&h).unwrap_or_else(|_| PathBuf::from(h)))
 }
 
 /// The state directory for `spec` (see the module docs for the order of precedence).

@@ -64,3 +64,11 @@ impl Drop for TaskGuard {
         self.0.idle.notify_waiters();
     }
 }
+
+/// Whether `dir` is already this process's working directory, so a child spawned to run
+/// there needs no chdir. A chdir makes std fork instead of posix_spawn (vfork) in a
+/// statically linked build (its `posix_spawn_file_actions_addchdir_np` is looked up
+/// dynamically), and forking copies the supervisor's page tables on every spawn.
+pub(crate) fn is_current_dir(dir: &std::path::Path) -> bool {
+    std::env::current_dir().is_ok_and(|cwd| cwd == dir)
+}

@@ -77,9 +77,32 @@ pub(crate) fn spawn_group<'a>(
     cwd: &Path,
     env: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> Result<GroupChild, BackendError> {
-    let mut cmd = Command::new(program);
+    let env: Vec<(&str, &str)> = env.collect();
+    // Looked up here rather than by the child's `execvp`, which tries every `$PATH` entry
+    // with a full failed `execve` each while the supervisor waits on the vfork: with a
+    // long `$PATH`, that doubled the cost of a spawn. argv[0] stays as written.
+    let resolved = (!program.contains('/'))
+        .then(|| {
+            let path = env.iter().rev().find(|(k, _)| *k == "PATH").map_or_else(
+                || std::env::var_os("PATH"),
+                |(_, v)| Some(std::ffi::OsString::from(v)),
+            )?;
+            super::tools::find_on_path(program, &path, cwd)
+        })
+        .flatten();
+    let mut cmd = match &resolved {
+        Some(path) => {
+            let mut c = Command::new(path);
+            c.arg0(program);
+            c
+        }
+        None => Command::new(program),
+    };
+    // Most services run where the detached supervisor already is; see `is_current_dir`.
+    if !crate::util::is_current_dir(cwd) {
+        cmd.current_dir(cwd);
+    }
     cmd.args(args)
-        .current_dir(cwd)
         .envs(env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -1,5 +1,6 @@
 //! Helpers shared by the backends that drive an external program (tmux, podman, docker).
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -7,19 +8,25 @@ use super::BackendError;
 
 /// Finds `program` the way `execvp` would: a path with a slash as is, else on `$PATH`.
 pub(crate) fn find_program(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
     if program.contains('/') {
         let p = PathBuf::from(program);
-        return executable(&p).then_some(p);
+        return is_executable(&p).then_some(p);
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|p| executable(p))
+    find_on_path(program, &std::env::var_os("PATH")?, Path::new(""))
+}
+
+/// The first executable `dir/program` for the directories of `path` (a `$PATH` value),
+/// relative ones taken from `cwd`, as `execvp` in `cwd` would try them.
+pub(crate) fn find_on_path(program: &str, path: &OsStr, cwd: &Path) -> Option<PathBuf> {
+    std::env::split_paths(path)
+        .map(|dir| cwd.join(dir).join(program))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Quotes `s` as one word for `sh`: inside single quotes nothing is special, and a single

@@ -64,7 +64,8 @@ impl Client {
         })?;
         Ok(Self {
             socket: socket.to_path_buf(),
-            reader: BufReader::new(stream),
+            // A status of hundreds of services is tens of KiB: read it in a few calls.
+            reader: BufReader::with_capacity(64 * 1024, stream),
             next_id: 1,
         })
     }

@@ -196,7 +196,8 @@ pub struct Failure {
 }
 
 /// One service as `status --json` shows it. `name`, `state`, `pid`, `restarts`,
-/// `uptime_ms` and `last_exit` are a stable contract; other keys may be added.
+/// `uptime_ms` and `last_exit` are a stable contract (always present, `null` when unset);
+/// other keys may be added, and optional ones are left out when unset.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ServiceStatus {
     /// Service name.
@@ -217,28 +218,28 @@ pub struct ServiceStatus {
     #[serde(with = "crate::util::rfc3339")]
     pub since: SystemTime,
     /// Why it is waiting, failed, or restarting.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Milliseconds until the scheduled restart (state `backoff`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_restart_ms: Option<u64>,
     /// The backend running it.
     #[serde(default)]
     pub backend: String,
     /// The last log write error, while writing fails.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_error: Option<String>,
     /// The last failed probe attempt ("not ready: …"), cleared when a probe passes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_error: Option<String>,
     /// Status text the service sent with `STATUS=` (notify protocol).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_text: Option<String>,
     /// Main pid the service announced with `MAINPID=`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub main_pid: Option<u32>,
     /// The service's state directory (`PROCTOR_STATE_DIR`), while it exists.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_dir: Option<std::path::PathBuf>,
     /// The tmux session of a running tmux service (on the project's private server).
     #[serde(default, skip_serializing_if = "Option::is_none")]

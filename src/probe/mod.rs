@@ -55,7 +55,7 @@ async fn attempt_inner(kind: &ProbeKind, ctx: &ExecContext) -> Result<(), String
 async fn exec(argv: &[String], ctx: &ExecContext) -> Result<(), String> {
     let (prog, args) = argv.split_first().ok_or("empty exec probe")?;
     let mut cmd = tokio::process::Command::new(prog);
-    if let Some(cwd) = &ctx.cwd {
+    if let Some(cwd) = ctx.cwd.as_ref().filter(|c| !crate::util::is_current_dir(c)) {
         cmd.current_dir(cwd);
     }
     let mut child = cmd

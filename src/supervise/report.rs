@@ -26,12 +26,10 @@ impl Supervisor {
         let _ = self.events.send(Arc::new(ev));
     }
 
-    /// The status of service `i`.
-    pub(super) fn status_of(&self, i: usize) -> ServiceStatus {
+    /// The status of service `i` at `now` (and the same instant by the wall clock).
+    fn status_of(&self, i: usize, now: Instant, wall_now: SystemTime) -> ServiceStatus {
         let u = &self.machine.units()[i];
         let slot = &self.slots[i];
-        let now = Instant::now();
-        let wall_now = SystemTime::now();
         let since = wall_now
             .checked_sub(now.saturating_duration_since(u.since))
             .unwrap_or(wall_now);
@@ -74,11 +72,15 @@ impl Supervisor {
 
     /// A reply describing `units`.
     pub(super) fn reply(&self, units: &[usize]) -> Reply {
+        let (now, wall_now) = (Instant::now(), SystemTime::now());
         Reply {
             project: self.spec.project.name.clone(),
             role: self.role.clone(),
             supervisor_pid: std::process::id(),
-            services: units.iter().map(|&i| self.status_of(i)).collect(),
+            services: units
+                .iter()
+                .map(|&i| self.status_of(i, now, wall_now))
+                .collect(),
             failures: Vec::new(),
         }
     }

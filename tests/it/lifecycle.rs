@@ -144,3 +144,29 @@ restart = "no"
     );
     assert!(zombies_of(ctx.supervisor_pid()).is_empty());
 }
+
+#[test]
+fn programs_are_found_on_the_service_path_and_keep_their_argv0() {
+    let ctx = TestContext::new(
+        r#"
+[service.aliased]
+command = ["sleep-alias", "1000"]
+env = { PATH = "bin:/usr/bin:/bin" }
+"#,
+    );
+    // A relative `$PATH` entry is taken from the service's directory, as execvp would.
+    let bin = ctx.dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin");
+    let sleep = ["/bin/sleep", "/usr/bin/sleep"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("a sleep binary");
+    std::os::unix::fs::symlink(sleep, bin.join("sleep-alias")).expect("symlink");
+    ctx.ok(&["up", "-d"]);
+    let s = ctx.service("aliased");
+    assert_eq!(s.state, State::Running);
+    let pid = s.pid.expect("pid");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+    let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+    assert_eq!(argv0, b"sleep-alias", "argv[0] is the name as written");
+}

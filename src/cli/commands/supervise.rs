@@ -41,6 +41,14 @@ pub(crate) fn run(file: Option<&Path>, a: SuperviseArgs) -> Result<ExitCode> {
             return Err(e);
         }
     };
+    // Services run in the spec's directory by default: with the supervisor there too, their
+    // spawns need no chdir (see `util::is_current_dir`).
+    if let Err(e) = std::env::set_current_dir(&spec.dir) {
+        tracing::debug!(
+            "staying in the current directory: cannot enter {}: {e}",
+            spec.dir.display()
+        );
+    }
     let opts = Options {
         spec,
         paths,
