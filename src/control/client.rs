@@ -70,6 +70,13 @@ impl Client {
         })
     }
 
+    /// The pid of the process at the other end, as the kernel recorded it when it accepted
+    /// the connection (`SO_PEERCRED`): the supervisor's process.
+    pub fn peer_pid(&self) -> Option<u32> {
+        let cred = rustix::net::sockopt::socket_peercred(self.reader.get_ref()).ok()?;
+        u32::try_from(cred.pid.as_raw_nonzero().get()).ok()
+    }
+
     /// Limits how long a reply may take (`None` = wait indefinitely).
     pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), ControlError> {
         self.reader

@@ -82,12 +82,16 @@ fn fresh_acquire_writes_the_record_0600_in_a_0700_dir() {
     );
     assert!(lock.is_held_by_self());
     assert_eq!(inspect(&rec), LockHealth::Alive);
-    // No temp file is left behind.
-    let names: Vec<_> = std::fs::read_dir(tmp.path().join("locks"))
+    // Beside the lock and its flock only the spare the next write reuses, holding the
+    // released placeholder the record was swapped with.
+    let mut names: Vec<String> = std::fs::read_dir(tmp.path().join("locks"))
         .expect("readdir")
-        .map(|e| e.expect("entry").file_name())
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names.len(), 2, "{names:?}");
+    names.sort();
+    assert_eq!(names, [".web.lock.tmp", "web.flock", "web.lock"]);
+    let spare = std::fs::read_to_string(tmp.path().join("locks/.web.lock.tmp")).expect("spare");
+    assert_eq!(spare.trim(), "null");
 }
 
 #[test]
@@ -479,14 +483,15 @@ fn acquire_many_takes_each_lock_once_with_durable_records() {
         assert!(lock.is_held_by_self());
         assert_eq!(mode(lock.path()), 0o600);
     }
-    // No temp file is left behind.
-    let leftovers: Vec<String> = std::fs::read_dir(tmp.path().join("locks"))
+    // The spares left behind hold no record: only the lock files name a holder.
+    for entry in std::fs::read_dir(tmp.path().join("locks"))
         .expect("locks dir")
         .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+    {
+        let text = std::fs::read_to_string(entry.path()).expect("spare");
+        assert_eq!(text.trim(), "null", "{}", entry.path().display());
+    }
     // Each is released like a singly acquired lock.
     for (k, lock) in locks.iter_mut().enumerate() {
         if k != 2 {

@@ -62,9 +62,8 @@ pub(crate) fn down(file: Option<&Path>, a: DownArgs, p: &Printer) -> Result<Exit
     // Hold a pidfd on the supervisor before asking it to stop, so that `down` returns only
     // once that very process is gone (and not a later one reusing its pid).
     let supervisor = client
-        .request(Command::Status { services: vec![] })
-        .ok()
-        .and_then(|st| crate::sys::child::pidfd_open(st.supervisor_pid).ok());
+        .peer_pid()
+        .and_then(|pid| crate::sys::child::pidfd_open(pid).ok());
     let reply = client.request(Command::Down {
         timeout_ms: millis(a.timeout),
     })?;
