@@ -42,12 +42,23 @@ pub fn pid_alive(pid: u32) -> bool {
 /// that may never reap it), or the platform has no `/proc`.
 pub fn process_start_time(pid: u32) -> Option<u64> {
     to_pid(pid)?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_stat(pid)?;
     let state = stat.rsplit_once(')')?.1.split_ascii_whitespace().next()?;
     if state == "Z" || state == "X" {
         return None;
     }
     parse_stat_start_time(&stat)
+}
+
+/// `/proc/PID/stat` in one read: the supervisor reads it at every spawn, and `read_to_string`
+/// (which cannot size a procfs file) took six calls.
+fn read_stat(pid: u32) -> Option<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    // 52 numeric fields and a command name of at most 64 bytes fit well within this.
+    let mut buf = Vec::with_capacity(1024);
+    file.by_ref().take(4096).read_to_end(&mut buf).ok()?;
+    String::from_utf8(buf).ok()
 }
 
 /// The identity probe the lock uses: `Some(start time)` when `pid` is alive, else `None`.
