@@ -142,68 +142,45 @@ async fn follow<R: AsyncRead + Unpin, W: tokio::io::AsyncWrite + Unpin>(
         .filter_map(|n| shared.names.borrow().iter().position(|x| x == n))
         .collect();
     let mut rx = shared.logs.subscribe();
-    let mut sink = [0u8; 64];
     let mut out = Vec::new();
     let mut closing = shared.closing.clone();
     let mut draining = false;
-    loop {
+    while let Some(batch) = next_streamed(&mut rx, &mut closing, &mut draining, reader).await {
         out.clear();
-        let batch = if draining {
-            match rx.try_recv() {
-                Ok(b) => Ok(b),
-                Err(_) => return,
-            }
-        } else {
-            tokio::select! {
-                b = rx.recv() => b,
-                _ = closing.wait_for(|c| *c) => {
-                    draining = true;
+        match batch {
+            Ok(batch) => {
+                if !wanted.is_empty() && !wanted.contains(&batch.service) {
                     continue;
                 }
-                n = reader.read(&mut sink) => {
-                    if matches!(n, Ok(0) | Err(_)) {
-                        return;
-                    }
-                    continue;
+                let name = shared
+                    .names
+                    .borrow()
+                    .get(batch.service)
+                    .cloned()
+                    .unwrap_or_default();
+                for rec in batch
+                    .records
+                    .split(|b| *b == b'\n')
+                    .filter(|r| !r.is_empty())
+                {
+                    out.extend_from_slice(&proto::encode(&Response {
+                        v: VERSION,
+                        id: Some(id),
+                        body: Body::Log(LogLine {
+                            service: name.clone(),
+                            record: String::from_utf8_lossy(rec).into_owned(),
+                        }),
+                    }));
                 }
             }
-        };
-        {
-            match batch {
-                Ok(batch) => {
-                    if !wanted.is_empty() && !wanted.contains(&batch.service) {
-                        continue;
-                    }
-                    let name = shared
-                        .names
-                        .borrow()
-                        .get(batch.service)
-                        .cloned()
-                        .unwrap_or_default();
-                    for rec in batch
-                        .records
-                        .split(|b| *b == b'\n')
-                        .filter(|r| !r.is_empty())
-                    {
-                        out.extend_from_slice(&proto::encode(&Response {
-                            v: VERSION,
-                            id: Some(id),
-                            body: Body::Log(LogLine {
-                                service: name.clone(),
-                                record: String::from_utf8_lossy(rec).into_owned(),
-                            }),
-                        }));
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    out.extend_from_slice(&proto::encode(&proto::error_response(
-                        Some(id),
-                        "lagged",
-                        format!("{n} log batches skipped: the client read too slowly"),
-                    )));
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                out.extend_from_slice(&proto::encode(&proto::error_response(
+                    Some(id),
+                    "lagged",
+                    format!("{n} log batches skipped: the client read too slowly"),
+                )));
             }
+            Err(broadcast::error::RecvError::Closed) => return,
         }
         if wr.write_all(&out).await.is_err() {
             return;
@@ -219,30 +196,9 @@ async fn events<R: AsyncRead + Unpin, W: tokio::io::AsyncWrite + Unpin>(
     wr: &mut W,
 ) {
     let mut rx = shared.events.subscribe();
-    let mut sink = [0u8; 64];
     let mut closing = shared.closing.clone();
     let mut draining = false;
-    loop {
-        let ev = if draining {
-            match rx.try_recv() {
-                Ok(ev) => Ok(ev),
-                Err(_) => return,
-            }
-        } else {
-            tokio::select! {
-                ev = rx.recv() => ev,
-                _ = closing.wait_for(|c| *c) => {
-                    draining = true;
-                    continue;
-                }
-                n = reader.read(&mut sink) => {
-                    if matches!(n, Ok(0) | Err(_)) {
-                        return;
-                    }
-                    continue;
-                }
-            }
-        };
+    while let Some(ev) = next_streamed(&mut rx, &mut closing, &mut draining, reader).await {
         let msg = match ev {
             Ok(ev) => Body::Event((*ev).clone()),
             Err(broadcast::error::RecvError::Lagged(_)) => continue,
@@ -255,6 +211,32 @@ async fn events<R: AsyncRead + Unpin, W: tokio::io::AsyncWrite + Unpin>(
         };
         if wr.write_all(&proto::encode(&resp)).await.is_err() {
             return;
+        }
+    }
+}
+
+/// The next message for a stream (`follow`, `events`) from `rx`, or `None` once the stream
+/// ends: the client closed its side, or the supervisor is closing and what was already
+/// queued has been handed out (`draining` remembers that it is closing).
+async fn next_streamed<T: Clone, R: AsyncRead + Unpin>(
+    rx: &mut broadcast::Receiver<T>,
+    closing: &mut watch::Receiver<bool>,
+    draining: &mut bool,
+    reader: &mut BufReader<R>,
+) -> Option<Result<T, broadcast::error::RecvError>> {
+    let mut sink = [0u8; 64];
+    loop {
+        if *draining {
+            return rx.try_recv().ok().map(Ok);
+        }
+        tokio::select! {
+            m = rx.recv() => return Some(m),
+            _ = closing.wait_for(|c| *c) => *draining = true,
+            n = reader.read(&mut sink) => {
+                if matches!(n, Ok(0) | Err(_)) {
+                    return None;
+                }
+            }
         }
     }
 }
