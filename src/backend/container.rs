@@ -4,26 +4,24 @@
 //! --cidfile FILE --label proctor.project=P --label proctor.service=S …`, attached, so the
 //! `run` client is an ordinary child in its own process group whose stdout and stderr are
 //! the container's, and whose exit status is the container's. A stop is `<runtime> stop -t
-//! N` (which sends the stop signal, then SIGKILL after N seconds); if even that hangs, the
-//! client is killed and the container removed by the id in the cidfile. The cidfile is
+//! N` (which sends the stop signal, then SIGKILL after N seconds); if the grace period runs
+//! out all the same, the client is killed and the container removed by the id in the
+//! cidfile. The cidfile is
 //! also the proof of ownership: a container proctor removes is always one whose id it
 //! recorded itself, never merely one with a matching name.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
-
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use super::process::{spawn_group, GroupChild};
 use super::tools::{find_program, output, output_async};
-use super::{Backend, BackendError, Exit, Running, Session, StartRequest, StopCmd, StopHandle};
+use super::{
+    Backend, BackendError, Control, Ctl, Exit, Reporter, RunEvent, Running, Session, StartRequest,
+    Started,
+};
 use crate::spec::{self, ContainerSettings, Runtime, Signal};
 use crate::sys::child::{kill_group, Ended};
-
-/// How long past the stop timeout `<runtime> stop` may take before the client is killed.
-const STOP_MARGIN: Duration = Duration::from_secs(10);
 
 /// Runs services as containers.
 #[derive(Debug, Clone)]
@@ -108,14 +106,14 @@ impl ContainerBackend {
 
     /// Removes a container left by an earlier run of `service` (a supervisor killed
     /// before it could clean up), found through the id it recorded.
-    pub fn remove_leftover(&self, rt: Runtime, service: &str) {
+    pub async fn remove_leftover(&self, rt: Runtime, service: &str) {
         let cidfile = self.cidfile(service);
         if let Ok(id) = std::fs::read_to_string(&cidfile) {
             let id = id.trim();
             if !id.is_empty() {
-                let mut c = Command::new(program(rt));
+                let mut c = tokio::process::Command::new(program(rt));
                 c.args(["rm", "-f", id]);
-                if let Err(e) = output(c, "rm") {
+                if let Err(e) = output_async(&mut c, "rm").await {
                     tracing::debug!(service, "removing leftover container {id}: {e}");
                 }
             }
@@ -133,24 +131,20 @@ pub fn name_of(project: &str, svc: &spec::Service, settings: &ContainerSettings)
 }
 
 impl Backend for ContainerBackend {
-    fn start(&self, req: StartRequest<'_>) -> Result<Running, BackendError> {
+    fn start(&self, req: StartRequest<'_>) -> Started {
         let svc = req.service;
         let spec::Backend::Container(settings) = &svc.backend else {
-            return Err(BackendError::WrongBackend {
+            return Started::Now(Err(BackendError::WrongBackend {
                 service: svc.name.clone(),
                 backend: "container",
-            });
+            }));
         };
-        let rt = self.runtime_for(&svc.name, settings)?;
+        let rt = match self.runtime_for(&svc.name, settings) {
+            Ok(rt) => rt,
+            Err(e) => return Started::Now(Err(e)),
+        };
         let name = name_of(req.project, svc, settings);
         let cidfile = self.cidfile(&svc.name);
-        if let Some(dir) = cidfile.parent() {
-            crate::state::ensure_private_dir(dir).map_err(|source| BackendError::File {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
-        self.remove_leftover(rt, &svc.name);
         let mut args: Vec<String> = vec![
             "run".into(),
             "--rm".into(),
@@ -183,27 +177,37 @@ impl Backend for ContainerBackend {
         }
         args.push(settings.image.clone());
         args.extend(svc.command.iter().cloned());
-        let GroupChild { pid, output, pidfd } =
-            spawn_group(program(rt), &args, &svc.cwd, std::iter::empty())?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let w = Watch {
-            rt,
-            name: name.clone(),
-            pid,
-            cidfile: cidfile.clone(),
-        };
-        Ok(Running {
-            pid,
-            output,
-            stop: StopHandle(tx),
-            main_pid: None,
-            watch: Box::pin(w.run(pidfd, rx, req.output_closed)),
-            tty: false,
-            session: Some(Session {
-                name,
-                id_file: Some(cidfile),
-            }),
-        })
+        let (this, service, cwd, report) =
+            (self.clone(), svc.name.clone(), svc.cwd.clone(), req.report);
+        Started::Later(Box::pin(async move {
+            if let Some(dir) = cidfile.parent() {
+                crate::state::ensure_private_dir(dir).map_err(|source| BackendError::File {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+            }
+            this.remove_leftover(rt, &service).await;
+            let GroupChild { pid, output, pidfd } =
+                spawn_group(program(rt), &args, &cwd, std::iter::empty())?;
+            let (control, rx) = Control::new();
+            let w = Watch {
+                rt,
+                name: name.clone(),
+                pid,
+                cidfile: cidfile.clone(),
+            };
+            Ok(Running {
+                pid,
+                output,
+                control,
+                watch: Box::pin(w.run(pidfd, rx, report)),
+                tty: false,
+                session: Some(Session {
+                    name,
+                    id_file: Some(cidfile),
+                }),
+            })
+        }))
     }
 }
 
@@ -217,57 +221,45 @@ struct Watch {
 }
 
 impl Watch {
+    /// Watches the `run` client and carries out orders: the stop signal is the runtime's
+    /// `stop` (it signals the container, which the client follows), a kill ends the client
+    /// itself, and `Reap` reaps it and removes the container if it may be left behind.
     async fn run(
         self,
         pidfd: crate::sys::pidfd::AsyncPidFd,
-        mut stop_rx: mpsc::UnboundedReceiver<StopCmd>,
-        mut output_closed: mpsc::Receiver<()>,
-    ) -> Exit {
+        mut ctl: mpsc::UnboundedReceiver<Ctl>,
+        report: Reporter,
+    ) {
         let pid = self.pid;
-        let mut stopping = false;
-        let mut timed_out = false;
         let mut killed = false;
         let mut exited = false;
-        let mut deadline: Option<Instant> = None;
         loop {
-            let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now));
             tokio::select! {
-                r = pidfd.exited(), if !exited => {
+                _ = pidfd.exited(), if !exited => {
                     exited = true;
-                    if r.is_err() || !stopping || killed {
-                        break;
+                    report.report(RunEvent::Exited);
+                }
+                c = ctl.recv() => match c {
+                    Some(Ctl::Signal(_, grace)) => {
+                        // The container's own stop signal was set at `run`; the runtime
+                        // escalates to SIGKILL after `-t` seconds itself.
+                        let secs = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
+                        let mut stop = tokio::process::Command::new(program(self.rt));
+                        stop.args(["stop", "-t", &secs.to_string(), &self.name]);
+                        tokio::task::spawn_local(async move {
+                            let _ = output_async(&mut stop, "stop").await;
+                        });
                     }
-                }
-                Some(cmd) = stop_rx.recv(), if !stopping => {
-                    stopping = true;
-                    let secs = cmd.timeout.as_secs() + u64::from(cmd.timeout.subsec_nanos() > 0);
-                    let mut stop = tokio::process::Command::new(program(self.rt));
-                    stop.args(["stop", "-t", &secs.to_string(), &self.name]);
-                    // The runtime sends the stop signal and escalates to SIGKILL itself;
-                    // the attached client exits once the container has.
-                    tokio::spawn(async move { output_async(&mut stop).await });
-                    deadline = Some(Instant::now() + cmd.timeout);
-                }
-                () = sleep, if deadline.is_some() && !killed => {
-                    if timed_out {
-                        // The runtime did not manage either: end the client ourselves and
-                        // remove the container below.
+                    Some(Ctl::Kill) => {
+                        // The client is unreaped, so its group id is still ours.
                         killed = true;
                         let _ = kill_group(pid, Signal::KILL);
-                        if exited {
-                            break;
-                        }
-                    } else {
-                        timed_out = true;
-                        deadline = Some(Instant::now() + STOP_MARGIN);
                     }
-                }
-                // Exited during a stop: the output is the container's, so once it closes
-                // there is nothing left to wait for.
-                None = output_closed.recv(), if exited => break,
+                    Some(Ctl::AdoptMain(_)) => {}
+                    Some(Ctl::Reap) | None => break,
+                },
             }
         }
-        // The client is a zombie (or about to be): its group id is still ours.
         let _ = kill_group(pid, Signal::KILL);
         let ended = match pidfd.reap_async().await {
             Ok(ended) => ended,
@@ -281,15 +273,10 @@ impl Watch {
             if let Ok(id) = std::fs::read_to_string(&self.cidfile) {
                 let mut rm = tokio::process::Command::new(program(self.rt));
                 rm.args(["rm", "-f", id.trim()]);
-                let _ = output_async(&mut rm).await;
+                let _ = output_async(&mut rm, "rm").await;
             }
         }
         let _ = std::fs::remove_file(&self.cidfile);
-        // The client is gone, so its pipes close: let the reader take the container's last
-        // lines before its exit is reported (bounded, in case something else holds them).
-        let _ = tokio::time::timeout(Duration::from_secs(1), output_closed.recv()).await;
-        // A stop escalated by the runtime still counts as timed out.
-        let timed_out = timed_out && (killed || ended != Some(Ended::Code(0)));
-        Exit::from_ended(ended, timed_out)
+        report.report(RunEvent::Reaped(Exit::from_ended(ended, false)));
     }
 }

@@ -1,9 +1,11 @@
 //! Backends run a service somewhere: a native process group, a tmux session, a container.
 //!
 //! Every backend answers the same [`Backend::start`] call with a [`Running`]: the pid to
-//! show, the output pipes to capture, a [`StopHandle`], and a `watch` future that resolves
-//! with the [`Exit`] once the service has ended and been cleaned up. The supervisor drives
-//! all of them the same way.
+//! show, the output pipes to capture, a [`Control`] for orders ([`Ctl`]: signal, kill,
+//! reap), and a watcher that reports [`RunEvent`]s. A backend carries out orders and
+//! reports what the kernel or its tool says; it owns no policy and no timer. When to
+//! signal, how long to wait and when to kill is the supervisor's machine's decision, the
+//! same for every backend.
 
 use std::future::Future;
 use std::os::fd::OwnedFd;
@@ -19,10 +21,11 @@ use crate::sys::child::{signal_name, Ended};
 
 pub mod container;
 pub mod detect;
-mod group;
+pub(crate) mod group;
+pub(crate) mod orphan;
 pub mod process;
 pub mod tmux;
-mod tools;
+pub(crate) mod tools;
 
 pub use detect::{detect_backend, Found};
 
@@ -44,9 +47,8 @@ pub struct StartRequest<'a> {
     pub service: &'a Service,
     /// Variables proctor adds (e.g. `PROCTOR_STATE_DIR`, `NOTIFY_SOCKET`).
     pub extra_env: Vec<(String, String)>,
-    /// Closed once every output reader has reached end of file; lets a stop wait for the
-    /// whole group to let go of its pipes before the final kill.
-    pub output_closed: mpsc::Receiver<()>,
+    /// Where the run's watcher reports what happens to it.
+    pub report: Reporter,
 }
 
 /// A started service.
@@ -55,29 +57,83 @@ pub struct Running {
     pub pid: u32,
     /// Output pipes to capture.
     pub output: Vec<(Stream, OwnedFd)>,
-    /// Asks the backend to stop the service.
-    pub stop: StopHandle,
-    /// Resolves once the service has ended, its group is gone and it has been reaped.
-    pub watch: Pin<Box<dyn Future<Output = Exit>>>,
+    /// Carries the supervisor's orders to the watcher.
+    pub control: Control,
+    /// The watcher: waits for the kernel and the orders on `control`, reports through the
+    /// request's [`Reporter`], and ends once it has reported [`RunEvent::Reaped`]. It has no
+    /// timer of its own: every deadline is the supervisor's.
+    pub watch: Pin<Box<dyn Future<Output = ()>>>,
     /// The output comes from a terminal: lines end in `\r\n`, which the log drops to `\n`.
     pub tty: bool,
     /// The tmux session or container the service lives in, if any.
     pub session: Option<Session>,
-    /// Lets the supervisor name the service's main process (`MAINPID=`), when the backend
-    /// can follow one.
-    pub main_pid: Option<MainPidHandle>,
 }
 
-/// Tells a service's watcher which process of its group is the main one (`MAINPID=`): the
-/// service then lives until that process exits, even when the first one exits before.
-#[derive(Debug, Clone)]
-pub struct MainPidHandle(pub(crate) mpsc::UnboundedSender<u32>);
+/// A start's result: at once for a plain process (its spawn is a few microseconds), later
+/// for a backend that first has to run a tool (tmux, podman), which must not hold up the
+/// supervisor meanwhile.
+pub enum Started {
+    /// Started (or failed) already.
+    Now(Result<Running, BackendError>),
+    /// Resolves once started (or failed).
+    Later(Pin<Box<dyn Future<Output = Result<Running, BackendError>>>>),
+}
 
-impl MainPidHandle {
-    /// Follows `pid` as the main process from now on.
-    pub fn adopt(&self, pid: u32) {
-        // The watcher is gone only once the service ended; nothing to follow then.
-        let _ = self.0.send(pid);
+/// An order for a run's watcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ctl {
+    /// Send the stop signal to the service's processes; `grace` is the time they have,
+    /// for a runtime that escalates on its own.
+    Signal(Signal, Duration),
+    /// SIGKILL whatever is left of the service.
+    Kill,
+    /// Kill what is left, reap, clean up, and report [`RunEvent::Reaped`].
+    Reap,
+    /// The service named its main process (`MAINPID=`): follow it, when the backend can.
+    AdoptMain(u32),
+}
+
+/// Sends orders to a run's watcher.
+#[derive(Debug, Clone)]
+pub struct Control(pub(crate) mpsc::UnboundedSender<Ctl>);
+
+impl Control {
+    /// A control and the receiver its watcher reads.
+    pub(crate) fn new() -> (Self, mpsc::UnboundedReceiver<Ctl>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self(tx), rx)
+    }
+
+    /// Passes `ctl` on; a no-op once the watcher has ended (there is nothing left to act on).
+    pub fn send(&self, ctl: Ctl) {
+        let _ = self.0.send(ctl);
+    }
+}
+
+/// What a run's watcher reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEvent {
+    /// The main process ended (it may not be reaped yet).
+    Exited,
+    /// Nothing of the service's process group is left but its unreaped leader (reported
+    /// by backends whose output does not tell: tmux).
+    Drained,
+    /// Reaped and cleaned up; how it ended.
+    Reaped(Exit),
+}
+
+/// Where a run's watcher reports to (the supervisor, tagged with the service and run).
+pub struct Reporter(Box<dyn Fn(RunEvent)>);
+
+impl Reporter {
+    /// A reporter calling `f`.
+    pub fn new(f: impl Fn(RunEvent) + 'static) -> Self {
+        Self(Box::new(f))
+    }
+
+    /// Reports `event`.
+    pub fn report(&self, event: RunEvent) {
+        (self.0)(event);
     }
 }
 
@@ -96,27 +152,6 @@ impl Session {
         let text = std::fs::read_to_string(self.id_file.as_ref()?).ok()?;
         let id = text.trim();
         (!id.is_empty()).then(|| id.chars().take(12).collect())
-    }
-}
-
-/// A request to stop: the signal for the group, then SIGKILL after `timeout`.
-#[derive(Debug, Clone, Copy)]
-pub struct StopCmd {
-    /// Graceful signal.
-    pub signal: Signal,
-    /// Grace period before SIGKILL.
-    pub timeout: Duration,
-}
-
-/// Sends stop requests to a running service's watcher.
-#[derive(Debug, Clone)]
-pub struct StopHandle(pub(crate) mpsc::UnboundedSender<StopCmd>);
-
-impl StopHandle {
-    /// Asks for a graceful stop; a no-op if the service already ended.
-    pub fn stop(&self, cmd: StopCmd) {
-        // The watcher is gone only once the service ended; nothing left to stop then.
-        let _ = self.0.send(cmd);
     }
 }
 
@@ -278,5 +313,5 @@ pub enum BackendError {
 /// Starts services of one kind.
 pub trait Backend {
     /// Starts `req.service`; must be called from inside the supervisor's runtime.
-    fn start(&self, req: StartRequest<'_>) -> Result<Running, BackendError>;
+    fn start(&self, req: StartRequest<'_>) -> Started;
 }

@@ -10,10 +10,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use super::{
-    Backend, BackendError, Exit, MainPidHandle, Running, StartRequest, StopCmd, StopHandle, Stream,
+    Backend, BackendError, Control, Ctl, Exit, Reporter, RunEvent, Running, StartRequest, Started,
+    Stream,
 };
 use crate::spec::Signal;
 use crate::sys::child::{kill_group, Ended};
@@ -24,39 +24,35 @@ use crate::sys::pidfd::AsyncPidFd;
 pub struct ProcessBackend;
 
 impl Backend for ProcessBackend {
-    fn start(&self, req: StartRequest<'_>) -> Result<Running, BackendError> {
-        let svc = req.service;
-        let (program, args) = svc
-            .command
-            .split_first()
-            .ok_or(BackendError::EmptyCommand)?;
-        let child = spawn_group(
-            program,
-            args,
-            &svc.cwd,
-            svc.env
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .chain(req.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-        )?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (main_tx, main_rx) = mpsc::unbounded_channel();
-        Ok(Running {
-            pid: child.pid,
-            output: child.output,
-            stop: StopHandle(tx),
-            main_pid: Some(MainPidHandle(main_tx)),
-            watch: Box::pin(watch(
-                child.pid,
-                child.pidfd,
-                rx,
-                main_rx,
-                req.output_closed,
-            )),
-            tty: false,
-            session: None,
-        })
+    fn start(&self, req: StartRequest<'_>) -> Started {
+        Started::Now(start(req))
     }
+}
+
+fn start(req: StartRequest<'_>) -> Result<Running, BackendError> {
+    let svc = req.service;
+    let (program, args) = svc
+        .command
+        .split_first()
+        .ok_or(BackendError::EmptyCommand)?;
+    let child = spawn_group(
+        program,
+        args,
+        &svc.cwd,
+        svc.env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(req.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+    )?;
+    let (control, rx) = Control::new();
+    Ok(Running {
+        pid: child.pid,
+        output: child.output,
+        control,
+        watch: Box::pin(watch(child.pid, child.pidfd, rx, req.report)),
+        tty: false,
+        session: None,
+    })
 }
 
 /// A native child spawned as the leader of its own process group.
@@ -135,15 +131,14 @@ pub(crate) fn spawn_group<'a>(
     Ok(GroupChild { pid, output, pidfd })
 }
 
-/// Waits for the leader (or the main process it named with `MAINPID=`) to exit, carrying
-/// out stop requests on the way, then kills what is left of the group and reaps the leader.
+/// Watches the leader (or the main process it named with `MAINPID=`) and carries out
+/// orders; on `Reap`, kills what is left of the group and reaps the leader.
 async fn watch(
     pid: u32,
     pidfd: AsyncPidFd,
-    mut stop_rx: mpsc::UnboundedReceiver<StopCmd>,
-    mut main_rx: mpsc::UnboundedReceiver<u32>,
-    mut output_closed: mpsc::Receiver<()>,
-) -> Exit {
+    mut ctl: mpsc::UnboundedReceiver<Ctl>,
+    report: Reporter,
+) {
     // A forking daemon's leader exits 0 once its main process runs: from then on the service
     // is that process. The leader is reaped then, which is safe for the final group kill
     // because the main process still holds the group id.
@@ -151,27 +146,11 @@ async fn watch(
     let mut ended: Option<Ended> = None;
     let mut main: Option<AsyncPidFd> = None;
     let mut exited = false;
-    let mut stopping = false;
-    let mut timed_out = false;
-    let mut deadline: Option<Instant> = None;
+    let mut signalled = false;
     loop {
-        let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now));
         tokio::select! {
-            Some(p) = main_rx.recv(), if main.is_none() && leader.is_some() => {
-                if p != pid {
-                    match AsyncPidFd::open(p) {
-                        Ok(fd) => main = Some(fd),
-                        Err(e) => tracing::warn!(pid = p, "cannot follow the main process: {e}"),
-                    }
-                }
-            }
             ready = exited_of(leader.as_ref()), if !exited && leader.is_some() => {
-                if ready.is_err() {
-                    // Cannot watch any more: end it so the blocking reap below returns.
-                    let _ = kill_group(pid, Signal::KILL);
-                    break;
-                }
-                if main.is_some() && !stopping {
+                if ready.is_ok() && main.is_some() && !signalled {
                     if let Some(l) = leader.take() {
                         ended = l.reap_async().await.ok().flatten();
                     }
@@ -179,39 +158,36 @@ async fn watch(
                         // Handed over: the service is now its main process.
                         continue;
                     }
-                    break;
                 }
                 exited = true;
-                // On a crash there is nothing to wait for; on a stop, give the rest of
-                // the group its grace period (until the pipes close or time runs out).
-                if !stopping || timed_out {
-                    break;
-                }
+                report.report(RunEvent::Exited);
             }
-            ready = exited_of(main.as_ref()), if !exited && leader.is_none() => {
-                let _ = ready;
+            _ = exited_of(main.as_ref()), if !exited && leader.is_none() => {
                 // Not our child: its exit status is unknown, reported as `ended`.
                 ended = None;
                 exited = true;
-                if !stopping || timed_out {
-                    break;
-                }
+                report.report(RunEvent::Exited);
             }
-            Some(cmd) = stop_rx.recv(), if !stopping => {
-                stopping = true;
-                if let Err(e) = kill_group(pid, cmd.signal) {
-                    tracing::warn!(pid, "sending the stop signal failed: {e}");
+            c = ctl.recv() => match c {
+                Some(Ctl::AdoptMain(p)) => {
+                    if main.is_none() && leader.is_some() && p != pid {
+                        match AsyncPidFd::open(p) {
+                            Ok(fd) => main = Some(fd),
+                            Err(e) => tracing::warn!(pid = p, "cannot follow the main process: {e}"),
+                        }
+                    }
                 }
-                deadline = Some(Instant::now() + cmd.timeout);
-            }
-            () = sleep, if deadline.is_some() && !timed_out => {
-                timed_out = true;
-                let _ = kill_group(pid, Signal::KILL);
-                if exited {
-                    break;
+                Some(Ctl::Signal(sig, _)) => {
+                    signalled = true;
+                    if let Err(e) = kill_group(pid, sig) {
+                        tracing::warn!(pid, "sending the stop signal failed: {e}");
+                    }
                 }
-            }
-            None = output_closed.recv(), if exited => break,
+                Some(Ctl::Kill) => {
+                    let _ = kill_group(pid, Signal::KILL);
+                }
+                Some(Ctl::Reap) | None => break,
+            },
         }
     }
     // While the leader is unreaped its pid and group id are still ours: no straggler of the
@@ -228,7 +204,7 @@ async fn watch(
             }
         };
     }
-    Exit::from_ended(ended, timed_out)
+    report.report(RunEvent::Reaped(Exit::from_ended(ended, false)));
 }
 
 /// Resolves when the process behind `fd` exits; never when there is none.

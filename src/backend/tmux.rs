@@ -25,8 +25,12 @@ use rustix::fs::{Mode, OFlags};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::group::Members;
 use super::tools::{find_program, is_shell_identifier, output, output_async, sh_quote};
-use super::{Backend, BackendError, Exit, Running, Session, StartRequest, StopCmd, StopHandle};
+use super::{
+    Backend, BackendError, Control, Ctl, Exit, Reporter, RunEvent, Running, Session, StartRequest,
+    Started,
+};
 use crate::backend::Stream;
 use crate::spec::{Service, Signal};
 use crate::sys::child::{kill_group, Ended};
@@ -34,9 +38,6 @@ use crate::sys::pidfd::AsyncPidFd;
 
 /// How long to wait for tmux to record a dead pane's status after the pidfd fired.
 const STATUS_WAIT: Duration = Duration::from_secs(3);
-
-/// How long the last output may take to reach the log after the session is gone.
-const OUTPUT_DRAIN: Duration = Duration::from_secs(1);
 
 /// How long one wait on the pane-died channel lasts before tmux is asked again.
 const STATUS_SLICE: Duration = Duration::from_millis(200);
@@ -124,7 +125,7 @@ impl TmuxBackend {
     }
 
     /// Creates the session; returns the pane's pid.
-    fn new_session(
+    async fn new_session(
         &self,
         session: &str,
         script: &Path,
@@ -133,7 +134,7 @@ impl TmuxBackend {
         gate: &str,
     ) -> Result<u32, BackendError> {
         let create = || {
-            let mut c = self.command();
+            let mut c = self.async_command();
             let win = window_target(session);
             c.args([
                 "new-session",
@@ -154,17 +155,19 @@ impl TmuxBackend {
             // Only now may the script exec the command: its first line of output must
             // find pipe-pane in place, or it would be lost.
             .args([";", "wait-for", "-S", gate]);
-            output(c, "new-session")
+            c
         };
-        let out = match create() {
+        let out = match output_async(&mut create(), "new-session").await {
             Ok(out) => out,
             Err(first) => {
                 // A session left by a dead supervisor, or a server that was just exiting
                 // as its last session ended: clear the way once and retry.
-                let mut c = self.command();
+                let mut c = self.async_command();
                 c.args(["kill-session", "-t", &target(session)]);
-                let _ = output(c, "kill-session");
-                create().map_err(|_| first)?
+                let _ = output_async(&mut c, "kill-session").await;
+                output_async(&mut create(), "new-session")
+                    .await
+                    .map_err(|_| first)?
             }
         };
         out.lines()
@@ -188,15 +191,32 @@ fn died_token() -> String {
 }
 
 impl Backend for TmuxBackend {
-    fn start(&self, req: StartRequest<'_>) -> Result<Running, BackendError> {
+    fn start(&self, req: StartRequest<'_>) -> Started {
         let svc = req.service;
         if svc.command.is_empty() {
-            return Err(BackendError::EmptyCommand);
+            return Started::Now(Err(BackendError::EmptyCommand));
         }
         if !self.installed() {
-            return Err(self.missing(&svc.name));
+            return Started::Now(Err(self.missing(&svc.name)));
         }
+        let tmux = self.clone();
         let session = session_name(req.project, &svc.name);
+        let svc = svc.clone();
+        let (extra_env, report) = (req.extra_env, req.report);
+        Started::Later(Box::pin(async move {
+            tmux.start_session(session, &svc, &extra_env, report).await
+        }))
+    }
+}
+
+impl TmuxBackend {
+    async fn start_session(
+        self,
+        session: String,
+        svc: &Service,
+        extra_env: &[(String, String)],
+        report: Reporter,
+    ) -> Result<Running, BackendError> {
         let dir = self.state_dir.join("tmux");
         crate::state::ensure_private_dir(&dir).map_err(|source| BackendError::File {
             path: dir.clone(),
@@ -208,16 +228,18 @@ impl Backend for TmuxBackend {
         // The script waits on the gate channel (tmux remembers a signal sent first).
         let mut wait = self.command();
         wait.args(["wait-for", &gate]);
-        write_script(&script, svc, &req.extra_env, &wait)?;
+        write_script(&script, svc, extra_env, &wait)?;
         let fifo = dir.join(format!("{}.out", svc.name));
         let (reader, writer) = open_fifo(&fifo)?;
-        let pid = self.new_session(&session, &script, &fifo, &token, &gate)?;
+        let pid = self
+            .new_session(&session, &script, &fifo, &token, &gate)
+            .await?;
         // The pane may already be gone (a command that fails at once): then there is
         // nothing to watch and the status is read straight away.
         let pidfd = AsyncPidFd::open(pid).ok();
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (control, rx) = Control::new();
         let ctx = Watch {
-            tmux: self.clone(),
+            tmux: self,
             session: session.clone(),
             token,
             pid,
@@ -227,9 +249,8 @@ impl Backend for TmuxBackend {
         Ok(Running {
             pid,
             output: vec![(Stream::Out, reader)],
-            stop: StopHandle(tx),
-            main_pid: None,
-            watch: Box::pin(ctx.run(pidfd, rx, req.output_closed)),
+            control,
+            watch: Box::pin(ctx.run(pidfd, rx, report)),
             tty: true,
             session: Some(Session {
                 name: session,
@@ -326,61 +347,69 @@ struct Watch {
 }
 
 impl Watch {
-    /// Waits for the pane's process to exit, carrying out stop requests, then clears up
-    /// the rest of its group, reads its status and kills the session.
+    /// Watches the pane's process and then the rest of its group, carries out orders, and
+    /// on `Reap` kills what is left, reads the status and kills the session.
     async fn run(
         self,
         pidfd: Option<AsyncPidFd>,
-        mut stop_rx: mpsc::UnboundedReceiver<StopCmd>,
-        mut output_closed: mpsc::Receiver<()>,
-    ) -> Exit {
+        mut ctl: mpsc::UnboundedReceiver<Ctl>,
+        report: Reporter,
+    ) {
         let pid = self.pid;
-        let mut stopping = false;
-        let mut timed_out = false;
-        let mut deadline: Option<Instant> = None;
-        if let Some(pidfd) = &pidfd {
-            loop {
-                let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now));
-                tokio::select! {
-                    _ = pidfd.exited() => break,
-                    Some(cmd) = stop_rx.recv(), if !stopping => {
-                        stopping = true;
-                        // The pane's process leads its own group (tmux starts it in a new
-                        // session) and has not exited, so the group id is still its own.
-                        if let Err(e) = kill_group(pid, cmd.signal) {
-                            tracing::warn!(pid, "sending the stop signal failed: {e}");
-                        }
-                        deadline = Some(Instant::now() + cmd.timeout);
-                    }
-                    () = sleep, if deadline.is_some() && !timed_out => {
-                        timed_out = true;
-                        let _ = kill_group(pid, Signal::KILL);
-                    }
+        // Once the pane's process is gone tmux reaps it, so its group is watched (and
+        // signalled) only through the members that are left.
+        let mut left: Option<Members> = None;
+        let mut drained = false;
+        if pidfd.is_none() {
+            left = Some(Members::of(pid));
+            report.report(RunEvent::Exited);
+        }
+        loop {
+            tokio::select! {
+                _ = exited_of(pidfd.as_ref()), if left.is_none() => {
+                    left = Some(Members::of(pid));
+                    report.report(RunEvent::Exited);
                 }
+                () = all_gone(left.as_ref()), if left.is_some() && !drained => {
+                    drained = true;
+                    report.report(RunEvent::Drained);
+                }
+                c = ctl.recv() => match c {
+                    Some(Ctl::Signal(sig, _)) => self.signal(left.as_ref(), sig),
+                    Some(Ctl::Kill) => self.signal(left.as_ref(), Signal::KILL),
+                    Some(Ctl::AdoptMain(_)) => {}
+                    Some(Ctl::Reap) | None => break,
+                },
             }
         }
-        // On a stop the rest of the group gets what is left of its grace period; after a
-        // crash there is nothing to wait for.
-        let grace = match deadline {
-            Some(d) if stopping && !timed_out => d.saturating_duration_since(Instant::now()),
-            _ => Duration::ZERO,
-        };
-        if super::group::drain(pid, grace).await {
-            timed_out = true;
-        }
+        self.signal(left.as_ref(), Signal::KILL);
         let ended = self.status().await;
         let mut kill = self.tmux.async_command();
         kill.args(["kill-session", "-t", &target(&self.session)]);
-        let _ = output_async(&mut kill).await;
+        let _ = output_async(&mut kill, "kill-session").await;
         for f in &self.files {
             let _ = std::fs::remove_file(f);
         }
         // The killed session ends pipe-pane's `cat`; with our end closed too, the reader
-        // drains what is left and sees end of file. Waiting for that keeps a service's last
-        // lines ahead of the news of its exit.
+        // drains what is left and sees end of file.
         drop(self.writer);
-        let _ = tokio::time::timeout(OUTPUT_DRAIN, output_closed.recv()).await;
-        Exit::from_ended(ended, timed_out)
+        report.report(RunEvent::Reaped(Exit::from_ended(ended, false)));
+    }
+
+    /// Signals the pane's group: while the pane's process lives it leads its own group
+    /// (tmux starts it in a new session), so the group id is its own; after, only through
+    /// the members left.
+    fn signal(&self, left: Option<&Members>, sig: Signal) {
+        match left {
+            None => {
+                if let Err(e) = kill_group(self.pid, sig) {
+                    tracing::warn!(pid = self.pid, "signalling the pane's group failed: {e}");
+                }
+            }
+            Some(m) => {
+                m.signal(sig);
+            }
+        }
     }
 
     /// The dead pane's exit status, once tmux has recorded it (when it reaps the pane's
@@ -400,7 +429,7 @@ impl Watch {
                 &window_target(&self.session),
                 "#{pane_dead} #{pane_dead_status} #{pane_dead_signal} #{pid}",
             ]);
-            let text = output_async(&mut show).await?;
+            let text = output_async(&mut show, "display-message").await.ok()?;
             if let Some(ended) = parse_status(&text) {
                 return Some(ended);
             }
@@ -412,7 +441,7 @@ impl Watch {
             }
             let mut wait = self.tmux.async_command();
             wait.args(["wait-for", &self.token]);
-            let _ = tokio::time::timeout(STATUS_SLICE, output_async(&mut wait)).await;
+            let _ = tokio::time::timeout(STATUS_SLICE, output_async(&mut wait, "wait-for")).await;
         }
     }
 }
@@ -429,6 +458,22 @@ fn parse_status(text: &str) -> Option<Ended> {
         (_, Some(sig)) => Some(Ended::Signal(sig)),
         (Some(code), None) => Some(Ended::Code(code)),
         (None, None) => None,
+    }
+}
+
+/// Resolves when the process behind `fd` exits; never when there is none.
+async fn exited_of(fd: Option<&AsyncPidFd>) -> std::io::Result<()> {
+    match fd {
+        Some(fd) => fd.exited().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves once every member in `left` has exited; never when there are none to watch.
+async fn all_gone(left: Option<&Members>) {
+    match left {
+        Some(m) => m.all_gone().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -68,18 +68,33 @@ pub(crate) fn output(mut cmd: Command, what: &'static str) -> Result<String, Bac
     }
 }
 
-/// Runs `cmd` to completion without blocking the runtime; `None` if it could not run or
-/// failed, else its stdout.
-pub(crate) async fn output_async(cmd: &mut tokio::process::Command) -> Option<String> {
+/// Runs `cmd` to completion without blocking the runtime and returns its stdout, or a
+/// [`BackendError::Tool`] carrying its stderr. The tool is killed if the future is dropped.
+pub(crate) async fn output_async(
+    cmd: &mut tokio::process::Command,
+    what: &'static str,
+) -> Result<String, BackendError> {
+    let program = cmd.as_std().get_program().to_string_lossy().into_owned();
     let out = cmd
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .output()
         .await
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        .map_err(|source| BackendError::Spawn {
+            program: program.clone(),
+            cwd: std::env::current_dir().unwrap_or_default(),
+            source,
+        })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(BackendError::Tool {
+            program,
+            what,
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -9,11 +9,19 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::proto::{self, Body, Command, Event, LogLine, Response, VERSION};
 use crate::logs::LogBatch;
-use crate::supervise::driver::Msg;
+
+/// A request from a connection, with where its answer goes.
+pub(crate) struct Call {
+    /// The request.
+    pub(crate) cmd: Command,
+    /// Where the answer goes; the connection waits on it.
+    pub(crate) reply: oneshot::Sender<Result<proto::Reply, proto::ErrorBody>>,
+}
 
 /// What connections share with the supervisor loop.
 pub(crate) struct Shared {
-    pub(crate) tx: mpsc::UnboundedSender<Msg>,
+    /// Requests to the supervisor.
+    pub(crate) calls: mpsc::UnboundedSender<Call>,
     pub(crate) logs: broadcast::Sender<Arc<LogBatch>>,
     pub(crate) events: broadcast::Sender<Arc<Event>>,
     /// Service names by index; grows when `run` adds a service.
@@ -104,7 +112,7 @@ pub(crate) async fn serve(stream: UnixStream, shared: Rc<Shared>) {
                     }
                     cmd => {
                         let (tx, rx) = oneshot::channel();
-                        if shared.tx.send(Msg::Request { cmd, reply: tx }).is_err() {
+                        if shared.calls.send(Call { cmd, reply: tx }).is_err() {
                             return;
                         }
                         // The loop keeps the sender until it answers; a client that leaves

@@ -10,8 +10,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::driver::{Slot, Supervisor};
-use super::machine::{Input, Policy, State};
-use super::requests::{Goal, Waiter};
+use super::machine::{Policy, Request, State};
 use crate::control::proto::{ErrorBody, Reply};
 use crate::logs::LogSink;
 use crate::spec::adhoc::{self, AdHoc};
@@ -30,14 +29,14 @@ impl Slot {
     pub(super) fn new(sink: LogSink, adhoc: bool) -> Self {
         Self {
             gen: 0,
-            stop: None,
+            control: None,
+            pending_notify: None,
             sink: Rc::new(RefCell::new(sink)),
             started_wall: None,
             tasks: Vec::new(),
             probe_error: None,
             status_text: None,
             main_pid: None,
-            main_handle: None,
             lock: None,
             storage_dir: None,
             session: None,
@@ -107,8 +106,7 @@ impl Supervisor {
         self.adhoc.retain(|a| a.name != def.name);
         self.adhoc.push(def);
         self.save_adhoc();
-        self.waiters.push(Waiter::new(vec![i], Goal::Up, reply));
-        self.apply_all(vec![Input::Start(i)]);
+        self.submit(Request::Start(vec![i]), reply);
     }
 
     /// `rm`: stops ad-hoc services and forgets them.
@@ -141,10 +139,7 @@ impl Supervisor {
         }
         self.adhoc.retain(|a| !names.contains(&a.name));
         self.save_adhoc();
-        self.waiters
-            .push(Waiter::new(units.clone(), Goal::Down, reply));
-        self.apply_all(units.into_iter().map(|i| Input::Stop(i, None)).collect());
-        self.check_waiters();
+        self.submit(Request::Stop(units, None), reply);
     }
 
     fn save_adhoc(&self) {

@@ -5,8 +5,7 @@ use std::path::Path;
 use crate::backend::container::ContainerBackend;
 use crate::backend::process::ProcessBackend;
 use crate::backend::tmux::TmuxBackend;
-use crate::backend::{Backend, BackendError, Running, StartRequest};
-use std::process::Stdio;
+use crate::backend::{Backend, StartRequest, Started};
 
 use crate::spec::{self, Project, Spec};
 
@@ -25,7 +24,7 @@ impl Backends {
     }
 
     /// Starts `req.service` on the backend it names.
-    pub(super) fn start(&self, req: StartRequest<'_>) -> Result<Running, BackendError> {
+    pub(super) fn start(&self, req: StartRequest<'_>) -> Started {
         match &req.service.backend {
             spec::Backend::Process => ProcessBackend.start(req),
             spec::Backend::Tmux => self.tmux.start(req),
@@ -39,26 +38,24 @@ impl Backends {
     /// Called at start-up, while we hold the project's singleton lock: no session on the
     /// private tmux server can belong to a live supervisor, and a container is removed only
     /// through the id an earlier run of ours recorded.
-    pub(super) fn reclaim(&self, spec: &Spec) {
+    pub(super) async fn reclaim(&self, spec: &Spec) {
         let mut tmux = false;
         for svc in &spec.services {
             match &svc.backend {
                 spec::Backend::Tmux => tmux = true,
                 spec::Backend::Container(c) => {
                     if let Ok(rt) = self.container.runtime_for(&svc.name, c) {
-                        self.container.remove_leftover(rt, &svc.name);
+                        self.container.remove_leftover(rt, &svc.name).await;
                     }
                 }
                 spec::Backend::Process => {}
             }
         }
         if tmux && self.tmux.socket().exists() && self.tmux.installed() {
-            let mut c = self.tmux.command();
-            c.arg("kill-server")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let _ = c.status();
+            let mut c = tokio::process::Command::from(self.tmux.command());
+            c.arg("kill-server");
+            // No server (or nothing left on it) is as good as a killed one.
+            let _ = crate::backend::tools::output_async(&mut c, "kill-server").await;
         }
     }
 }

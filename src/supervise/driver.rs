@@ -1,8 +1,10 @@
-//! The event loop around [`Machine`]: spawning, exits, control requests, deadlines.
+//! The event loop around [`Machine`]: it feeds the machine what happened and carries out
+//! what it decides. Spawning and run orders are in `spawn`, control requests in
+//! `requests`, start-up (orphans, the ready report) in `startup`.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -13,12 +15,12 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::backends::Backends;
-use super::machine::{Action, Input, Machine, Policy, State};
-use super::requests::Waiter;
+use super::machine::{Action, Answer, Input, Machine, Policy, RequestId, State};
+use super::startup::Startup;
 use super::{Options, SuperviseError};
-use crate::backend::{Exit, Session, StopHandle};
+use crate::backend::{Control, RunEvent, Running, Session};
 use crate::control::proto::{ErrorBody, Event, Reply};
-use crate::control::server::{self, Shared};
+use crate::control::server::{self, Call, Shared};
 use crate::lock::Lock;
 use crate::logs::{LogBatch, LogSink};
 use crate::spec::{Service, Spec};
@@ -26,39 +28,47 @@ use crate::state::{ensure_private_dir, Paths};
 use crate::util::TaskCount;
 
 /// Messages into the loop.
-pub(crate) enum Msg {
-    /// A service's process ended.
-    Exited { unit: usize, gen: u64, exit: Exit },
-    /// A probe or notify message about generation `gen` of a service.
+pub(super) enum Msg {
+    /// What a run's watcher reports about run `gen` of a service.
+    Run {
+        unit: usize,
+        gen: u64,
+        event: RunEvent,
+    },
+    /// A start that needed a tool (tmux, podman) finished.
+    Started {
+        unit: usize,
+        gen: u64,
+        result: Result<Running, crate::backend::BackendError>,
+    },
+    /// Every output pipe of run `gen` of a service reached end of file.
+    OutputClosed { unit: usize, gen: u64 },
+    /// A probe or notify message about run `gen` of a service.
     Probe {
         unit: usize,
         gen: u64,
         msg: super::probes::ProbeMsg,
     },
-    /// A control request.
-    Request {
-        cmd: crate::control::proto::Command,
-        reply: oneshot::Sender<Result<Reply, ErrorBody>>,
-    },
 }
 
 /// Per-service I/O state.
 pub(super) struct Slot {
-    /// Generation of the current process; messages about older ones are ignored.
+    /// Generation of the current run; messages about older ones are ignored.
     pub(super) gen: u64,
-    pub(super) stop: Option<StopHandle>,
+    /// Orders to the current run's watcher.
+    pub(super) control: Option<Control>,
     pub(super) sink: Rc<RefCell<LogSink>>,
     pub(super) started_wall: Option<SystemTime>,
     /// Probe and notify tasks of the current process.
     pub(super) tasks: Vec<tokio::task::AbortHandle>,
+    /// The notify socket of a run whose start is still in progress.
+    pub(super) pending_notify: Option<crate::probe::notify::NotifySocket>,
     /// The last readiness or liveness failure.
     pub(super) probe_error: Option<String>,
     /// `STATUS=` text from the notify protocol.
     pub(super) status_text: Option<String>,
     /// `MAINPID=` from the notify protocol.
     pub(super) main_pid: Option<u32>,
-    /// Follows a `MAINPID=` for the running generation, when the backend can.
-    pub(super) main_handle: Option<crate::backend::MainPidHandle>,
     /// The service's lifecycle lock, held from its first start until it is down for good.
     pub(super) lock: Option<Lock>,
     /// The service's state directory while it exists.
@@ -72,6 +82,14 @@ pub(super) struct Slot {
     pub(super) removed: bool,
 }
 
+/// Who waits for a request's answer.
+pub(super) enum Asker {
+    /// A control connection.
+    Client(oneshot::Sender<Result<Reply, ErrorBody>>),
+    /// Our own service manager, told `READY=1` once the first services are up.
+    Manager(String),
+}
+
 pub(super) struct Supervisor {
     pub(super) spec: Spec,
     pub(super) role: Option<String>,
@@ -79,13 +97,17 @@ pub(super) struct Supervisor {
     pub(super) slots: Vec<Slot>,
     pub(super) tx: mpsc::UnboundedSender<Msg>,
     pub(super) paths: Paths,
-    pub(super) waiters: Vec<Waiter>,
+    /// Requests waiting for the machine's answer.
+    pub(super) askers: HashMap<RequestId, Asker>,
+    pub(super) next_request: RequestId,
     pub(super) events: broadcast::Sender<Arc<Event>>,
     pub(super) shutting_down: bool,
     /// Our own service manager's notify socket, if any.
-    manager_socket: Option<String>,
+    pub(super) manager_socket: Option<String>,
     /// Output readers still running; shutdown waits for them so no line is lost.
     pub(super) readers: Rc<TaskCount>,
+    /// Removals of state directories in progress, off the loop; shutdown waits for them.
+    pub(super) removals: Rc<TaskCount>,
     /// `down` requests, answered once everything is stopped and released.
     pub(super) down_replies: Vec<oneshot::Sender<Result<Reply, ErrorBody>>>,
     /// The backends services run on.
@@ -96,6 +118,8 @@ pub(super) struct Supervisor {
     pub(super) names: Rc<RefCell<Vec<String>>>,
     /// Where log sinks publish to live followers.
     pub(super) logs_tx: broadcast::Sender<Arc<LogBatch>>,
+    /// Until orphans are gone and the first services are asked to start.
+    pub(super) startup: Option<Startup>,
 }
 
 pub(super) async fn run(
@@ -113,17 +137,10 @@ pub(super) async fn run(
         manager_socket,
     } = opts;
     let mut ready = ready_fd.map(std::fs::File::from);
-    let setup = setup(&paths);
-    let (lock_file, listener) = match setup {
+    let (lock_file, listener) = match setup(&paths) {
         Ok(v) => v,
         Err(e) => {
-            if let Some(f) = ready.as_mut() {
-                let _ = writeln!(
-                    f,
-                    "{}",
-                    serde_json::json!({"ok": false, "error": e.to_string()})
-                );
-            }
+            super::startup::report_ready(ready.as_mut(), Err(&e.to_string()));
             return Err(e);
         }
     };
@@ -134,6 +151,7 @@ pub(super) async fn run(
     crate::spec::adhoc::merge(&mut spec, &adhoc);
     adhoc.retain(|a| spec.service(&a.name) == Some(&a.to_service(&spec.project)));
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let (calls_tx, mut calls) = mpsc::unbounded_channel::<Call>();
     let (logs_tx, _) = broadcast::channel::<Arc<LogBatch>>(4096);
     let (events_tx, _) = broadcast::channel::<Arc<Event>>(1024);
     let names: Vec<String> = spec.services.iter().map(|s| s.name.clone()).collect();
@@ -165,9 +183,9 @@ pub(super) async fn run(
     });
     let (closing_tx, closing) = tokio::sync::watch::channel(false);
     let conns = Rc::new(TaskCount::default());
-    let shared_names = Rc::new(RefCell::new(names.clone()));
+    let shared_names = Rc::new(RefCell::new(names));
     let shared = Rc::new(Shared {
-        tx: tx.clone(),
+        calls: calls_tx,
         logs: logs_tx.clone(),
         events: events_tx.clone(),
         names: shared_names.clone(),
@@ -181,52 +199,32 @@ pub(super) async fn run(
         slots,
         tx,
         paths: paths.clone(),
-        waiters: Vec::new(),
+        askers: HashMap::new(),
+        next_request: 1,
         events: events_tx,
         shutting_down: false,
-        manager_socket: manager_socket.clone(),
+        manager_socket,
         readers: Rc::new(TaskCount::default()),
+        removals: Rc::new(TaskCount::default()),
         down_replies: Vec::new(),
         backends: Backends::new(&spec_project, &paths.root),
         adhoc,
         names: shared_names,
         logs_tx: logs_tx.clone(),
+        startup: None,
     };
-    sup.reclaim_orphans().await;
-    if let Some(mut f) = ready.take() {
-        let _ = writeln!(
-            f,
-            "{}",
-            serde_json::json!({"ok": true, "pid": std::process::id()})
-        );
-    }
-    tracing::info!(project = %sup.spec.project.name, pid = std::process::id(), "supervisor started");
-    let initial = match sup.resolve_start(&start) {
-        Ok(v) if autostart => sup.with_dependencies(&v),
-        Ok(_) => Vec::new(),
-        Err(e) => {
-            tracing::error!("{}", e.message);
-            Vec::new()
-        }
-    };
-    if let Some(sock) = manager_socket.clone() {
-        // Tell our own service manager we are ready once the first services are.
-        let (tx, rx) = oneshot::channel();
-        sup.waiters
-            .push(Waiter::new(initial.clone(), super::requests::Goal::Up, tx));
-        tokio::task::spawn_local(async move {
-            if rx.await.is_ok() {
-                if let Err(e) = crate::probe::notify::send_to_manager(&sock, "READY=1") {
-                    tracing::warn!("cannot notify the service manager: {e}");
-                }
-            }
-        });
-    }
-    sup.apply_all(initial.into_iter().map(Input::Start).collect());
+    sup.begin_startup(ready, &start, autostart);
 
     tokio::pin!(shutdown);
     let mut shutdown_done = false;
     loop {
+        if sup
+            .startup
+            .as_ref()
+            .is_some_and(|s| s.orphans_gone(&sup.machine))
+        {
+            sup.finish_startup().await;
+        }
         if sup.shutting_down && sup.machine.all_down() {
             break;
         }
@@ -237,6 +235,7 @@ pub(super) async fn run(
                 Some(msg) => sup.on_msg(msg),
                 None => break,
             },
+            Some(call) = calls.recv() => sup.on_call(call),
             conn = listener.accept() => {
                 if let Ok((stream, _)) = conn {
                     let guard = conns.enter();
@@ -250,7 +249,6 @@ pub(super) async fn run(
             () = sleep, if deadline.is_some() => sup.apply_all(vec![Input::Tick]),
             () = &mut shutdown, if !shutdown_done => {
                 shutdown_done = true;
-
                 tracing::info!("shutting down");
                 sup.begin_shutdown(None);
             }
@@ -260,14 +258,13 @@ pub(super) async fn run(
     // an escaped process must not keep us forever).
     let readers = sup.readers.clone();
     let _ = tokio::time::timeout(Duration::from_secs(2), readers.idle()).await;
-    for (k, slot) in sup.slots.iter_mut().enumerate() {
-        slot.sink.borrow_mut().flush();
-        release(&mut slot.lock);
-        if let (Some(storage), Some(dir)) = (&sup.spec.services[k].storage, slot.storage_dir.take())
-        {
-            super::storage::cleanup(storage, &dir);
-        }
+    for k in 0..sup.slots.len() {
+        sup.slots[k].sink.borrow_mut().flush();
+        release(&mut sup.slots[k].lock);
+        sup.remove_storage(k, true);
     }
+    let removals = sup.removals.clone();
+    removals.idle().await;
     let _ = std::fs::remove_file(paths.control_socket());
     drop(lock_file);
     let all: Vec<usize> = (0..sup.spec.services.len())
@@ -292,6 +289,7 @@ pub(super) async fn run(
 
 /// Creates the state directory, takes the singleton lock, binds the control socket.
 fn setup(paths: &Paths) -> Result<(std::fs::File, UnixListener), SuperviseError> {
+    use std::io::Write;
     let io = |path: &std::path::Path| {
         let path = path.to_path_buf();
         move |source| SuperviseError::Io { path, source }
@@ -338,29 +336,20 @@ impl Supervisor {
 
     fn on_msg(&mut self, msg: Msg) {
         match msg {
-            Msg::Exited { unit, gen, exit } => {
+            Msg::Run { unit, gen, event } => {
                 if self.slots[unit].gen == gen {
-                    let slot = &mut self.slots[unit];
-                    slot.stop = None;
-                    slot.started_wall = None;
-                    slot.session = None;
-                    slot.main_pid = None;
-                    slot.main_handle = None;
-                    for t in slot.tasks.drain(..) {
-                        t.abort();
-                    }
-                    slot.sink.borrow_mut().unwatch();
-                    if let Some(storage) = &self.spec.services[unit].storage {
-                        if super::storage::per_start(storage) {
-                            if let Some(dir) = slot.storage_dir.take() {
-                                super::storage::cleanup(storage, &dir);
-                            }
-                        }
-                    }
-                    slot.sink
-                        .borrow_mut()
-                        .note(&format!("proctor: {}", exit.describe()));
-                    self.apply_all(vec![Input::Exited(unit, exit)]);
+                    let input = match event {
+                        RunEvent::Exited => Input::Exited(unit),
+                        RunEvent::Drained => Input::Drained(unit),
+                        RunEvent::Reaped(exit) => Input::Reaped(unit, exit),
+                    };
+                    self.apply_all(vec![input]);
+                }
+            }
+            Msg::Started { unit, gen, result } => self.on_started(unit, gen, result),
+            Msg::OutputClosed { unit, gen } => {
+                if self.slots[unit].gen == gen {
+                    self.apply_all(vec![Input::OutputClosed(unit)]);
                 }
             }
             Msg::Probe { unit, gen, msg } => {
@@ -368,28 +357,26 @@ impl Supervisor {
                     self.on_probe(unit, msg);
                 }
             }
-            Msg::Request { cmd, reply } => self.on_request(cmd, reply),
         }
     }
 
     /// Feeds inputs to the machine and carries out the resulting actions until quiet.
     pub(super) fn apply_all(&mut self, inputs: Vec<Input>) {
-        let starts: Vec<usize> = inputs
-            .iter()
-            .filter_map(|input| match input {
-                Input::Start(i) if !self.machine.units()[*i].state.is_active() => Some(*i),
-                _ => None,
-            })
-            .collect();
-        self.prelock(&starts);
+        self.prelock_for(&inputs);
         let mut queue: std::collections::VecDeque<Input> = inputs.into();
         let mut changed = Vec::new();
+        let mut answers = Vec::new();
         while let Some(input) = queue.pop_front() {
             let now = Instant::now();
             for action in self.machine.on(input, now) {
                 match action {
-                    Action::Spawn(i) => queue.push_back(self.spawn(i)),
-                    Action::Stop(i, timeout) => self.stop(i, timeout),
+                    Action::Spawn(i) => queue.extend(self.spawn(i)),
+                    Action::Signal(i, sig, grace) => {
+                        self.order(i, crate::backend::Ctl::Signal(sig, grace));
+                    }
+                    Action::Kill(i) => self.order(i, crate::backend::Ctl::Kill),
+                    Action::Reap(i) => self.order(i, crate::backend::Ctl::Reap),
+                    Action::Ended(i) => self.ended(i),
                     Action::Changed(i) => {
                         if !changed.contains(&i) {
                             changed.push(i);
@@ -397,23 +384,55 @@ impl Supervisor {
                         if matches!(
                             self.machine.units()[i].state,
                             State::Stopped | State::Exited | State::Failed
-                        ) {
+                        ) && self.machine.units()[i].run.is_none()
+                        {
                             release(&mut self.slots[i].lock);
-                            if let (Some(storage), Some(dir)) = (
-                                &self.spec.services[i].storage,
-                                self.slots[i].storage_dir.take(),
-                            ) {
-                                super::storage::cleanup(storage, &dir);
-                            }
+                            self.remove_storage(i, true);
                         }
                     }
+                    Action::Answer(a) => answers.push(a),
                 }
             }
         }
         for i in changed {
             self.publish(i);
         }
-        self.check_waiters();
+        for a in answers {
+            self.answer(a);
+        }
+        // Requests whose asker left are forgotten, so they hold nothing.
+        let machine = &mut self.machine;
+        self.askers.retain(|&id, asker| match asker {
+            Asker::Client(tx) if tx.is_closed() => {
+                machine.cancel(id);
+                false
+            }
+            _ => true,
+        });
+    }
+
+    /// Sends the machine's answer to whoever asked.
+    fn answer(&mut self, a: Answer) {
+        match self.askers.remove(&a.id) {
+            Some(Asker::Client(tx)) => {
+                let mut reply = self.reply(&a.units);
+                reply.failures = a
+                    .failures
+                    .into_iter()
+                    .map(|(i, reason)| crate::control::proto::Failure {
+                        service: self.service(i).name.clone(),
+                        reason,
+                    })
+                    .collect();
+                let _ = tx.send(Ok(reply));
+            }
+            Some(Asker::Manager(sock)) => {
+                if let Err(e) = crate::probe::notify::send_to_manager(&sock, "READY=1") {
+                    tracing::warn!("cannot notify the service manager: {e}");
+                }
+            }
+            None => {}
+        }
     }
 
     /// Stops every service (dependents first) and exits once all are down.
@@ -432,7 +451,7 @@ impl Supervisor {
 }
 
 /// Releases a held lifecycle lock, logging (not failing) on error.
-fn release(lock: &mut Option<Lock>) {
+pub(super) fn release(lock: &mut Option<Lock>) {
     if let Some(mut l) = lock.take() {
         if let Err(e) = l.release() {
             tracing::warn!("cannot release {}: {e}", l.path().display());

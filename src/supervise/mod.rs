@@ -1,8 +1,10 @@
 //! The supervisor: one event loop per project that keeps its services alive.
 //!
-//! [`machine`] is the pure policy core; [`run`] is the thin I/O driver around it: it spawns
-//! through the backends, captures logs, serves the control socket, and sleeps only until
-//! the next deadline (a backoff, a stop grace period), so an idle supervisor never wakes.
+//! `machine` is the pure core: every rule of a service's life, from the dependency order
+//! to the stop's grace period. [`run`] is the thin I/O driver around it: it spawns through
+//! the backends, captures logs, serves the control socket, carries out the machine's
+//! actions, and sleeps only until the machine's next deadline, so an idle supervisor
+//! never wakes.
 
 use std::future::Future;
 use std::os::fd::OwnedFd;
@@ -13,14 +15,15 @@ use crate::state::Paths;
 
 mod adhoc;
 mod backends;
-pub(crate) mod driver;
+mod driver;
 pub mod echo;
-pub mod machine;
-mod orphans;
+mod locks;
+pub(crate) mod machine;
 mod probes;
 mod report;
 mod requests;
 mod spawn;
+mod startup;
 mod storage;
 
 pub use echo::Echo;
@@ -126,6 +129,3 @@ pub fn run_blocking_until(
         run(opts, shutdown).await
     })
 }
-
-#[cfg(test)]
-mod machine_tests;

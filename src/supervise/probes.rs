@@ -178,9 +178,7 @@ impl Supervisor {
             return;
         }
         self.slots[i].main_pid = Some(p);
-        if let Some(h) = &self.slots[i].main_handle {
-            h.adopt(p);
-        }
+        self.order(i, crate::backend::Ctl::AdoptMain(p));
     }
 
     /// Where `exec` probes of service `i` run: its cwd and environment.

@@ -1,31 +1,14 @@
-//! Control requests: which services they touch, and replies that wait for an outcome.
+//! Control requests: the wire's commands turned into the machine's requests, by name.
+//! When a waiting request is answered is the machine's rule (see `machine::requests`).
 
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::driver::Supervisor;
-use super::machine::{Input, State};
-use crate::control::proto::{Command, ErrorBody, Failure, Reply};
-
-/// What a waiting request needs each of its services to reach.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Goal {
-    /// Ready (or completed, or given up).
-    Up,
-    /// No process left.
-    Down,
-}
-
-/// A request whose reply waits until its services reach a goal.
-pub(super) struct Waiter {
-    units: Vec<usize>,
-    goal: Goal,
-    /// Each unit's outcome once seen; a unit that reached its goal once stays done, so a
-    /// crash-looping service that was up counts as started.
-    done: Vec<Option<Result<(), String>>>,
-    reply: Option<oneshot::Sender<Result<Reply, ErrorBody>>>,
-}
+use super::driver::{Asker, Supervisor};
+use super::machine::{Input, Request};
+use crate::control::proto::{Command, ErrorBody, Reply};
+use crate::control::server::Call;
 
 fn error(code: &str, message: String) -> ErrorBody {
     ErrorBody {
@@ -88,47 +71,9 @@ impl Supervisor {
         }
     }
 
-    /// `units` plus everything they depend on, dependencies first.
-    pub(super) fn with_dependencies(&self, units: &[usize]) -> Vec<usize> {
-        let mut out = Vec::new();
-        fn visit(sup: &Supervisor, i: usize, out: &mut Vec<usize>, depth: usize) {
-            if out.contains(&i) || depth > sup.spec.services.len() {
-                return;
-            }
-            for d in &sup.service(i).depends_on {
-                if let Some(j) = sup.index_of(&d.name) {
-                    visit(sup, j, out, depth + 1);
-                }
-            }
-            out.push(i);
-        }
-        for &i in units {
-            visit(self, i, &mut out, 0);
-        }
-        out
-    }
-
-    /// `units` plus everything that depends on them.
-    fn with_dependents(&self, units: &[usize]) -> Vec<usize> {
-        let mut out: Vec<usize> = units.to_vec();
-        let mut k = 0;
-        while k < out.len() {
-            let name = &self.service(out[k]).name;
-            for j in 0..self.spec.services.len() {
-                if !out.contains(&j) && self.service(j).depends_on.iter().any(|d| &d.name == name) {
-                    out.push(j);
-                }
-            }
-            k += 1;
-        }
-        out
-    }
-
-    pub(super) fn on_request(
-        &mut self,
-        cmd: Command,
-        reply: oneshot::Sender<Result<Reply, ErrorBody>>,
-    ) {
+    /// Serves one control request.
+    pub(super) fn on_call(&mut self, call: Call) {
+        let Call { cmd, reply } = call;
         if self.shutting_down && !matches!(cmd, Command::Status { .. } | Command::Down { .. }) {
             let _ = reply.send(Err(error(
                 "shutting_down",
@@ -146,39 +91,17 @@ impl Supervisor {
                 if role.is_some() && self.role.is_none() {
                     self.role = role;
                 }
-                self.resolve_start(&services).map(|u| {
-                    let u = self.with_dependencies(&u);
-                    (
-                        u.clone(),
-                        Goal::Up,
-                        u.into_iter().map(Input::Start).collect(),
-                    )
-                })
+                self.resolve_start(&services).map(Request::Start)
             }
-            Command::Start { services } => self.resolve(&services).map(|u| {
-                let u = self.with_dependencies(&u);
-                (
-                    u.clone(),
-                    Goal::Up,
-                    u.into_iter().map(Input::Start).collect(),
-                )
-            }),
-            Command::Restart { services } => self.resolve(&services).map(|u| {
-                let inputs = u.iter().map(|&i| Input::Restart(i)).collect();
-                (u, Goal::Up, inputs)
-            }),
-            Command::Wait { services } => {
-                self.resolve(&services).map(|u| (u, Goal::Up, Vec::new()))
-            }
+            Command::Start { services } => self.resolve(&services).map(Request::Start),
+            Command::Restart { services } => self.resolve(&services).map(Request::Restart),
+            Command::Wait { services } => self.resolve(&services).map(Request::Wait),
             Command::Stop {
                 services,
                 timeout_ms,
-            } => self.resolve(&services).map(|u| {
-                let u = self.with_dependents(&u);
-                let t = timeout_ms.map(Duration::from_millis);
-                let inputs = u.iter().map(|&i| Input::Stop(i, t)).collect();
-                (u, Goal::Down, inputs)
-            }),
+            } => self
+                .resolve(&services)
+                .map(|u| Request::Stop(u, timeout_ms.map(Duration::from_millis))),
             Command::Down { timeout_ms } => {
                 self.down_replies.push(reply);
                 self.begin_shutdown(timeout_ms.map(Duration::from_millis));
@@ -202,83 +125,21 @@ impl Supervisor {
             }
         };
         match result {
-            Ok((units, goal, inputs)) => {
-                self.waiters.push(Waiter::new(units, goal, reply));
-                self.apply_all(inputs);
-                // apply_all checks waiters, but only if inputs were given.
-                self.check_waiters();
-            }
+            Ok(req) => self.submit(req, reply),
             Err(e) => {
                 let _ = reply.send(Err(e));
             }
         }
     }
 
-    /// Answers every waiter whose services all reached their goal.
-    pub(super) fn check_waiters(&mut self) {
-        let mut waiters = std::mem::take(&mut self.waiters);
-        waiters.retain_mut(|w| {
-            if w.reply.as_ref().is_none_or(oneshot::Sender::is_closed) {
-                return false;
-            }
-            for (k, &i) in w.units.iter().enumerate() {
-                if w.done[k].is_none() {
-                    w.done[k] = self.outcome(i, w.goal);
-                }
-            }
-            if w.done.iter().any(Option::is_none) {
-                return true;
-            }
-            let mut reply = self.reply(&w.units);
-            for (k, &i) in w.units.iter().enumerate() {
-                if let Some(Err(reason)) = &w.done[k] {
-                    reply.failures.push(Failure {
-                        service: self.service(i).name.clone(),
-                        reason: reason.clone(),
-                    });
-                }
-            }
-            if let Some(tx) = w.reply.take() {
-                let _ = tx.send(Ok(reply));
-            }
-            false
-        });
-        waiters.append(&mut self.waiters);
-        self.waiters = waiters;
-    }
-
-    fn outcome(&self, i: usize, goal: Goal) -> Option<Result<(), String>> {
-        let u = &self.machine.units()[i];
-        let why = || {
-            u.reason
-                .clone()
-                .unwrap_or_else(|| u.state.as_str().to_string())
-        };
-        match goal {
-            Goal::Up => match u.state {
-                State::Running if u.ready => Some(Ok(())),
-                State::Exited => Some(Ok(())),
-                State::Failed => Some(Err(why())),
-                State::Stopped if !u.want_up => Some(Err("stopped".into())),
-                _ => None,
-            },
-            Goal::Down => (!u.state.is_active() && u.state != State::Backoff).then_some(Ok(())),
-        }
-    }
-}
-
-impl Waiter {
-    pub(super) fn new(
-        units: Vec<usize>,
-        goal: Goal,
+    /// Hands `req` to the machine; `reply` gets its answer.
+    pub(super) fn submit(
+        &mut self,
+        req: Request,
         reply: oneshot::Sender<Result<Reply, ErrorBody>>,
-    ) -> Self {
-        let done = vec![None; units.len()];
-        Self {
-            units,
-            goal,
-            done,
-            reply: Some(reply),
-        }
+    ) {
+        let id = self.next_request_id();
+        self.askers.insert(id, Asker::Client(reply));
+        self.apply_all(vec![Input::Request(id, req)]);
     }
 }

@@ -1,31 +1,40 @@
-//! Starting and stopping one service generation: everything between the machine's `Spawn`
-//! or `Stop` action and the backend.
+//! Carrying out the machine's run actions: `Spawn` (notify socket, storage, lock, backend,
+//! output capture, probes), orders to a run's watcher, and what is released when it ends.
 
-use std::time::{Duration, SystemTime};
-
-use tokio::sync::mpsc;
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::SystemTime;
 
 use super::driver::{Msg, Supervisor};
 use super::machine::Input;
-use crate::backend::{Exit, StartRequest, StopCmd};
+use crate::backend::{BackendError, Ctl, Exit, Reporter, Running, StartRequest, Started};
 use crate::logs::capture;
+use crate::probe::notify::NotifySocket;
 
 impl Supervisor {
-    /// A start of service `i` that failed before anything ran: noted in its log, reported
-    /// to the machine as an exit of a generation of its own.
+    /// A start of service `i` that failed before anything ran.
     fn spawn_failed(&mut self, i: usize, msg: String) -> Input {
-        self.slots[i].gen += 1;
-        self.slots[i]
-            .sink
-            .borrow_mut()
-            .note(&format!("proctor: {msg}"));
-        Input::Exited(i, Exit::spawn_failed(msg))
+        Input::SpawnFailed(i, Exit::spawn_failed(msg))
     }
 
-    /// Starts generation `gen + 1` of service `i`: notify socket, storage, lock, backend,
-    /// output capture and exit watch. Returns the machine's next input.
-    pub(super) fn spawn(&mut self, i: usize) -> Input {
-        let (closed_tx, closed_rx) = mpsc::channel::<()>(1);
+    /// Where the watcher of run `gen` of service `i` reports.
+    pub(super) fn reporter(&self, i: usize, gen: u64) -> Reporter {
+        let tx = self.tx.clone();
+        Reporter::new(move |event| {
+            // The loop is gone only at exit, when nothing is left to tell.
+            let _ = tx.send(Msg::Run {
+                unit: i,
+                gen,
+                event,
+            });
+        })
+    }
+
+    /// Starts a new run of service `i`: notify socket, storage, lock, backend. Returns the
+    /// machine's next input, or `None` while a backend's tool is still starting it.
+    pub(super) fn spawn(&mut self, i: usize) -> Option<Input> {
+        self.slots[i].gen += 1;
+        let gen = self.slots[i].gen;
         let mut extra_env = Vec::new();
         let notify = match self.notify_socket(i) {
             Some(Ok(sock)) => {
@@ -39,7 +48,7 @@ impl Supervisor {
                 Some(sock)
             }
             Some(Err(e)) => {
-                return self.spawn_failed(i, format!("cannot create the notify socket: {e}"))
+                return Some(self.spawn_failed(i, format!("cannot create the notify socket: {e}")))
             }
             None => None,
         };
@@ -54,75 +63,150 @@ impl Supervisor {
                     self.slots[i].storage_dir = Some(d);
                 }
                 Err(e) => {
-                    return self.spawn_failed(i, format!("cannot prepare the state directory: {e}"))
+                    return Some(
+                        self.spawn_failed(i, format!("cannot prepare the state directory: {e}")),
+                    )
                 }
             }
         }
         if let Err(msg) = self.lock_for_spawn(i) {
-            return self.spawn_failed(i, msg);
+            return Some(self.spawn_failed(i, msg));
         }
+        let report = self.reporter(i, gen);
         let svc = &self.spec.services[i];
         let req = StartRequest {
             project: &self.spec.project.name,
             service: svc,
             extra_env,
-            output_closed: closed_rx,
+            report,
         };
-        let started = self.backends.start(req);
-        let slot = &mut self.slots[i];
-        slot.probe_error = None;
-        slot.status_text = None;
-        match started {
-            Ok(run) => {
-                slot.gen += 1;
-                slot.stop = Some(run.stop);
-                slot.main_handle = run.main_pid;
-                slot.started_wall = Some(SystemTime::now());
-                slot.session = run.session;
-                let tty = run.tty;
-                for (stream, fd) in run.output {
-                    let sink = slot.sink.clone();
-                    let closed = closed_tx.clone();
-                    let guard = self.readers.enter();
-                    tokio::task::spawn_local(async move {
-                        capture(fd, stream, sink, tty).await;
-                        drop(closed);
-                        drop(guard);
-                    });
-                }
+        match self.backends.start(req) {
+            Started::Now(Ok(run)) => Some(self.running(i, run, notify)),
+            Started::Now(Err(e)) => Some(self.spawn_failed(i, e.to_string())),
+            Started::Later(started) => {
+                self.slots[i].pending_notify = notify;
                 let tx = self.tx.clone();
-                let gen = slot.gen;
-                let watch = run.watch;
                 tokio::task::spawn_local(async move {
-                    let exit = watch.await;
-                    let _ = tx.send(Msg::Exited { unit: i, gen, exit });
+                    let result = started.await;
+                    let _ = tx.send(Msg::Started {
+                        unit: i,
+                        gen,
+                        result,
+                    });
                 });
-                if let Some(lock) = &mut self.slots[i].lock {
-                    if let Err(e) = lock.set_child(run.pid, run.pid) {
-                        tracing::warn!("cannot record the child in its lock: {e}");
-                    }
-                }
-                let tasks = self.start_readiness(i, gen, run.pid, notify);
-                self.slots[i].tasks = tasks;
-                if self.service(i).ready.is_none() {
-                    // Ready once spawned, so liveness checking starts now.
-                    self.start_liveness(i);
-                }
-                Input::Spawned(i, run.pid)
+                None
             }
-            Err(e) => self.spawn_failed(i, e.to_string()),
         }
     }
 
-    /// Asks the backend to stop service `i` (its stop signal, then SIGKILL after `timeout`).
-    pub(super) fn stop(&mut self, i: usize, timeout: Option<Duration>) {
-        let svc = &self.spec.services[i];
-        let cmd = StopCmd {
-            signal: svc.stop_signal,
-            timeout: timeout.unwrap_or(svc.stop_timeout),
+    /// A start that needed a tool finished.
+    pub(super) fn on_started(&mut self, i: usize, gen: u64, result: Result<Running, BackendError>) {
+        if self.slots[i].gen != gen {
+            // Cannot happen while the machine waits for this start; never leave it unowned.
+            if let Ok(run) = result {
+                tokio::task::spawn_local(run.watch);
+                run.control.send(Ctl::Kill);
+                run.control.send(Ctl::Reap);
+            }
+            return;
+        }
+        let notify = self.slots[i].pending_notify.take();
+        let input = match result {
+            Ok(run) => self.running(i, run, notify),
+            Err(e) => self.spawn_failed(i, e.to_string()),
         };
-        if let Some(h) = &self.slots[i].stop {
-            h.stop(cmd);
+        self.apply_all(vec![input]);
+    }
+
+    /// Takes over a started run: output capture, its watcher, probes.
+    fn running(&mut self, i: usize, run: Running, notify: Option<NotifySocket>) -> Input {
+        let gen = self.slots[i].gen;
+        let slot = &mut self.slots[i];
+        slot.probe_error = None;
+        slot.status_text = None;
+        slot.control = Some(run.control);
+        slot.started_wall = Some(SystemTime::now());
+        slot.session = run.session;
+        let tty = run.tty;
+        // The last reader to reach end of file tells the machine the output is complete.
+        let open = Rc::new(Cell::new(run.output.len()));
+        if run.output.is_empty() {
+            let _ = self.tx.send(Msg::OutputClosed { unit: i, gen });
+        }
+        for (stream, fd) in run.output {
+            let sink = slot.sink.clone();
+            let guard = self.readers.enter();
+            let (open, tx) = (open.clone(), self.tx.clone());
+            tokio::task::spawn_local(async move {
+                capture(fd, stream, sink, tty).await;
+                open.set(open.get() - 1);
+                if open.get() == 0 {
+                    let _ = tx.send(Msg::OutputClosed { unit: i, gen });
+                }
+                drop(guard);
+            });
+        }
+        tokio::task::spawn_local(run.watch);
+        if let Some(lock) = &mut self.slots[i].lock {
+            if let Err(e) = lock.set_child(run.pid, run.pid) {
+                tracing::warn!("cannot record the child in its lock: {e}");
+            }
+        }
+        let tasks = self.start_readiness(i, gen, run.pid, notify);
+        self.slots[i].tasks = tasks;
+        if self.service(i).ready.is_none() {
+            // Ready once spawned, so liveness checking starts now.
+            self.start_liveness(i);
+        }
+        Input::Spawned(i, run.pid)
+    }
+
+    /// Passes an order to service `i`'s current run.
+    pub(super) fn order(&self, i: usize, ctl: Ctl) {
+        if let Some(c) = &self.slots[i].control {
+            c.send(ctl);
+        }
+    }
+
+    /// Service `i`'s run is over: note how, and let go of what belonged to it.
+    pub(super) fn ended(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        slot.control = None;
+        slot.started_wall = None;
+        slot.session = None;
+        slot.main_pid = None;
+        slot.pending_notify = None;
+        for t in slot.tasks.drain(..) {
+            t.abort();
+        }
+        slot.sink.borrow_mut().unwatch();
+        if let Some(exit) = &self.machine.units()[i].last_exit {
+            slot.sink
+                .borrow_mut()
+                .note(&format!("proctor: {}", exit.describe()));
+        }
+        self.remove_storage(i, false);
+    }
+
+    /// Removes service `i`'s state directory if its storage says so now (`for_good`: the
+    /// service is down for good, else a run just ended). Off the loop: a big tree or a
+    /// slow disk must not hold up every other service.
+    pub(super) fn remove_storage(&mut self, i: usize, for_good: bool) {
+        let Some(storage) = &self.spec.services[i].storage else {
+            return;
+        };
+        if !for_good && !super::storage::per_start(storage) {
+            return;
+        }
+        if let Some(dir) = self.slots[i].storage_dir.take() {
+            if let Some(doomed) = super::storage::detach(storage, &dir) {
+                let guard = self.removals.enter();
+                let job = tokio::task::spawn_blocking(move || super::storage::remove(&doomed));
+                tokio::task::spawn_local(async move {
+                    let _ = job.await;
+                    drop(guard);
+                });
+            }
         }
     }
 }

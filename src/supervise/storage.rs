@@ -32,25 +32,48 @@ pub(super) fn per_start(storage: &Storage) -> bool {
     matches!(storage, Storage::Sandboxed)
 }
 
-/// Removes `dir` if `storage` says so. `dir` must be the path `prepare` returned.
-pub(super) fn cleanup(storage: &Storage, dir: &Path) {
+/// Takes `dir` out of the way if `storage` says it goes (`dir` must be the path `prepare`
+/// returned) and returns what is left to delete, which may take long. A configured path is
+/// renamed first, so a start right after never finds a half-removed directory.
+pub(super) fn detach(storage: &Storage, dir: &Path) -> Option<PathBuf> {
     let remove = match storage {
         Storage::Sandboxed => true,
         Storage::Persistent { keep_on_exit, .. } => !keep_on_exit,
     };
     if !remove {
-        return;
+        return None;
     }
     match std::fs::symlink_metadata(dir) {
         Ok(m) if m.file_type().is_symlink() => {
             // Configured path replaced by a link: remove the link, never its target.
             let _ = std::fs::remove_file(dir);
+            None
         }
-        Ok(_) => {
-            if let Err(e) = std::fs::remove_dir_all(dir) {
-                tracing::warn!("cannot remove {}: {e}", dir.display());
+        Ok(_) => match storage {
+            Storage::Sandboxed => Some(dir.to_path_buf()),
+            Storage::Persistent { .. } => {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut name = dir.as_os_str().to_owned();
+                name.push(format!(".proctor-removing-{}-{n}", std::process::id()));
+                let doomed = PathBuf::from(name);
+                match std::fs::rename(dir, &doomed) {
+                    Ok(()) => Some(doomed),
+                    Err(e) => {
+                        tracing::warn!("cannot remove {}: {e}", dir.display());
+                        None
+                    }
+                }
             }
-        }
-        Err(_) => {}
+        },
+        Err(_) => None,
+    }
+}
+
+/// Deletes a tree [`detach`] returned, never following a symlink (std's `remove_dir_all`
+/// unlinks links instead of descending).
+pub(super) fn remove(dir: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        tracing::warn!("cannot remove {}: {e}", dir.display());
     }
 }

@@ -29,6 +29,17 @@ impl AsyncPidFd {
         Ok(())
     }
 
+    /// Whether the process has exited already (without waiting).
+    pub fn has_exited(&self) -> bool {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let mut fds = [PollFd::new(self.0.get_ref(), PollFlags::IN)];
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        matches!(poll(&mut fds, Some(&now)), Ok(n) if n > 0)
+    }
+
     /// Reaps the process; blocks until it exits, so call it after [`Self::exited`].
     pub fn reap(&self) -> io::Result<Option<Ended>> {
         reap(self.0.get_ref())

@@ -1,49 +1,10 @@
-//! Unit tests of the pure state machine: no processes, no sleeps.
+//! The restart policy, backoff, start limit, readiness and dependencies.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::machine::{Action, Input, Machine, Policy, State};
-use crate::backend::Exit;
-use crate::spec::{Backoff, Condition, RestartPolicy, StartLimit};
-
-fn policy(name: &str) -> Policy {
-    Policy {
-        name: name.into(),
-        restart: RestartPolicy::OnFailure,
-        backoff: Backoff {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-            factor: 2.0,
-        },
-        start_limit: StartLimit {
-            burst: 3,
-            interval: Duration::from_secs(60),
-        },
-        has_ready: false,
-        deps: Vec::new(),
-    }
-}
-
-fn exit(code: i32) -> Exit {
-    Exit {
-        code: Some(code),
-        signal: None,
-        timed_out: false,
-        spawn_error: None,
-        at: SystemTime::now(),
-    }
-}
-
-fn spawns(acts: &[Action]) -> Vec<usize> {
-    acts.iter()
-        .filter_map(|a| match a {
-            Action::Spawn(i) => Some(*i),
-            _ => None,
-        })
-        .collect()
-}
+use super::*;
 
 #[test]
 fn crash_restarts_with_growing_delays_then_fails_at_the_start_limit() {
@@ -56,7 +17,7 @@ fn crash_restarts_with_growing_delays_then_fails_at_the_start_limit() {
     let mut now = t0;
     let mut delays = Vec::new();
     for pid in 11..14 {
-        m.on(Input::Exited(0, exit(1)), now);
+        end(&mut m, 0, exit(1), now);
         assert_eq!(m.units()[0].state, State::Backoff);
         let due = m.next_deadline().expect("a restart is scheduled");
         delays.push(due - now);
@@ -76,7 +37,7 @@ fn crash_restarts_with_growing_delays_then_fails_at_the_start_limit() {
     );
     assert_eq!(m.units()[0].restarts, 3);
     // The fourth crash within the window exceeds burst = 3.
-    m.on(Input::Exited(0, exit(1)), now);
+    end(&mut m, 0, exit(1), now);
     assert_eq!(m.units()[0].state, State::Failed);
     assert!(m.units()[0]
         .reason
@@ -96,13 +57,13 @@ fn backoff_resets_after_a_long_run() {
     let mut m = Machine::new(vec![policy("web")], t0);
     m.on(Input::Start(0), t0);
     m.on(Input::Spawned(0, 1), t0);
-    m.on(Input::Exited(0, exit(1)), t0);
+    end(&mut m, 0, exit(1), t0);
     let due = m.next_deadline().expect("deadline");
     m.on(Input::Tick, due);
     m.on(Input::Spawned(0, 2), due);
     // Ran longer than backoff.max: the next delay is the initial one again.
     let later = due + Duration::from_secs(5);
-    m.on(Input::Exited(0, exit(1)), later);
+    end(&mut m, 0, exit(1), later);
     assert_eq!(m.next_deadline(), Some(later + Duration::from_millis(100)));
 }
 
@@ -116,9 +77,9 @@ fn on_failure_does_not_restart_a_clean_exit_and_no_never_restarts() {
     m.on(Input::Start(1), t0);
     m.on(Input::Spawned(0, 1), t0);
     m.on(Input::Spawned(1, 2), t0);
-    m.on(Input::Exited(0, exit(0)), t0);
+    end(&mut m, 0, exit(0), t0);
     assert_eq!(m.units()[0].state, State::Exited);
-    m.on(Input::Exited(1, exit(3)), t0);
+    end(&mut m, 1, exit(3), t0);
     assert_eq!(m.units()[1].state, State::Failed);
     assert_eq!(m.next_deadline(), None);
 }
@@ -132,7 +93,7 @@ fn always_restarts_and_zero_backoff_restarts_at_once() {
     let mut m = Machine::new(vec![p], t0);
     m.on(Input::Start(0), t0);
     m.on(Input::Spawned(0, 1), t0);
-    assert_eq!(spawns(&m.on(Input::Exited(0, exit(0)), t0)), vec![0]);
+    assert_eq!(spawns(&end(&mut m, 0, exit(0), t0)), vec![0]);
     assert_eq!(m.units()[0].restarts, 1);
 }
 
@@ -143,16 +104,16 @@ fn requested_stop_is_not_restarted_and_restart_respawns() {
     m.on(Input::Start(0), t0);
     m.on(Input::Spawned(0, 1), t0);
     let acts = m.on(Input::Stop(0, None), t0);
-    assert!(acts.contains(&Action::Stop(0, None)));
+    assert!(signals(&acts).contains(&0));
     assert_eq!(m.units()[0].state, State::Stopping);
-    m.on(Input::Exited(0, exit(143)), t0);
+    end(&mut m, 0, exit(143), t0);
     assert_eq!(m.units()[0].state, State::Stopped);
 
     m.on(Input::Start(0), t0);
     m.on(Input::Spawned(0, 2), t0);
     let acts = m.on(Input::Restart(0), t0);
-    assert!(acts.contains(&Action::Stop(0, None)));
-    assert_eq!(spawns(&m.on(Input::Exited(0, exit(143)), t0)), vec![0]);
+    assert!(signals(&acts).contains(&0));
+    assert_eq!(spawns(&end(&mut m, 0, exit(143), t0)), vec![0]);
     assert_eq!(
         m.units()[0].restarts,
         0,
@@ -190,7 +151,7 @@ fn a_failed_dependency_fails_its_waiting_dependents() {
     m.on(Input::Start(0), t0);
     m.on(Input::Start(1), t0);
     m.on(Input::Spawned(0, 1), t0);
-    m.on(Input::Exited(0, exit(1)), t0);
+    end(&mut m, 0, exit(1), t0);
     assert_eq!(m.units()[1].state, State::Failed);
     assert!(m.units()[1].reason.as_deref().unwrap_or("").contains("db"));
 }
@@ -207,7 +168,7 @@ fn completed_condition_waits_for_a_clean_exit() {
     m.on(Input::Start(1), t0);
     m.on(Input::Spawned(0, 1), t0);
     assert_eq!(m.units()[1].state, State::Waiting);
-    assert_eq!(spawns(&m.on(Input::Exited(0, exit(0)), t0)), vec![1]);
+    assert_eq!(spawns(&end(&mut m, 0, exit(0), t0)), vec![1]);
 }
 
 #[test]
@@ -222,15 +183,12 @@ fn stop_waits_for_dependents_to_stop_first() {
     m.on(Input::Start(1), t0);
     m.on(Input::Spawned(1, 2), t0);
     let acts = m.on(Input::Stop(0, None), t0);
-    assert!(!acts.contains(&Action::Stop(0, None)), "db waits for web");
+    assert!(!signals(&acts).contains(&0), "db waits for web");
     let acts = m.on(Input::Stop(1, None), t0);
-    assert!(acts.contains(&Action::Stop(1, None)));
-    assert!(!acts.contains(&Action::Stop(0, None)));
-    let acts = m.on(Input::Exited(1, exit(0)), t0);
-    assert!(
-        acts.contains(&Action::Stop(0, None)),
-        "db stops once web is down"
-    );
+    assert!(signals(&acts).contains(&1));
+    assert!(!signals(&acts).contains(&0));
+    let acts = end(&mut m, 1, exit(0), t0);
+    assert!(signals(&acts).contains(&0), "db stops once web is down");
 }
 
 #[test]
@@ -240,9 +198,9 @@ fn unhealthy_service_is_restarted_as_a_failure() {
     m.on(Input::Start(0), t0);
     m.on(Input::Spawned(0, 1), t0);
     let acts = m.on(Input::Unhealthy(0, "liveness failed".into()), t0);
-    assert!(acts.contains(&Action::Stop(0, None)));
+    assert!(signals(&acts).contains(&0));
     // Even a clean exit after the stop counts as a failure and is restarted.
-    m.on(Input::Exited(0, exit(0)), t0);
+    end(&mut m, 0, exit(0), t0);
     assert_eq!(m.units()[0].state, State::Backoff);
     assert_eq!(m.units()[0].reason.as_deref(), Some("liveness failed"));
 }
@@ -253,7 +211,7 @@ fn a_respawned_service_drops_the_reason_it_last_exited() {
     let mut m = Machine::new(vec![policy("web")], t0);
     m.on(Input::Start(0), t0);
     m.on(Input::Spawned(0, 10), t0);
-    m.on(Input::Exited(0, exit(1)), t0);
+    end(&mut m, 0, exit(1), t0);
     assert_eq!(m.units()[0].reason.as_deref(), Some("exited 1"));
     let later = t0 + Duration::from_secs(1);
     assert_eq!(spawns(&m.on(Input::Tick, later)), vec![0]);
