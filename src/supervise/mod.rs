@@ -110,12 +110,15 @@ pub fn run_blocking_until(
         })?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
-        let shutdown = async {
-            use tokio::signal::unix::{signal, SignalKind};
-            match (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) {
+        use tokio::signal::unix::{signal, SignalKind};
+        // Registered before anything else happens: once we report ready, a SIGTERM must
+        // already mean "stop everything", not the default death.
+        let signals = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        );
+        let shutdown = async move {
+            match signals {
                 (Ok(mut term), Ok(mut int)) => {
                     tokio::select! {
                         _ = term.recv() => {}

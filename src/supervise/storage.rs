@@ -33,8 +33,8 @@ pub(super) fn per_start(storage: &Storage) -> bool {
 }
 
 /// Takes `dir` out of the way if `storage` says it goes (`dir` must be the path `prepare`
-/// returned) and returns what is left to delete, which may take long. A configured path is
-/// renamed first, so a start right after never finds a half-removed directory.
+/// returned) and returns what is left to delete, which may take long. It is renamed
+/// first, so a start right after never finds a half-removed directory.
 pub(super) fn detach(storage: &Storage, dir: &Path) -> Option<PathBuf> {
     let remove = match storage {
         Storage::Sandboxed => true,
@@ -49,23 +49,22 @@ pub(super) fn detach(storage: &Storage, dir: &Path) -> Option<PathBuf> {
             let _ = std::fs::remove_file(dir);
             None
         }
-        Ok(_) => match storage {
-            Storage::Sandboxed => Some(dir.to_path_buf()),
-            Storage::Persistent { .. } => {
-                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let mut name = dir.as_os_str().to_owned();
-                name.push(format!(".proctor-removing-{}-{n}", std::process::id()));
-                let doomed = PathBuf::from(name);
-                match std::fs::rename(dir, &doomed) {
-                    Ok(()) => Some(doomed),
-                    Err(e) => {
-                        tracing::warn!("cannot remove {}: {e}", dir.display());
-                        None
-                    }
+        Ok(_) => {
+            // Renamed at once (one cheap call), deleted later: the path is free the moment
+            // the service is down, however big the tree.
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut name = dir.as_os_str().to_owned();
+            name.push(format!(".proctor-removing-{}-{n}", std::process::id()));
+            let doomed = PathBuf::from(name);
+            match std::fs::rename(dir, &doomed) {
+                Ok(()) => Some(doomed),
+                Err(e) => {
+                    tracing::warn!("cannot remove {}: {e}", dir.display());
+                    None
                 }
             }
-        },
+        }
         Err(_) => None,
     }
 }
