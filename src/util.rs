@@ -33,38 +33,6 @@ pub fn millis_between(earlier: SystemTime, later: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// Counts live tasks of one kind on a single-threaded runtime, so shutdown can wait for them.
-#[derive(Default)]
-pub(crate) struct TaskCount {
-    n: std::cell::Cell<usize>,
-    idle: tokio::sync::Notify,
-}
-
-/// Held by a counted task; dropping it marks the task done.
-pub(crate) struct TaskGuard(std::rc::Rc<TaskCount>);
-
-impl TaskCount {
-    /// Counts one more task until the returned guard drops.
-    pub(crate) fn enter(self: &std::rc::Rc<Self>) -> TaskGuard {
-        self.n.set(self.n.get() + 1);
-        TaskGuard(self.clone())
-    }
-
-    /// Resolves once no counted task is left.
-    pub(crate) async fn idle(&self) {
-        while self.n.get() > 0 {
-            self.idle.notified().await;
-        }
-    }
-}
-
-impl Drop for TaskGuard {
-    fn drop(&mut self) {
-        self.0.n.set(self.0.n.get().saturating_sub(1));
-        self.0.idle.notify_waiters();
-    }
-}
-
 /// Whether `dir` is already this process's working directory, so a child spawned to run
 /// there needs no chdir. A chdir makes std fork instead of posix_spawn (vfork) in a
 /// statically linked build (its `posix_spawn_file_actions_addchdir_np` is looked up

@@ -25,7 +25,7 @@ use crate::lock::Lock;
 use crate::logs::{LogBatch, LogSink};
 use crate::spec::{Service, Spec};
 use crate::state::{ensure_private_dir, Paths};
-use crate::util::TaskCount;
+use tokio_util::task::TaskTracker;
 
 /// Messages into the loop.
 pub(super) enum Msg {
@@ -105,9 +105,9 @@ pub(super) struct Supervisor {
     /// Our own service manager's notify socket, if any.
     pub(super) manager_socket: Option<String>,
     /// Output readers still running; shutdown waits for them so no line is lost.
-    pub(super) readers: Rc<TaskCount>,
+    pub(super) readers: TaskTracker,
     /// Removals of state directories in progress, off the loop; shutdown waits for them.
-    pub(super) removals: Rc<TaskCount>,
+    pub(super) removals: TaskTracker,
     /// `down` requests, answered once everything is stopped and released.
     pub(super) down_replies: Vec<oneshot::Sender<Result<Reply, ErrorBody>>>,
     /// The backends services run on.
@@ -182,7 +182,7 @@ pub(super) async fn run(
         ))
     });
     let (closing_tx, closing) = tokio::sync::watch::channel(false);
-    let conns = Rc::new(TaskCount::default());
+    let conns = TaskTracker::new();
     let shared_names = Rc::new(RefCell::new(names));
     let shared = Rc::new(Shared {
         calls: calls_tx,
@@ -204,8 +204,8 @@ pub(super) async fn run(
         events: events_tx,
         shutting_down: false,
         manager_socket,
-        readers: Rc::new(TaskCount::default()),
-        removals: Rc::new(TaskCount::default()),
+        readers: TaskTracker::new(),
+        removals: TaskTracker::new(),
         down_replies: Vec::new(),
         backends: Backends::new(&spec_project, &paths.root),
         adhoc,
@@ -238,12 +238,7 @@ pub(super) async fn run(
             Some(call) = calls.recv() => sup.on_call(call),
             conn = listener.accept() => {
                 if let Ok((stream, _)) = conn {
-                    let guard = conns.enter();
-                    let shared = shared.clone();
-                    tokio::task::spawn_local(async move {
-                        server::serve(stream, shared).await;
-                        drop(guard);
-                    });
+                    conns.spawn_local(server::serve(stream, shared.clone()));
                 }
             }
             () = sleep, if deadline.is_some() => sup.apply_all(vec![Input::Tick]),
@@ -256,15 +251,15 @@ pub(super) async fn run(
     }
     // Let output readers drain what the services wrote last (bounded: a pipe held open by
     // an escaped process must not keep us forever).
-    let readers = sup.readers.clone();
-    let _ = tokio::time::timeout(Duration::from_secs(2), readers.idle()).await;
+    sup.readers.close();
+    let _ = tokio::time::timeout(Duration::from_secs(2), sup.readers.wait()).await;
     for k in 0..sup.slots.len() {
         sup.slots[k].sink.borrow_mut().flush();
         release(&mut sup.slots[k].lock);
         sup.remove_storage(k, true);
     }
-    let removals = sup.removals.clone();
-    removals.idle().await;
+    sup.removals.close();
+    sup.removals.wait().await;
     let _ = std::fs::remove_file(paths.control_socket());
     drop(lock_file);
     let all: Vec<usize> = (0..sup.spec.services.len())
@@ -278,7 +273,8 @@ pub(super) async fn run(
     // so that a client that never reads cannot hold the supervisor.
     let _ = closing_tx.send(true);
     drop(shared);
-    let _ = tokio::time::timeout(Duration::from_secs(2), conns.idle()).await;
+    conns.close();
+    let _ = tokio::time::timeout(Duration::from_secs(2), conns.wait()).await;
     drop(logs_tx);
     if let Some(t) = echo_task {
         let _ = t.await;

@@ -135,15 +135,13 @@ impl Supervisor {
         }
         for (stream, fd) in run.output {
             let sink = slot.sink.clone();
-            let guard = self.readers.enter();
             let (open, tx) = (open.clone(), self.tx.clone());
-            tokio::task::spawn_local(async move {
+            self.readers.spawn_local(async move {
                 capture(fd, stream, sink, tty).await;
                 open.set(open.get() - 1);
                 if open.get() == 0 {
                     let _ = tx.send(Msg::OutputClosed { unit: i, gen });
                 }
-                drop(guard);
             });
         }
         tokio::task::spawn_local(run.watch);
@@ -200,12 +198,8 @@ impl Supervisor {
         }
         if let Some(dir) = self.slots[i].storage_dir.take() {
             if let Some(doomed) = super::storage::detach(storage, &dir) {
-                let guard = self.removals.enter();
                 let job = tokio::task::spawn_blocking(move || super::storage::remove(&doomed));
-                tokio::task::spawn_local(async move {
-                    let _ = job.await;
-                    drop(guard);
-                });
+                self.removals.spawn_local(job);
             }
         }
     }

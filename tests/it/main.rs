@@ -6,6 +6,7 @@ mod support;
 mod backends;
 mod cli;
 mod control;
+mod core;
 mod daemon;
 mod install;
 mod install_cli;
