@@ -241,7 +241,7 @@ impl DaemonBuilder {
                     err(format!("{what} probe: {url:?} is not an http:// URL"), None);
                 }
                 ProbeKind::Log(re) => {
-                    if let Err(e) = regex::bytes::Regex::new(re) {
+                    if let Err(e) = re.regex() {
                         err(format!("{what} probe: invalid regex: {e}"), None);
                     }
                     if what == "live" {

@@ -13,6 +13,7 @@ pub use rustix::process::Signal;
 pub mod adhoc;
 mod error;
 mod parse;
+mod pattern;
 mod probe;
 mod sections;
 mod service;
@@ -20,6 +21,7 @@ mod validate;
 mod values;
 
 pub use error::{SpecError, SpecErrors};
+pub use pattern::LogPattern;
 
 /// The file name proctor looks for when no `--file` is given.
 pub const FILE_NAME: &str = "proctor.toml";
@@ -169,7 +171,7 @@ pub enum ProbeKind {
     /// `exec = ["cmd", …]`: the command exits 0.
     Exec(Vec<String>),
     /// `log = "regex"`: a line of the service's output matches (readiness only).
-    Log(String),
+    Log(LogPattern),
     /// `notify = true`: the service sends `READY=1` on `NOTIFY_SOCKET` (readiness only).
     Notify,
 }

@@ -3,7 +3,7 @@
 use toml::de::DeValue;
 
 use super::values::{Ctx, Value};
-use super::{Probe, ProbeKind};
+use super::{LogPattern, Probe, ProbeKind};
 
 const KINDS: &[&str] = &["tcp", "http", "unix", "exec", "log", "notify"];
 const OPTIONS: &[&str] = &[
@@ -113,8 +113,8 @@ pub(super) fn parse(ctx: &mut Ctx<'_>, key: &str, v: &Value<'_>, readiness: bool
             ProbeKind::Exec(argv)
         }
         "log" => {
-            let pattern = ctx.nonempty("log", kv)?;
-            if let Err(e) = regex::bytes::Regex::new(&pattern) {
+            let pattern = LogPattern::new(ctx.nonempty("log", kv)?);
+            if let Err(e) = pattern.regex() {
                 ctx.error(kv.span(), format!("`log` is not a valid regex: {e}"));
                 return None;
             }
@@ -221,7 +221,7 @@ impl Probe {
     /// Ready once a line of the service's output matches the regex `pattern` (readiness
     /// only).
     pub fn log(pattern: impl Into<String>) -> Self {
-        Probe::new(ProbeKind::Log(pattern.into()))
+        Probe::new(ProbeKind::Log(LogPattern::new(pattern)))
     }
 
     /// Ready once the service sends `READY=1` on `NOTIFY_SOCKET` (readiness only).
