@@ -2,7 +2,10 @@
 //!
 //! [`Spec::load`] reads a file and returns every problem at once as [`SpecErrors`], each
 //! naming `file:line:col` and what was expected. The structs here are plain data, so the
-//! library can also build a [`Service`] in code (see [`Service::new`]).
+//! library can also build a [`Service`] in code (see [`Service::new`]). Whichever way a
+//! service is made (a file, [`crate::DaemonBuilder`], `proctor run`), [`Service::validate`]
+//! holds the rules its values must follow, so all three accept and refuse the same things
+//! in the same words.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +14,9 @@ use std::time::Duration;
 pub use rustix::process::Signal;
 
 pub mod adhoc;
+mod depends;
 mod error;
+mod locate;
 mod parse;
 mod pattern;
 mod probe;
@@ -22,6 +27,7 @@ mod values;
 
 pub use error::{SpecError, SpecErrors};
 pub use pattern::LogPattern;
+pub use validate::{Invalid, Seg};
 
 /// The file name proctor looks for when no `--file` is given.
 pub const FILE_NAME: &str = "proctor.toml";
@@ -412,3 +418,5 @@ pub fn check_name(name: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod validate_tests;
