@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{Daemon, Supervisor};
 use crate::error::Error;
 use crate::spec::{
-    Probe, ProbeKind, Project, RestartPolicy, Service, Signal, Spec, SpecError, SpecErrors, Storage,
+    Probe, Project, RestartPolicy, Service, Signal, Spec, SpecError, SpecErrors, Storage,
 };
 use crate::state::Paths;
 
@@ -201,78 +201,18 @@ impl DaemonBuilder {
         Ok((self.name, self.spec, paths, self.supervisor))
     }
 
-    /// Every problem with a builder-made service, as spec errors.
-    fn check(&mut self) -> Vec<SpecError> {
+    /// Every problem with the spec, as spec errors without a position: the same rules
+    /// and words as a `proctor.toml` ([`Spec::validate`]).
+    fn check(&self) -> Vec<SpecError> {
         let file = if self.from_file {
             self.spec.path.clone()
         } else {
             PathBuf::from(format!("Daemon::builder({:?})", self.name))
         };
-        let mut errors = Vec::new();
-        let mut err = |message: String, help: Option<&str>| {
-            errors.push(SpecError {
-                file: file.clone(),
-                line: 0,
-                col: 0,
-                message,
-                help: help.map(str::to_owned),
-            });
-        };
-        if let Err(why) = crate::spec::check_name(&self.name) {
-            err(format!("daemon name {:?} {why}", self.name), None);
-        }
-        let svc = self.service().clone();
-        if svc.command.is_empty() {
-            err(
-                "no command".into(),
-                Some("add .command([\"program\", \"arg\", …])"),
-            );
-        }
-        for (what, probe) in [("ready", &svc.ready), ("live", &svc.live)] {
-            let Some(p) = probe else { continue };
-            match &p.kind {
-                ProbeKind::Tcp(a) if !a.contains(':') => {
-                    err(
-                        format!("{what} probe: tcp address {a:?} is not \"host:port\""),
-                        None,
-                    );
-                }
-                ProbeKind::Http { url, .. } if !url.starts_with("http://") => {
-                    err(format!("{what} probe: {url:?} is not an http:// URL"), None);
-                }
-                ProbeKind::Log(re) => {
-                    if let Err(e) = regex::bytes::Regex::new(re) {
-                        err(format!("{what} probe: invalid regex: {e}"), None);
-                    }
-                    if what == "live" {
-                        err("a log probe checks readiness only".into(), None);
-                    }
-                }
-                ProbeKind::Notify if what == "live" => {
-                    err("a notify probe checks readiness only".into(), None);
-                }
-                ProbeKind::Exec(argv) if argv.is_empty() => {
-                    err(format!("{what} probe: empty exec command"), None);
-                }
-                _ => {}
-            }
-            if p.interval.is_zero() || p.timeout.is_zero() || p.deadline.is_zero() {
-                err(
-                    format!(
-                        "{what} probe: interval, timeout and deadline must be longer than zero"
-                    ),
-                    None,
-                );
-            }
-        }
-        if let Some(Storage::Persistent { path, .. }) = &svc.storage {
-            if !path.is_absolute() || path.parent().is_none() {
-                err(
-                    format!("storage path {} must be absolute and not /", path.display()),
-                    None,
-                );
-            }
-        }
-        errors
+        self.spec
+            .validate()
+            .into_iter()
+            .map(|(_, problem)| problem.into_spec_error(file.clone()))
+            .collect()
     }
 }

@@ -139,7 +139,7 @@ fn probe(p: &Probe, readiness: bool) -> Result<Table, String> {
             t.insert("exec".into(), strings(argv));
         }
         ProbeKind::Log(re) => {
-            t.insert("log".into(), re.clone().into());
+            t.insert("log".into(), re.as_str().into());
         }
         ProbeKind::Notify => {
             t.insert("notify".into(), true.into());

@@ -56,21 +56,22 @@ impl AdHoc {
         }
     }
 
-    /// Checks the definition; returns what is wrong.
+    /// Checks the definition with the rules of a `proctor.toml` service
+    /// ([`Service::validate`]), in the same words; returns what is wrong.
     pub fn check(&self, project: &Project) -> Result<(), String> {
-        super::check_name(&self.name).map_err(|why| format!("name {:?} {why}", self.name))?;
-        if !self.cwd.is_absolute() {
-            return Err(format!("cwd {} must be absolute", self.cwd.display()));
+        // What a built service cannot tell: whether `image` was given at all.
+        let container = self.kind(project) == BackendKind::Container;
+        match (container, self.image.is_some()) {
+            (true, false) => return Err("container service has no `image`".into()),
+            (false, true) => return Err("`image` applies only to container services".into()),
+            _ => {}
         }
-        match self.kind(project) {
-            BackendKind::Container if self.image.is_none() => {
-                Err("a container service needs an image (--image)".into())
-            }
-            BackendKind::Container => Ok(()),
-            _ if self.image.is_some() => Err("--image applies only to container services".into()),
-            _ if self.command.is_empty() => Err("no command given (after --)".into()),
-            _ => Ok(()),
+        let problems = self.to_service(project).validate(project);
+        if problems.is_empty() {
+            return Ok(());
         }
+        let messages: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+        Err(messages.join("; "))
     }
 
     /// The service it describes, with every other setting at its default.

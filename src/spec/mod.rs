@@ -2,7 +2,10 @@
 //!
 //! [`Spec::load`] reads a file and returns every problem at once as [`SpecErrors`], each
 //! naming `file:line:col` and what was expected. The structs here are plain data, so the
-//! library can also build a [`Service`] in code (see [`Service::new`]).
+//! library can also build a [`Service`] in code (see [`Service::new`]). Whichever way a
+//! service is made (a file, [`crate::DaemonBuilder`], `proctor run`), [`Service::validate`]
+//! holds the rules its values must follow, so all three accept and refuse the same things
+//! in the same words.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,8 +14,11 @@ use std::time::Duration;
 pub use rustix::process::Signal;
 
 pub mod adhoc;
+mod depends;
 mod error;
+mod locate;
 mod parse;
+mod pattern;
 mod probe;
 mod sections;
 mod service;
@@ -20,6 +26,8 @@ mod validate;
 mod values;
 
 pub use error::{SpecError, SpecErrors};
+pub use pattern::LogPattern;
+pub use validate::{Invalid, Seg};
 
 /// The file name proctor looks for when no `--file` is given.
 pub const FILE_NAME: &str = "proctor.toml";
@@ -169,7 +177,7 @@ pub enum ProbeKind {
     /// `exec = ["cmd", …]`: the command exits 0.
     Exec(Vec<String>),
     /// `log = "regex"`: a line of the service's output matches (readiness only).
-    Log(String),
+    Log(LogPattern),
     /// `notify = true`: the service sends `READY=1` on `NOTIFY_SOCKET` (readiness only).
     Notify,
 }
@@ -410,3 +418,5 @@ pub fn check_name(name: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod validate_tests;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use toml::de::{DeTable, DeValue};
 
-use super::service::{self, Positions};
+use super::service;
 use super::validate;
 use super::values::{Ctx, Value};
 use super::{BackendKind, Project, Runtime, Spec, SpecError, SpecErrors};
@@ -64,14 +64,14 @@ pub(super) fn parse_str(text: &str, path: &Path) -> Result<Spec, SpecErrors> {
     };
 
     let mut services = Vec::new();
-    let mut positions = Positions::default();
+    let mut written = Vec::new();
     match doc.get("service") {
         Some(v) => {
             if let Some(table) = ctx.table("service", v) {
                 for (key, value) in table.iter() {
-                    if let Some(s) = service::parse(&mut ctx, &project, key, value, &mut positions)
-                    {
+                    if let Some((s, w)) = service::parse(&mut ctx, &project, key, value) {
                         services.push(s);
+                        written.push(w);
                     }
                 }
             }
@@ -83,8 +83,10 @@ pub(super) fn parse_str(text: &str, path: &Path) -> Result<Spec, SpecErrors> {
         ),
     }
 
-    validate::dependencies(&mut ctx, &services, &positions);
-    validate::roles(&mut ctx, &project, &positions);
+    // The rules every service follows however it was made, placed at what they name.
+    for (i, problem) in validate::problems(&project, &services) {
+        written[i].report(&mut ctx, problem);
+    }
 
     if ctx.errors.is_empty() {
         Ok(Spec {

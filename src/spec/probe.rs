@@ -3,7 +3,7 @@
 use toml::de::DeValue;
 
 use super::values::{Ctx, Value};
-use super::{Probe, ProbeKind};
+use super::{LogPattern, Probe, ProbeKind};
 
 const KINDS: &[&str] = &["tcp", "http", "unix", "exec", "log", "notify"];
 const OPTIONS: &[&str] = &[
@@ -50,81 +50,33 @@ pub(super) fn parse(ctx: &mut Ctx<'_>, key: &str, v: &Value<'_>, readiness: bool
         }
     };
     let kv = table.get(kind_name)?;
-    if !readiness && matches!(kind_name, "log" | "notify") {
-        ctx.error(
-            kv.span(),
-            format!("`{kind_name}` is a readiness check only; it cannot be used in `live`"),
-        );
-        return None;
-    }
+    // What each value must be is `Service::validate`'s to say; only types are read here.
     let kind = match kind_name {
-        "tcp" => {
-            let addr = ctx.nonempty("tcp", kv)?;
-            if !addr.contains(':') {
-                ctx.error(kv.span(), format!("`tcp` = {addr:?} must be \"host:port\""));
-                return None;
-            }
-            ProbeKind::Tcp(addr)
-        }
-        "http" => {
-            let url = ctx.nonempty("http", kv)?;
-            if !url.starts_with("http://") {
-                ctx.error_help(
-                    kv.span(),
-                    format!("`http` = {url:?} must be an http:// URL"),
-                    Some("https is not supported by the probe; check a plain-http health endpoint"),
-                );
-                return None;
-            }
-            let mut status = Vec::new();
-            if let Some(sv) = table.get("status") {
-                if let DeValue::Array(items) = sv.get_ref() {
-                    for item in items.iter() {
-                        match ctx.uint("status[…]", item) {
-                            Some(code @ 100..=599) => status.push(code as u16),
-                            Some(code) => {
-                                ctx.error(item.span(), format!("{code} is not an HTTP status"))
-                            }
-                            None => {}
-                        }
-                    }
-                } else {
-                    ctx.expected("status", sv, "an array of HTTP status codes");
-                }
-            }
-            ProbeKind::Http { url, status }
-        }
+        "tcp" => ProbeKind::Tcp(ctx.string("tcp", kv)?),
+        "http" => ProbeKind::Http {
+            url: ctx.string("http", kv)?,
+            status: table
+                .get("status")
+                .map(|sv| status(ctx, sv))
+                .unwrap_or_default(),
+        },
         "unix" => ProbeKind::Unix(ctx.path("unix", kv)?),
-        "exec" => {
-            let argv = match kv.get_ref() {
-                DeValue::String(s) => match shell_words::split(s) {
-                    Ok(w) => w,
-                    Err(e) => {
-                        ctx.error(kv.span(), format!("`exec` cannot be split into words: {e}"));
-                        return None;
-                    }
-                },
-                _ => ctx.strings("exec", kv)?,
-            };
-            if argv.is_empty() {
-                ctx.error(kv.span(), "`exec` is empty: expected the program to run");
-                return None;
-            }
-            ProbeKind::Exec(argv)
-        }
-        "log" => {
-            let pattern = ctx.nonempty("log", kv)?;
-            if let Err(e) = regex::bytes::Regex::new(&pattern) {
-                ctx.error(kv.span(), format!("`log` is not a valid regex: {e}"));
-                return None;
-            }
-            ProbeKind::Log(pattern)
-        }
+        "exec" => ProbeKind::Exec(match kv.get_ref() {
+            DeValue::String(s) => match shell_words::split(s) {
+                Ok(w) => w,
+                Err(e) => {
+                    ctx.error(kv.span(), format!("`exec` cannot be split into words: {e}"));
+                    return None;
+                }
+            },
+            _ => ctx.strings("exec", kv)?,
+        }),
+        "log" => ProbeKind::Log(LogPattern::new(ctx.string("log", kv)?)),
         _ => {
             if !ctx.bool("notify", kv)? {
                 ctx.error(
                     kv.span(),
-                    "`notify = false` is not a check; remove the `ready` table instead",
+                    format!("`notify = false` is not a check; remove the `{key}` table instead"),
                 );
                 return None;
             }
@@ -138,17 +90,17 @@ pub(super) fn parse(ctx: &mut Ctx<'_>, key: &str, v: &Value<'_>, readiness: bool
     }
     let mut p = Probe::new(kind);
     if let Some(v) = table.get("interval") {
-        p.interval = positive(ctx, "interval", v).unwrap_or(p.interval);
+        p.interval = ctx.duration("interval", v).unwrap_or(p.interval);
     }
     if let Some(v) = table.get("timeout") {
-        p.timeout = positive(ctx, "timeout", v).unwrap_or(p.timeout);
+        p.timeout = ctx.duration("timeout", v).unwrap_or(p.timeout);
     }
     if let Some(v) = table.get("initial_delay") {
         p.initial_delay = ctx.duration("initial_delay", v).unwrap_or(p.initial_delay);
     }
     if let Some(v) = table.get("deadline") {
         if readiness {
-            p.deadline = positive(ctx, "deadline", v).unwrap_or(p.deadline);
+            p.deadline = ctx.duration("deadline", v).unwrap_or(p.deadline);
         } else {
             ctx.error(
                 v.span(),
@@ -167,25 +119,28 @@ pub(super) fn parse(ctx: &mut Ctx<'_>, key: &str, v: &Value<'_>, readiness: bool
         }
     }
     if let Some(v) = table.get("watchdog") {
-        if kind_name == "notify" {
-            p.watchdog = positive(ctx, "watchdog", v);
-        } else {
-            ctx.error(
-                v.span(),
-                "`watchdog` applies only to `notify = true` probes",
-            );
-        }
+        p.watchdog = ctx.duration("watchdog", v);
     }
     Some(p)
 }
 
-fn positive(ctx: &mut Ctx<'_>, key: &str, v: &Value<'_>) -> Option<std::time::Duration> {
-    let d = ctx.duration(key, v)?;
-    if d.is_zero() {
-        ctx.error(v.span(), format!("`{key}` must be longer than zero"));
-        return None;
+/// `status = [200, 204]`: codes that fit a `u16`; which of them are HTTP statuses is
+/// `Service::validate`'s to say.
+fn status(ctx: &mut Ctx<'_>, sv: &Value<'_>) -> Vec<u16> {
+    let DeValue::Array(items) = sv.get_ref() else {
+        ctx.expected("status", sv, "an array of HTTP status codes");
+        return Vec::new();
+    };
+    let mut codes = Vec::new();
+    for item in items.iter() {
+        if let Some(code) = ctx.uint("status[…]", item) {
+            match u16::try_from(code) {
+                Ok(code) => codes.push(code),
+                Err(_) => ctx.error(item.span(), format!("{code} is not an HTTP status")),
+            }
+        }
     }
-    Some(d)
+    codes
 }
 
 /// Constructors for probes built in code (the library's [`crate::Daemon`] builder), with
@@ -221,7 +176,7 @@ impl Probe {
     /// Ready once a line of the service's output matches the regex `pattern` (readiness
     /// only).
     pub fn log(pattern: impl Into<String>) -> Self {
-        Probe::new(ProbeKind::Log(pattern.into()))
+        Probe::new(ProbeKind::Log(LogPattern::new(pattern)))
     }
 
     /// Ready once the service sends `READY=1` on `NOTIFY_SOCKET` (readiness only).

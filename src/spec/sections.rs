@@ -2,6 +2,7 @@
 
 use toml::de::DeValue;
 
+use super::locate::Written;
 use super::parse::runtime;
 use super::values::{absolute, Ctx, Value};
 use super::{ContainerSettings, LogSettings, Project, Storage};
@@ -12,26 +13,18 @@ pub(super) fn logs(ctx: &mut Ctx<'_>, v: &Value<'_>) -> LogSettings {
         return l;
     };
     ctx.check_keys(t, &["max_size", "keep", "max_line"], "`logs`");
+    // Out-of-range values are kept (saturated) for `Service::validate` to report.
     if let Some(v) = t.get("max_size") {
-        match ctx.size("max_size", v) {
-            Some(n) if n >= 4096 => l.max_size = n,
-            Some(_) => ctx.error(v.span(), "`max_size` must be at least 4KiB"),
-            None => {}
-        }
+        l.max_size = ctx.size("max_size", v).unwrap_or(l.max_size);
     }
     if let Some(v) = t.get("keep") {
         if let Some(n) = ctx.uint("keep", v) {
-            match u32::try_from(n) {
-                Ok(n) if n <= 1000 => l.keep = n,
-                _ => ctx.error(v.span(), "`keep` must be at most 1000"),
-            }
+            l.keep = u32::try_from(n).unwrap_or(u32::MAX);
         }
     }
     if let Some(v) = t.get("max_line") {
-        match ctx.size("max_line", v) {
-            Some(n) if (64..=16 << 20).contains(&n) => l.max_line = n as usize,
-            Some(_) => ctx.error(v.span(), "`max_line` must be between 64B and 16MiB"),
-            None => {}
+        if let Some(n) = ctx.size("max_line", v) {
+            l.max_line = usize::try_from(n).unwrap_or(usize::MAX);
         }
     }
     l
@@ -47,14 +40,10 @@ pub(super) fn storage(ctx: &mut Ctx<'_>, v: &Value<'_>) -> Option<Storage> {
                 None => true,
             };
             match t.get("path") {
-                Some(p) => {
-                    let path = ctx.path("path", p)?;
-                    if path.parent().is_none() {
-                        ctx.error(p.span(), "`storage.path` must not be the root directory");
-                        return None;
-                    }
-                    Some(Storage::Persistent { path, keep_on_exit })
-                }
+                Some(p) => Some(Storage::Persistent {
+                    path: ctx.path("path", p)?,
+                    keep_on_exit,
+                }),
                 None => {
                     ctx.error(v.span(), "`storage` table needs a `path`");
                     None
@@ -77,15 +66,17 @@ pub(super) fn container(
     project: &Project,
     table: &toml::de::DeTable<'_>,
     whole: &Value<'_>,
+    written: &mut Written<'_, '_>,
 ) -> ContainerSettings {
     let image = match table.get("image") {
-        Some(v) => ctx.nonempty("image", v).unwrap_or_default(),
+        Some(v) => ctx.string("image", v).unwrap_or_default(),
         None => {
             ctx.error_help(
                 whole.span(),
                 "container service has no `image`",
                 Some("add image = \"name:tag\""),
             );
+            written.settled("image");
             String::new()
         }
     };
@@ -105,10 +96,8 @@ pub(super) fn container(
                     };
                     volumes.push(format!("{host}:{rest}"));
                 }
-                _ => ctx.error(
-                    v.span(),
-                    format!("volume {vol:?} must be \"host:container\""),
-                ),
+                // Kept as written, for `Service::validate` to report.
+                _ => volumes.push(vol),
             }
         }
     }
@@ -122,7 +111,7 @@ pub(super) fn container(
     };
     let container_name = table
         .get("container_name")
-        .and_then(|v| ctx.nonempty("container_name", v));
+        .and_then(|v| ctx.string("container_name", v));
     ContainerSettings {
         image,
         volumes,

@@ -1,10 +1,9 @@
 //! Parsing of one `[service.NAME]` table.
 
-use std::ops::Range;
-
 use toml::de::{DeString, DeValue};
 use toml::Spanned;
 
+use super::locate::Written;
 use super::parse::backend_kind;
 use super::probe;
 use super::sections::{container, logs, storage};
@@ -40,30 +39,16 @@ const SERVICE_KEYS: &[&str] = &[
 ];
 const CONTAINER_KEYS: &[&str] = &["image", "volumes", "ports", "runtime", "container_name"];
 
-/// Where things were written, for errors found after all services are parsed.
-#[derive(Default)]
-pub(super) struct Positions {
-    /// `(service, dependency name, span)` per `depends_on` entry.
-    pub deps: Vec<(String, String, Range<usize>)>,
-    /// `(service, role, span)` per role named in `autostart`.
-    pub roles: Vec<(String, String, Range<usize>)>,
-    /// `(service, span of its name)`.
-    pub names: Vec<(String, Range<usize>)>,
-}
-
-pub(super) fn parse(
+/// Reads the table `key = v` into a service; what is wrong with its values is left to
+/// [`Service::validate`], placed by the [`Written`] returned with it.
+pub(super) fn parse<'a, 'i>(
     ctx: &mut Ctx<'_>,
     project: &Project,
-    key: &Spanned<DeString<'_>>,
-    v: &Value<'_>,
-    pos: &mut Positions,
-) -> Option<Service> {
+    key: &'a Spanned<DeString<'i>>,
+    v: &'a Value<'i>,
+) -> Option<(Service, Written<'a, 'i>)> {
     let name = key.get_ref().to_string();
-    if let Err(why) = super::check_name(&name) {
-        ctx.error(key.span(), format!("service name {name:?} {why}"));
-        return None;
-    }
-    pos.names.push((name.clone(), key.span()));
+    let mut written = Written::new(key, v, ctx.errors.len());
     let table = ctx.table(&format!("service.{name}"), v)?;
     ctx.check_keys(table, SERVICE_KEYS, &format!("[service.{name}]"));
     let mut s = Service::new(name.clone(), Vec::new(), ctx.dir.clone());
@@ -86,7 +71,9 @@ pub(super) fn parse(
     s.backend = match kind {
         BackendKind::Process => Backend::Process,
         BackendKind::Tmux => Backend::Tmux,
-        BackendKind::Container => Backend::Container(container(ctx, project, table, v)),
+        BackendKind::Container => {
+            Backend::Container(container(ctx, project, table, v, &mut written))
+        }
     };
 
     let shell = match table.get("shell") {
@@ -94,24 +81,21 @@ pub(super) fn parse(
         None => false,
     };
     match table.get("command") {
-        Some(v) => s.command = command(ctx, v, shell, kind == BackendKind::Container),
+        Some(v) => s.command = command(ctx, v, shell),
         None if kind == BackendKind::Container => {}
-        None => ctx.error_help(
-            key.span(),
-            format!("service `{name}` has no `command`"),
-            Some("add command = [\"program\", \"arg\"]"),
-        ),
-    }
-    if let Some(v) = table.get("cwd") {
-        if let Some(cwd) = ctx.path("cwd", v) {
-            if !cwd.is_dir() {
-                ctx.error(
-                    v.span(),
-                    format!("`cwd` {} is not an existing directory", cwd.display()),
-                );
-            }
-            s.cwd = cwd;
+        None => {
+            ctx.error_help(
+                key.span(),
+                format!("service `{name}` has no `command`"),
+                Some("add command = [\"program\", \"arg\"]"),
+            );
+            written.settled("command");
         }
+    }
+    match table.get("cwd") {
+        Some(v) => s.cwd = ctx.path("cwd", v).unwrap_or(s.cwd),
+        // The spec's own directory: it exists when the spec is read from a file.
+        None => written.settled("cwd"),
     }
     if let Some(v) = table.get("env_file") {
         env_files(ctx, v, &mut s);
@@ -120,7 +104,7 @@ pub(super) fn parse(
         env(ctx, v, &mut s);
     }
     if let Some(v) = table.get("autostart") {
-        s.autostart = autostart(ctx, v, &name, pos);
+        s.autostart = autostart(ctx, v);
     }
     if let Some(v) = table.get("restart") {
         s.restart = restart(ctx, v).unwrap_or(s.restart);
@@ -144,7 +128,7 @@ pub(super) fn parse(
         s.live = probe::parse(ctx, "live", v, false);
     }
     if let Some(v) = table.get("depends_on") {
-        s.depends_on = depends_on(ctx, v, &name, pos);
+        s.depends_on = depends_on(ctx, v);
     }
     if let Some(v) = table.get("logs") {
         s.logs = logs(ctx, v);
@@ -152,11 +136,12 @@ pub(super) fn parse(
     if let Some(v) = table.get("storage") {
         s.storage = storage(ctx, v);
     }
-    Some(s)
+    written.parsed(ctx);
+    Some((s, written))
 }
 
-fn command(ctx: &mut Ctx<'_>, v: &Value<'_>, shell: bool, optional: bool) -> Vec<String> {
-    let argv = match v.get_ref() {
+fn command(ctx: &mut Ctx<'_>, v: &Value<'_>, shell: bool) -> Vec<String> {
+    match v.get_ref() {
         DeValue::String(s) if shell => vec!["sh".into(), "-c".into(), s.to_string()],
         DeValue::String(s) => match shell_words::split(s) {
             Ok(words) => words,
@@ -166,32 +151,19 @@ fn command(ctx: &mut Ctx<'_>, v: &Value<'_>, shell: bool, optional: bool) -> Vec
                     format!("`command` cannot be split into words: {e}"),
                     Some("close the quote, or write the command as an array"),
                 );
-                return Vec::new();
+                Vec::new()
             }
         },
         DeValue::Array(_) if shell => {
             ctx.error(v.span(), "`shell = true` needs `command` to be a string");
-            return Vec::new();
+            Vec::new()
         }
-        DeValue::Array(_) => match ctx.strings("command", v) {
-            Some(argv) => argv,
-            None => return Vec::new(),
-        },
+        DeValue::Array(_) => ctx.strings("command", v).unwrap_or_default(),
         _ => {
             ctx.expected("command", v, "an array of strings or a string");
-            return Vec::new();
+            Vec::new()
         }
-    };
-    if argv.is_empty() && !optional {
-        ctx.error_help(
-            v.span(),
-            "`command` is empty: expected the program to run",
-            Some("write command = [\"program\", \"arg\"]"),
-        );
-    } else if argv.first().is_some_and(|p| p.is_empty()) {
-        ctx.error(v.span(), "`command` starts with an empty program name");
     }
-    argv
 }
 
 fn env_files(ctx: &mut Ctx<'_>, v: &Value<'_>, s: &mut Service) {
@@ -238,10 +210,6 @@ fn env(ctx: &mut Ctx<'_>, v: &Value<'_>, s: &mut Service) {
     };
     for (k, val) in table.iter() {
         let key = k.get_ref().to_string();
-        if key.is_empty() || key.contains('=') || key.contains('\0') {
-            ctx.error(k.span(), format!("{key:?} is not a valid variable name"));
-            continue;
-        }
         let text = match val.get_ref() {
             DeValue::String(x) => x.to_string(),
             DeValue::Integer(i) => i.to_string(),
@@ -256,14 +224,13 @@ fn env(ctx: &mut Ctx<'_>, v: &Value<'_>, s: &mut Service) {
     }
 }
 
-fn autostart(ctx: &mut Ctx<'_>, v: &Value<'_>, name: &str, pos: &mut Positions) -> Autostart {
+fn autostart(ctx: &mut Ctx<'_>, v: &Value<'_>) -> Autostart {
     match v.get_ref() {
         DeValue::Boolean(b) => Autostart::Always(*b),
         DeValue::Array(items) => {
             let mut roles = Vec::new();
             for item in items.iter() {
                 if let Some(r) = ctx.string("autostart[…]", item) {
-                    pos.roles.push((name.to_string(), r.clone(), item.span()));
                     roles.push(r);
                 }
             }
@@ -305,22 +272,7 @@ fn backoff(ctx: &mut Ctx<'_>, v: &Value<'_>) -> Backoff {
         b.max = ctx.duration("max", v).unwrap_or(b.max);
     }
     if let Some(v) = t.get("factor") {
-        if let Some(f) = ctx.float("factor", v) {
-            if (1.0..=100.0).contains(&f) {
-                b.factor = f;
-            } else {
-                ctx.error(
-                    v.span(),
-                    format!("`factor` must be between 1.0 and 100.0, found {f}"),
-                );
-            }
-        }
-    }
-    if b.max < b.initial {
-        ctx.error(
-            v.span(),
-            "`backoff.max` must not be shorter than `backoff.initial`",
-        );
+        b.factor = ctx.float("factor", v).unwrap_or(b.factor);
     }
     b
 }
@@ -340,29 +292,16 @@ fn start_limit(ctx: &mut Ctx<'_>, v: &Value<'_>) -> StartLimit {
     l
 }
 
-fn depends_on(
-    ctx: &mut Ctx<'_>,
-    v: &Value<'_>,
-    name: &str,
-    pos: &mut Positions,
-) -> Vec<Dependency> {
+fn depends_on(ctx: &mut Ctx<'_>, v: &Value<'_>) -> Vec<Dependency> {
     let mut deps: Vec<Dependency> = Vec::new();
-    let mut add = |ctx: &mut Ctx<'_>, dep: String, condition, span: Range<usize>| {
-        if deps.iter().any(|d| d.name == dep) {
-            ctx.error(span, format!("`{dep}` is listed twice in `depends_on`"));
-            return;
-        }
-        pos.deps.push((name.to_string(), dep.clone(), span));
-        deps.push(Dependency {
-            name: dep,
-            condition,
-        });
-    };
     match v.get_ref() {
         DeValue::Array(items) => {
             for item in items.iter() {
-                if let Some(dep) = ctx.string("depends_on[…]", item) {
-                    add(ctx, dep, Condition::Ready, item.span());
+                if let Some(name) = ctx.string("depends_on[…]", item) {
+                    deps.push(Dependency {
+                        name,
+                        condition: Condition::Ready,
+                    });
                 }
             }
         }
@@ -383,7 +322,10 @@ fn depends_on(
                         continue;
                     }
                 };
-                add(ctx, k.get_ref().to_string(), condition, k.span());
+                deps.push(Dependency {
+                    name: k.get_ref().to_string(),
+                    condition,
+                });
             }
         }
         _ => ctx.expected(

@@ -62,6 +62,16 @@ impl<'t> Ctx<'t> {
         });
     }
 
+    /// Whether one of `self.errors[which]` lies within `span`.
+    pub fn any_error_within(&self, which: Range<usize>, span: &Range<usize>) -> bool {
+        let (start, end) = (self.position(span.start), self.position(span.end));
+        self.errors
+            .get(which)
+            .unwrap_or_default()
+            .iter()
+            .any(|e| (start..end).contains(&(e.line, e.col)) || (e.line, e.col) == start)
+    }
+
     /// Records a type mismatch: `key` should be `expected`, but is something else.
     pub fn expected(&mut self, key: &str, value: &Value<'_>, expected: &str) {
         self.error(
@@ -128,12 +138,13 @@ impl<'t> Ctx<'t> {
         None
     }
 
-    /// A positive integer that fits `u32`.
+    /// An integer that fits `u32`; that a count is not zero is `Service::validate`'s to say,
+    /// in the same words.
     pub fn count(&mut self, key: &str, v: &Value<'_>) -> Option<u32> {
         let n = self.uint(key, v)?;
         match u32::try_from(n) {
-            Ok(n) if n > 0 => Some(n),
-            _ => {
+            Ok(n) => Some(n),
+            Err(_) => {
                 self.expected(key, v, "an integer from 1 to 4294967295");
                 None
             }

@@ -65,7 +65,7 @@ impl Supervisor {
                 }
             }
             ProbeKind::Log(pattern) => {
-                match regex::bytes::Regex::new(pattern) {
+                match pattern.regex().cloned() {
                     Ok(re) => {
                         let t = tx.clone();
                         self.slots[i].sink.borrow_mut().watch_for(
