@@ -351,48 +351,4 @@ pub fn error_response(id: Option<u64>, code: &str, message: String) -> Response 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_trips_a_request() {
-        let req = Request {
-            v: VERSION,
-            id: 7,
-            cmd: Command::Stop {
-                services: vec!["web".into()],
-                timeout_ms: Some(500),
-            },
-        };
-        let line = encode(&req);
-        assert_eq!(
-            std::str::from_utf8(&line).expect("utf8"),
-            "{\"v\":1,\"id\":7,\"cmd\":\"stop\",\"services\":[\"web\"],\"timeout_ms\":500}\n"
-        );
-        let back = decode_request(&line).expect("decodes");
-        assert_eq!(back.id, 7);
-    }
-
-    #[test]
-    fn rejects_bad_input_with_codes() {
-        let code = |line: &[u8]| match decode_request(line) {
-            Err(resp) => match resp.body {
-                Body::Error(e) => e.code,
-                _ => "other".into(),
-            },
-            _ => "accepted".into(),
-        };
-        assert_eq!(code(b"{not json"), "bad_request");
-        assert_eq!(
-            code(br#"{"v":1,"id":1,"cmd":"explode"}"#),
-            "unknown_command"
-        );
-        assert_eq!(
-            code(br#"{"v":9,"id":1,"cmd":"status"}"#),
-            "version_mismatch"
-        );
-        assert_eq!(code(br#"{"v":1,"cmd":"status"}"#), "bad_request");
-        assert_eq!(code(br#"{"v":1,"id":1,"cmd":"stop"}"#), "bad_request");
-        assert_eq!(code(br#"{"v":1,"id":1,"cmd":"status"}"#), "accepted");
-    }
-}
+mod tests;
