@@ -53,7 +53,7 @@ pub mod sys;
 pub mod util;
 
 pub use control::proto::Event;
+pub use control::proto::State;
 pub use daemon::{Daemon, DaemonBuilder, DaemonStatus, Events, RecoveryError};
 pub use error::Error;
 pub use spec::{Probe, RestartPolicy, Storage};
-pub use supervise::State;

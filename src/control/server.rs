@@ -7,7 +7,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufRead
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::proto::{self, Body, Command, Event, LogLine, Response, VERSION};
+use super::proto::{self, Body, Command, ErrorCode, Event, LogLine, Response, VERSION};
 use crate::logs::LogBatch;
 use crate::supervise::driver::Msg;
 
@@ -85,7 +85,7 @@ pub(crate) async fn serve(stream: UnixStream, shared: Rc<Shared>) {
             Ok(None) | Err(_) => return,
         };
         let resp = if too_long {
-            proto::error_response(None, "bad_request", "request line too long".into())
+            proto::error_response(None, ErrorCode::BadRequest, "request line too long".into())
         } else {
             let trimmed = line.trim_ascii();
             if trimmed.is_empty() {
@@ -176,7 +176,7 @@ async fn follow<R: AsyncRead + Unpin, W: tokio::io::AsyncWrite + Unpin>(
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 out.extend_from_slice(&proto::encode(&proto::error_response(
                     Some(id),
-                    "lagged",
+                    ErrorCode::Lagged,
                     format!("{n} log batches skipped: the client read too slowly"),
                 )));
             }

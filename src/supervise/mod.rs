@@ -22,9 +22,10 @@ mod report;
 mod requests;
 mod spawn;
 mod storage;
+mod wire;
 
+pub use crate::control::proto::State;
 pub use echo::Echo;
-pub use machine::State;
 
 /// How to run a supervisor.
 pub struct Options {

@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 
 use super::driver::Supervisor;
 use super::machine::{Input, State};
-use crate::control::proto::{Command, ErrorBody, Failure, Reply};
+use crate::control::proto::{Command, ErrorBody, ErrorCode, Failure, Reply};
 
 /// What a waiting request needs each of its services to reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,11 +27,8 @@ pub(super) struct Waiter {
     reply: Option<oneshot::Sender<Result<Reply, ErrorBody>>>,
 }
 
-fn error(code: &str, message: String) -> ErrorBody {
-    ErrorBody {
-        code: code.into(),
-        message,
-    }
+fn error(code: ErrorCode, message: String) -> ErrorBody {
+    ErrorBody { code, message }
 }
 
 impl Supervisor {
@@ -60,7 +57,7 @@ impl Supervisor {
                         .map(|(s, _)| s.name.as_str())
                         .collect();
                     return Err(error(
-                        "unknown_service",
+                        ErrorCode::UnknownService,
                         format!(
                             "no service named {n:?}; services: {}",
                             if known.is_empty() {
@@ -131,7 +128,7 @@ impl Supervisor {
     ) {
         if self.shutting_down && !matches!(cmd, Command::Status { .. } | Command::Down { .. }) {
             let _ = reply.send(Err(error(
-                "shutting_down",
+                ErrorCode::ShuttingDown,
                 "the supervisor is shutting down".into(),
             )));
             return;
@@ -185,7 +182,7 @@ impl Supervisor {
                 return;
             }
             Command::Run { service } => {
-                self.on_run(service, reply);
+                self.on_run(service.into(), reply);
                 return;
             }
             Command::Rm { services } => {
@@ -195,7 +192,7 @@ impl Supervisor {
             Command::Follow { .. } | Command::Events => {
                 // Streams are served by the connection itself.
                 let _ = reply.send(Err(error(
-                    "bad_request",
+                    ErrorCode::BadRequest,
                     "streaming commands are handled by the connection".into(),
                 )));
                 return;

@@ -5,13 +5,22 @@
 //! `follow`, `events`) answer with any number of `"log"`/`"event"` messages. A line that is
 //! not valid JSON, names an unknown command, or speaks another version gets an error
 //! response with `"id": null` (or its id when readable); the connection stays open.
-
-use std::time::SystemTime;
+//!
+//! Every type here is the wire's own and this module imports nothing else from the crate:
+//! the supervisor converts its internal state into these types (`supervise::wire`), so a
+//! change inside the supervisor cannot change the protocol unnoticed. The checked-in
+//! transcript (`tests.rs` and its snapshot) shows every message as bytes.
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::Exit;
-use crate::supervise::State;
+mod error;
+pub mod rfc3339;
+mod run;
+mod status;
+
+pub use error::{ErrorBody, ErrorCode};
+pub use run::{RunBackend, RunRestart, RunService};
+pub use status::{Event, Exit, Failure, LogLine, Reply, ServiceStatus, State};
 
 /// The protocol version spoken by this build.
 pub const VERSION: u32 = 1;
@@ -91,7 +100,7 @@ pub enum Command {
     /// ready or failed.
     Run {
         /// The service.
-        service: crate::spec::adhoc::AdHoc,
+        service: RunService,
     },
     /// Stop ad-hoc services and forget them; answer once they are down.
     Rm {
@@ -158,131 +167,12 @@ pub enum Body {
     Event(Event),
 }
 
-/// A failed command.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ErrorBody {
-    /// Machine-readable code: `bad_request`, `unknown_command`, `version_mismatch`,
-    /// `unknown_service`, `failed`, `shutting_down`.
-    pub code: String,
-    /// What went wrong, for people.
-    pub message: String,
-}
-
-/// The answer to every non-streaming command: the project and its services.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct Reply {
-    /// Project name.
-    pub project: String,
-    /// Role the supervisor was started with.
-    #[serde(default)]
-    pub role: Option<String>,
-    /// Supervisor pid.
-    #[serde(default)]
-    pub supervisor_pid: u32,
-    /// Services concerned (all for `status` without names).
-    pub services: Vec<ServiceStatus>,
-    /// Services that did not reach what was asked, with why.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub failures: Vec<Failure>,
-}
-
-/// A service that did not reach the requested condition.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Failure {
-    /// Service name.
-    pub service: String,
-    /// Why.
-    pub reason: String,
-}
-
-/// One service as `status --json` shows it. `name`, `state`, `pid`, `restarts`,
-/// `uptime_ms` and `last_exit` are a stable contract (always present, `null` when unset);
-/// other keys may be added, and optional ones are left out when unset.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ServiceStatus {
-    /// Service name.
-    pub name: String,
-    /// Lifecycle state.
-    pub state: State,
-    /// Main process id while running.
-    pub pid: Option<u32>,
-    /// Passed its readiness probe since the last start.
-    pub ready: bool,
-    /// Automatic restarts so far.
-    pub restarts: u32,
-    /// Milliseconds since the current process started (0 when not running).
-    pub uptime_ms: u64,
-    /// How the previous run ended.
-    pub last_exit: Option<Exit>,
-    /// When the state last changed.
-    #[serde(with = "crate::util::rfc3339")]
-    pub since: SystemTime,
-    /// Why it is waiting, failed, or restarting.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Milliseconds until the scheduled restart (state `backoff`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_restart_ms: Option<u64>,
-    /// The backend running it.
-    #[serde(default)]
-    pub backend: String,
-    /// The last log write error, while writing fails.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub log_error: Option<String>,
-    /// The last failed probe attempt ("not ready: …"), cleared when a probe passes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub probe_error: Option<String>,
-    /// Status text the service sent with `STATUS=` (notify protocol).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status_text: Option<String>,
-    /// Main pid the service announced with `MAINPID=`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub main_pid: Option<u32>,
-    /// The service's state directory (`PROCTOR_STATE_DIR`), while it exists.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage_dir: Option<std::path::PathBuf>,
-    /// The tmux session of a running tmux service (on the project's private server).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tmux_session: Option<String>,
-    /// The container name of a running container service.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container: Option<String>,
-    /// The (short) container id, once the runtime has reported it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container_id: Option<String>,
-}
-
-/// A log record streamed by `follow`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct LogLine {
-    /// Service name.
-    pub service: String,
-    /// The raw record (`TIMESTAMP STREAM LINE`), lossily decoded as UTF-8.
-    pub record: String,
-}
-
-/// A state change.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Event {
-    /// When it happened.
-    #[serde(with = "crate::util::rfc3339")]
-    pub at: SystemTime,
-    /// Service name.
-    pub service: String,
-    /// New state.
-    pub state: State,
-    /// Pid, if running.
-    pub pid: Option<u32>,
-    /// Why, when there is a reason.
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
 /// Encodes a message as one JSON line (with the trailing newline).
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     // Serializing these types cannot fail: no maps with non-string keys, no custom errors.
     let mut line = serde_json::to_vec(msg).unwrap_or_else(|e| {
-        format!(r#"{{"v":1,"id":null,"error":{{"code":"internal","message":"{e}"}}}}"#).into_bytes()
+        format!(r#"{{"v":{VERSION},"id":null,"error":{{"code":"internal","message":"{e}"}}}}"#)
+            .into_bytes()
     });
     line.push(b'\n');
     line
@@ -291,7 +181,7 @@ pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
 /// Decodes a request line, or the error response to send back.
 pub fn decode_request(line: &[u8]) -> Result<Request, Box<Response>> {
     let value: serde_json::Value = serde_json::from_slice(line)
-        .map_err(|e| error_response(None, "bad_request", format!("malformed JSON: {e}")))
+        .map_err(|e| error_response(None, ErrorCode::BadRequest, format!("malformed JSON: {e}")))
         .map_err(Box::new)?;
     let id = value.get("id").and_then(serde_json::Value::as_u64);
     match value.get("v").and_then(serde_json::Value::as_u64) {
@@ -299,14 +189,14 @@ pub fn decode_request(line: &[u8]) -> Result<Request, Box<Response>> {
         Some(v) => {
             return Err(Box::new(error_response(
                 id,
-                "version_mismatch",
+                ErrorCode::VersionMismatch,
                 format!("protocol version {v} is not supported; this supervisor speaks {VERSION}"),
             )))
         }
         None => {
             return Err(Box::new(error_response(
                 id,
-                "bad_request",
+                ErrorCode::BadRequest,
                 "missing protocol version \"v\"".into(),
             )))
         }
@@ -314,7 +204,7 @@ pub fn decode_request(line: &[u8]) -> Result<Request, Box<Response>> {
     if id.is_none() {
         return Err(Box::new(error_response(
             None,
-            "bad_request",
+            ErrorCode::BadRequest,
             "missing request \"id\"".into(),
         )));
     }
@@ -326,10 +216,10 @@ pub fn decode_request(line: &[u8]) -> Result<Request, Box<Response>> {
         Box::new(match cmd {
             Some(c) if !KNOWN.contains(&c.as_str()) => error_response(
                 id,
-                "unknown_command",
+                ErrorCode::UnknownCommand,
                 format!("unknown command {c:?}; known: {}", KNOWN.join(", ")),
             ),
-            _ => error_response(id, "bad_request", format!("invalid request: {e}")),
+            _ => error_response(id, ErrorCode::BadRequest, format!("invalid request: {e}")),
         })
     })
 }
@@ -339,14 +229,11 @@ const KNOWN: &[&str] = &[
 ];
 
 /// An error response.
-pub fn error_response(id: Option<u64>, code: &str, message: String) -> Response {
+pub fn error_response(id: Option<u64>, code: ErrorCode, message: String) -> Response {
     Response {
         v: VERSION,
         id,
-        body: Body::Error(ErrorBody {
-            code: code.to_string(),
-            message,
-        }),
+        body: Body::Error(ErrorBody { code, message }),
     }
 }
 

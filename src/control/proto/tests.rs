@@ -1,3 +1,5 @@
+use std::time::SystemTime;
+
 use super::*;
 
 #[test]
@@ -23,7 +25,7 @@ fn round_trips_a_request() {
 fn rejects_bad_input_with_codes() {
     let code = |line: &[u8]| match decode_request(line) {
         Err(resp) => match resp.body {
-            Body::Error(e) => e.code,
+            Body::Error(e) => e.code.as_str().to_string(),
             _ => "other".into(),
         },
         _ => "accepted".into(),
@@ -102,14 +104,20 @@ fn line<T: Serialize>(msg: &T) -> String {
 /// One exchange of the transcript: a title, what the client sends, what it gets back.
 fn exchange(out: &mut String, title: &str, cmd: Command, answers: &[Response]) {
     out.push_str(&format!("# {title}\n> "));
-    out.push_str(&line(&Request {
+    let request = line(&Request {
         v: VERSION,
         id: 1,
         cmd,
-    }));
+    });
+    assert!(decode_request(request.as_bytes()).is_ok(), "{request}");
+    out.push_str(&request);
     for a in answers {
+        let answer = line(a);
+        // What the supervisor writes, its clients read.
+        let back: Response = serde_json::from_str(&answer).expect("an answer decodes");
+        assert_eq!(line(&back), answer);
         out.push_str("< ");
-        out.push_str(&line(a));
+        out.push_str(&answer);
     }
 }
 
@@ -239,7 +247,7 @@ fn transcript() {
             },
             error_response(
                 Some(1),
-                "lagged",
+                ErrorCode::Lagged,
                 "3 log batches skipped: the client read too slowly".into(),
             ),
         ],
@@ -277,12 +285,12 @@ fn transcript() {
         &mut t,
         "run",
         Command::Run {
-            service: crate::spec::adhoc::AdHoc {
+            service: RunService {
                 name: "job".into(),
                 command: vec!["sleep".into(), "1000".into()],
-                backend: Some(crate::spec::BackendKind::Tmux),
+                backend: Some(RunBackend::Tmux),
                 image: None,
-                restart: Some(crate::spec::RestartPolicy::OnFailure),
+                restart: Some(RunRestart::OnFailure),
                 env: [("MODE".to_string(), "fast".to_string())].into(),
                 cwd: "/srv/shop".into(),
             },
@@ -296,7 +304,7 @@ fn transcript() {
         &mut t,
         "run (a container, with the defaults)",
         Command::Run {
-            service: crate::spec::adhoc::AdHoc {
+            service: RunService {
                 name: "box".into(),
                 command: Vec::new(),
                 backend: None,
@@ -308,7 +316,7 @@ fn transcript() {
         },
         &[error_response(
             Some(1),
-            "conflict",
+            ErrorCode::Conflict,
             "\"box\" is already running; `proctor rm` it first".into(),
         )],
     );
@@ -340,11 +348,11 @@ fn transcript() {
     }
     for (code, message) in [
         (
-            "unknown_service",
+            ErrorCode::UnknownService,
             "no service named \"wbe\"; services: web, db",
         ),
-        ("shutting_down", "the supervisor is shutting down"),
-        ("internal", "the supervisor lost the request"),
+        (ErrorCode::ShuttingDown, "the supervisor is shutting down"),
+        (ErrorCode::Internal, "the supervisor lost the request"),
     ] {
         t.push_str("< ");
         t.push_str(&line(&error_response(Some(5), code, message.into())));
