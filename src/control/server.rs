@@ -7,7 +7,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufRead
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::proto::{self, Body, Command, ErrorCode, Event, LogLine, Response, VERSION};
+use super::proto::{self, Body, Command, ErrorCode, Event, HelloReply, LogLine, Response, VERSION};
 use crate::logs::LogBatch;
 use crate::supervise::driver::Msg;
 
@@ -102,6 +102,13 @@ pub(crate) async fn serve(stream: UnixStream, shared: Rc<Shared>) {
                         events(&shared, req.id, &mut reader, &mut wr).await;
                         return;
                     }
+                    Command::Hello { .. } => {
+                        // Answered here, at once, even while the loop is busy. A client
+                        // that sent its request and left does not read this answer, and
+                        // that must not cost its request: go on reading either way.
+                        let _ = wr.write_all(&proto::encode(&hello(req.id))).await;
+                        continue;
+                    }
                     cmd => {
                         let (tx, rx) = oneshot::channel();
                         if shared.tx.send(Msg::Request { cmd, reply: tx }).is_err() {
@@ -126,6 +133,19 @@ pub(crate) async fn serve(stream: UnixStream, shared: Rc<Shared>) {
         if wr.write_all(&proto::encode(&resp)).await.is_err() {
             return;
         }
+    }
+}
+
+/// The answer to `hello`: this supervisor's protocol, version and pid.
+fn hello(id: u64) -> Response {
+    Response {
+        v: VERSION,
+        id: Some(id),
+        body: Body::Hello(HelloReply {
+            proto: VERSION,
+            version: env!("CARGO_PKG_VERSION").into(),
+            pid: std::process::id(),
+        }),
     }
 }
 

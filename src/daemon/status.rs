@@ -105,7 +105,8 @@ impl Events {
                         return Ok(Some(ev));
                     }
                 }
-                Err(ControlError::Timeout(_)) => return Ok(None),
+                // Nothing yet, not even the answer to `hello`: no event came in time.
+                Err(ControlError::Timeout(_) | ControlError::NoAnswer { .. }) => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
         }

@@ -17,7 +17,7 @@ use super::machine::{Action, Input, Machine, Policy, State};
 use super::requests::Waiter;
 use super::{Options, SuperviseError};
 use crate::backend::{Exit, Session, StopHandle};
-use crate::control::proto::{ErrorBody, Event, Reply};
+use crate::control::proto::{self, ErrorBody, Event, Ready, Reply};
 use crate::control::server::{self, Shared};
 use crate::lock::Lock;
 use crate::logs::{LogBatch, LogSink};
@@ -118,11 +118,9 @@ pub(super) async fn run(
         Ok(v) => v,
         Err(e) => {
             if let Some(f) = ready.as_mut() {
-                let _ = writeln!(
-                    f,
-                    "{}",
-                    serde_json::json!({"ok": false, "error": e.to_string()})
-                );
+                let _ = f.write_all(&proto::encode(&Ready::Failed {
+                    error: e.to_string(),
+                }));
             }
             return Err(e);
         }
@@ -194,11 +192,9 @@ pub(super) async fn run(
     };
     sup.reclaim_orphans().await;
     if let Some(mut f) = ready.take() {
-        let _ = writeln!(
-            f,
-            "{}",
-            serde_json::json!({"ok": true, "pid": std::process::id()})
-        );
+        let _ = f.write_all(&proto::encode(&Ready::Listening {
+            pid: std::process::id(),
+        }));
     }
     tracing::info!(project = %sup.spec.project.name, pid = std::process::id(), "supervisor started");
     let initial = match sup.resolve_start(&start) {

@@ -189,8 +189,8 @@ impl Supervisor {
                 self.on_rm(services, reply);
                 return;
             }
-            Command::Follow { .. } | Command::Events => {
-                // Streams are served by the connection itself.
+            Command::Follow { .. } | Command::Events | Command::Hello { .. } => {
+                // Streams and the handshake are served by the connection itself.
                 let _ = reply.send(Err(error(
                     ErrorCode::BadRequest,
                     "streaming commands are handled by the connection".into(),

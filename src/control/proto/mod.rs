@@ -14,11 +14,13 @@
 use serde::{Deserialize, Serialize};
 
 mod error;
+mod hello;
 pub mod rfc3339;
 mod run;
 mod status;
 
 pub use error::{ErrorBody, ErrorCode};
+pub use hello::{HelloReply, Ready};
 pub use run::{RunBackend, RunRestart, RunService};
 pub use status::{Event, Exit, Failure, LogLine, Reply, ServiceStatus, State};
 
@@ -107,6 +109,14 @@ pub enum Command {
         /// Services to remove.
         services: Vec<String>,
     },
+    /// Say who the client is and learn who the supervisor is ([`HelloReply`]). Optional,
+    /// answered whatever the request's `v`; a client sends it with its first request.
+    Hello {
+        /// The protocol version the client speaks.
+        proto: u32,
+        /// The client's proctor version.
+        version: String,
+    },
 }
 
 /// A message from the supervisor.
@@ -132,18 +142,20 @@ struct WireResponse {
     error: Option<ErrorBody>,
     log: Option<LogLine>,
     event: Option<Event>,
+    hello: Option<HelloReply>,
 }
 
 impl TryFrom<WireResponse> for Response {
     type Error = &'static str;
 
     fn try_from(w: WireResponse) -> Result<Self, Self::Error> {
-        let body = match (w.ok, w.error, w.log, w.event) {
-            (Some(r), None, None, None) => Body::Ok(r),
-            (None, Some(e), None, None) => Body::Error(e),
-            (None, None, Some(l), None) => Body::Log(l),
-            (None, None, None, Some(e)) => Body::Event(e),
-            _ => return Err("a response holds exactly one of ok, error, log, event"),
+        let body = match (w.ok, w.error, w.log, w.event, w.hello) {
+            (Some(r), None, None, None, None) => Body::Ok(r),
+            (None, Some(e), None, None, None) => Body::Error(e),
+            (None, None, Some(l), None, None) => Body::Log(l),
+            (None, None, None, Some(e), None) => Body::Event(e),
+            (None, None, None, None, Some(h)) => Body::Hello(h),
+            _ => return Err("a response holds exactly one of ok, error, log, event, hello"),
         };
         Ok(Response {
             v: w.v,
@@ -165,6 +177,8 @@ pub enum Body {
     Log(LogLine),
     /// A streamed state change.
     Event(Event),
+    /// The answer to `hello`.
+    Hello(HelloReply),
 }
 
 /// Encodes a message as one JSON line (with the trailing newline).
@@ -184,8 +198,10 @@ pub fn decode_request(line: &[u8]) -> Result<Request, Box<Response>> {
         .map_err(|e| error_response(None, ErrorCode::BadRequest, format!("malformed JSON: {e}")))
         .map_err(Box::new)?;
     let id = value.get("id").and_then(serde_json::Value::as_u64);
+    // `hello` is how two versions learn that they differ: answered whatever its `v`.
+    let hello = value.get("cmd").and_then(serde_json::Value::as_str) == Some("hello");
     match value.get("v").and_then(serde_json::Value::as_u64) {
-        Some(v) if v == u64::from(VERSION) => {}
+        Some(v) if v == u64::from(VERSION) || hello => {}
         Some(v) => {
             return Err(Box::new(error_response(
                 id,
@@ -226,6 +242,7 @@ pub fn decode_request(line: &[u8]) -> Result<Request, Box<Response>> {
 
 const KNOWN: &[&str] = &[
     "status", "up", "start", "stop", "restart", "wait", "down", "follow", "events", "run", "rm",
+    "hello",
 ];
 
 /// An error response.

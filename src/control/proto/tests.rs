@@ -331,12 +331,30 @@ fn transcript() {
             Vec::new(),
         )],
     );
+    exchange(
+        &mut t,
+        "hello (sent in one write with the first request; answered whatever its v)",
+        Command::Hello {
+            proto: VERSION,
+            version: "0.1.0".into(),
+        },
+        &[Response {
+            v: VERSION,
+            id: Some(1),
+            body: Body::Hello(HelloReply {
+                proto: VERSION,
+                version: "0.1.0".into(),
+                pid: 4242,
+            }),
+        }],
+    );
     t.push_str("# errors\n");
     for bad in [
         &b"{not json"[..],
         br#"{"v":1,"id":2,"cmd":"explode"}"#,
         br#"{"v":9,"id":3,"cmd":"status"}"#,
         br#"{"v":1,"id":4,"cmd":"stop"}"#,
+        br#"{"v":7,"id":0,"cmd":"hello","proto":7,"version":"9.0.0"}"#,
     ] {
         t.push_str("> ");
         t.push_str(std::str::from_utf8(bad).expect("utf8"));
@@ -358,13 +376,21 @@ fn transcript() {
         t.push_str(&line(&error_response(Some(5), code, message.into())));
     }
     t.push_str("# ready handshake (supervisor to the process that started it)\n< ");
-    t.push_str(&format!(
-        "{}\n< ",
-        serde_json::json!({"ok": true, "pid": 4242})
-    ));
-    t.push_str(&format!(
-        "{}\n",
-        serde_json::json!({"ok": false, "error": "a supervisor is already running for this project (pid 4241, state dir /run/shop)"})
-    ));
+    let ready = [
+        Ready::Listening { pid: 4242 },
+        Ready::Failed {
+            error: "a supervisor is already running for this project (pid 4241, state dir \
+                    /run/shop)"
+                .into(),
+        },
+    ];
+    for r in ready {
+        let sent = line(&r);
+        let back: Ready = serde_json::from_str(&sent).expect("a ready report decodes");
+        assert_eq!(back, r);
+        t.push_str(&sent);
+        t.push_str("< ");
+    }
+    t.truncate(t.len() - 2);
     insta::assert_snapshot!(t);
 }
