@@ -43,6 +43,7 @@ pub mod control;
 pub mod daemon;
 pub mod error;
 pub mod install;
+pub(crate) mod launch;
 pub mod lock;
 pub mod logs;
 pub mod probe;

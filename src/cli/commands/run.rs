@@ -43,7 +43,8 @@ pub(crate) fn run(file: Option<&Path>, a: RunArgs, p: &Printer) -> Result<ExitCo
     };
     def.check(&spec.project)
         .map_err(|why| anyhow!("cannot run {:?}: {why}", def.name))?;
-    let (mut client, _) = ensure_supervisor(&spec, &paths, None)?;
+    let (mut client, _) =
+        ensure_supervisor(&spec, &paths, None, std::time::Duration::from_secs(120))?;
     let reply = client.request(Command::Run {
         service: def.into(),
     })?;
