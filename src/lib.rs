@@ -43,6 +43,7 @@ pub mod control;
 pub mod daemon;
 pub mod error;
 pub mod install;
+pub(crate) mod launch;
 pub mod lock;
 pub mod logs;
 pub mod probe;
@@ -53,7 +54,7 @@ pub mod sys;
 pub mod util;
 
 pub use control::proto::Event;
+pub use control::proto::State;
 pub use daemon::{Daemon, DaemonBuilder, DaemonStatus, Events, RecoveryError};
 pub use error::Error;
 pub use spec::{Probe, RestartPolicy, Storage};
-pub use supervise::State;

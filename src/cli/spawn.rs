@@ -1,26 +1,23 @@
-//! Starting a detached supervisor and waiting until it listens.
+//! Starting a detached supervisor when none runs, and connecting to it.
 
-use std::io::Read;
-use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::control::{Client, ControlError};
 use crate::spec::Spec;
 use crate::state::{ensure_private_dir, Paths};
-use crate::sys::child::set_inheritable;
 
-/// The variable telling a spawned supervisor which fd to report readiness on.
-pub(crate) const READY_FD_VAR: &str = "PROCTOR_READY_FD";
-
-/// Connects to the project's supervisor, starting one in the background if none runs.
-/// Returns the client and whether a new supervisor was started.
+/// Connects to the project's supervisor, starting one in the background if none runs, all
+/// within `within`. Returns the client and whether a new supervisor was started.
 pub(crate) fn ensure_supervisor(
     spec: &Spec,
     paths: &Paths,
     role: Option<&str>,
+    within: Duration,
 ) -> Result<(Client, bool)> {
+    let started = Instant::now();
     match Client::connect(&paths.control_socket()) {
         Ok(c) => return Ok((c, false)),
         Err(ControlError::NotRunning { .. }) => {}
@@ -44,22 +41,9 @@ pub(crate) fn ensure_supervisor(
         Err(ControlError::NotRunning { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    spawn(spec, paths, role)?;
-    let client = Client::connect(&paths.control_socket())?;
-    drop(lock);
-    Ok((client, true))
-}
-
-fn spawn(spec: &Spec, paths: &Paths, role: Option<&str>) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find the proctor executable")?;
-    let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .context("cannot create a pipe")?;
-    set_inheritable(&wr, true).context("cannot pass the readiness pipe")?;
-    let log_path = paths.supervisor_log();
-    let log = paths
-        .open_supervisor_log()
-        .context("cannot open the supervisor log")?;
     let mut cmd = Command::new(exe);
+    // `proctor supervise` (hidden): the same binary, so boot units and `ps` name one.
     cmd.arg("supervise").arg("--start-nothing");
     if spec.path.as_os_str().is_empty() {
         cmd.arg("--default-project");
@@ -69,31 +53,13 @@ fn spawn(spec: &Spec, paths: &Paths, role: Option<&str>) -> Result<()> {
     if let Some(r) = role {
         cmd.arg("--role").arg(r);
     }
-    cmd.env(READY_FD_VAR, wr.as_raw_fd().to_string())
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().context("cannot duplicate the log file")?)
-        .stderr(log);
-    let _child = cmd.spawn().context("cannot start the supervisor")?;
-    drop(wr);
-    let mut answer = String::new();
-    let mut file = std::fs::File::from(rd);
-    file.read_to_string(&mut answer)
-        .context("cannot read the supervisor's readiness report")?;
-    let v: serde_json::Value = serde_json::from_str(answer.trim()).map_err(|_| {
-        anyhow!(
-            "the supervisor exited during start-up; see {}",
-            log_path.display()
-        )
-    })?;
-    if v.get("ok").and_then(serde_json::Value::as_bool) == Some(true) {
-        Ok(())
-    } else {
-        bail!(
-            "the supervisor could not start: {}",
-            v.get("error")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or("unknown error")
-        )
-    }
+    crate::launch::launch(
+        cmd,
+        paths,
+        false,
+        Some(within.saturating_sub(started.elapsed())),
+    )?;
+    let client = Client::connect(&paths.control_socket())?;
+    drop(lock);
+    Ok((client, true))
 }

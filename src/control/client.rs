@@ -1,19 +1,30 @@
 //! The blocking control client: connect, send one request, read the answer.
 //!
-//! It uses std's `UnixStream` only, so the CLI starts no async runtime.
+//! It uses std's `UnixStream` only, so the CLI starts no async runtime. The first request
+//! travels with a `hello` in the same write, and both answers are read in turn: the
+//! handshake tells a client and a supervisor of different versions apart at no extra round
+//! trip.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::proto::{self, Body, Command, ErrorBody, Reply, Request, Response, VERSION};
+use super::proto::{
+    self, Body, Command, ErrorBody, ErrorCode, HelloReply, Reply, Request, Response, VERSION,
+};
+
+/// This build's proctor version, as `hello` tells it.
+const PROCTOR_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The id of the `hello` request; requests count from 1.
+const HELLO_ID: u64 = 0;
 
 /// Why talking to a supervisor failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ControlError {
-    /// No supervisor listens on the socket.
+    /// No supervisor is listening on the socket.
     #[error("no supervisor is running for this project (no one listens on {socket})")]
     NotRunning {
         /// The socket path.
@@ -36,9 +47,50 @@ pub enum ControlError {
     /// The supervisor refused the request.
     #[error("{}", .0.message)]
     Remote(ErrorBody),
-    /// No answer within the time limit.
-    #[error("no answer within {0:?}")]
+    /// The supervisor accepted the connection but said nothing at all in time: not even
+    /// the `hello` that it answers at once when it is well.
+    #[error(
+        "the supervisor{} did not answer within {}",
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        humantime::format_duration(*waited)
+    )]
+    NoAnswer {
+        /// Its process id, as the kernel reports the peer.
+        pid: Option<u32>,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The supervisor speaks another protocol version.
+    #[error(
+        "this proctor ({PROCTOR_VERSION}) speaks protocol {ours}, but the supervisor (pid \
+         {pid}, {}) speaks {theirs}: restart it (`kill {pid}` stops it and its services, \
+         then `proctor up -d`)",
+        version.as_deref().map_or_else(|| "an older proctor".into(), |v| format!("proctor {v}"))
+    )]
+    VersionMismatch {
+        /// Ours.
+        ours: u32,
+        /// The supervisor's.
+        theirs: u32,
+        /// The supervisor's process id.
+        pid: u32,
+        /// The supervisor's proctor version; `None` for one from before `hello`.
+        version: Option<String>,
+    },
+    /// The answer did not come within the time limit; the supervisor did answer `hello`,
+    /// so it is alive, and what was asked is still under way.
+    #[error("no answer within {}", humantime::format_duration(*.0))]
     Timeout(Duration),
+}
+
+/// Where the `hello` handshake stands.
+enum Hello {
+    /// Not sent yet: it goes with the first request.
+    Unsent,
+    /// Sent; its answer is the next line to read.
+    Pending,
+    /// Answered (`None`: by a supervisor from before `hello`).
+    Answered(Option<HelloReply>),
 }
 
 /// A connection to a supervisor.
@@ -46,6 +98,12 @@ pub struct Client {
     socket: PathBuf,
     reader: BufReader<UnixStream>,
     next_id: u64,
+    /// The limit set by [`Client::set_timeout`], and when the current one ends.
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+    hello: Hello,
+    /// What has been read of a line a timeout cut short, kept for the next read.
+    partial: Vec<u8>,
 }
 
 impl Client {
@@ -67,6 +125,10 @@ impl Client {
             // A status of hundreds of services is tens of KiB: read it in a few calls.
             reader: BufReader::with_capacity(64 * 1024, stream),
             next_id: 1,
+            timeout: None,
+            deadline: None,
+            hello: Hello::Unsent,
+            partial: Vec::new(),
         })
     }
 
@@ -77,24 +139,23 @@ impl Client {
         u32::try_from(cred.pid.as_raw_nonzero().get()).ok()
     }
 
-    /// Limits how long a reply may take (`None` = wait indefinitely).
+    /// Limits how long, from now on, answers may take (`None` = wait indefinitely): a
+    /// deadline for everything read until the next call, not a limit per read.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), ControlError> {
-        self.reader
-            .get_ref()
-            .set_read_timeout(timeout)
-            .map_err(|e| self.io(e))
+        self.timeout = timeout;
+        self.deadline = timeout.map(|t| Instant::now() + t);
+        if timeout.is_none() {
+            self.reader
+                .get_ref()
+                .set_read_timeout(None)
+                .map_err(|e| self.io(e))?;
+        }
+        Ok(())
     }
 
     fn io(&self, source: std::io::Error) -> ControlError {
         match source.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => ControlError::Timeout(
-                self.reader
-                    .get_ref()
-                    .read_timeout()
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default(),
-            ),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => self.timed_out(),
             _ => ControlError::Io {
                 socket: self.socket.clone(),
                 source,
@@ -102,33 +163,121 @@ impl Client {
         }
     }
 
-    /// Sends `cmd` and returns its id.
+    /// The error for a deadline that passed: silence, or a slow answer.
+    fn timed_out(&self) -> ControlError {
+        let waited = self.timeout.unwrap_or_default();
+        match self.hello {
+            Hello::Pending => ControlError::NoAnswer {
+                pid: self.peer_pid(),
+                waited,
+            },
+            Hello::Unsent | Hello::Answered(_) => ControlError::Timeout(waited),
+        }
+    }
+
+    /// Sends `cmd` and returns its id; the first request carries the `hello` with it.
     pub fn send(&mut self, cmd: Command) -> Result<u64, ControlError> {
         let id = self.next_id;
         self.next_id += 1;
-        let line = proto::encode(&Request {
+        let mut bytes = match self.hello {
+            Hello::Unsent => hello_line(),
+            Hello::Pending | Hello::Answered(_) => Vec::new(),
+        };
+        bytes.extend_from_slice(&proto::encode(&Request {
             v: VERSION,
             id,
             cmd,
-        });
+        }));
         self.reader
             .get_mut()
-            .write_all(&line)
+            .write_all(&bytes)
             .map_err(|e| self.io(e))?;
+        if matches!(self.hello, Hello::Unsent) {
+            self.hello = Hello::Pending;
+        }
         Ok(id)
     }
 
-    /// Reads the next line into `line` (cleared first); `Closed` at end of input.
-    fn read_line(&mut self, line: &mut Vec<u8>) -> Result<(), ControlError> {
-        line.clear();
-        let n = self
-            .reader
-            .read_until(b'\n', line)
-            .map_err(|e| self.io(e))?;
-        if n == 0 {
-            return Err(ControlError::Closed);
+    /// Who the supervisor is, from its answer to `hello` (sent now if no request was);
+    /// `None` for a supervisor from before `hello`. Fails if it speaks another protocol.
+    pub fn hello(&mut self) -> Result<Option<&HelloReply>, ControlError> {
+        if matches!(self.hello, Hello::Unsent) {
+            self.reader
+                .get_mut()
+                .write_all(&hello_line())
+                .map_err(|e| self.io(e))?;
+            self.hello = Hello::Pending;
         }
-        Ok(())
+        if matches!(self.hello, Hello::Pending) {
+            let mut line = Vec::new();
+            self.read_raw(&mut line)?;
+            self.hello = Hello::Answered(self.check_hello(&line)?);
+        }
+        match &self.hello {
+            Hello::Answered(h) => Ok(h.as_ref()),
+            Hello::Unsent | Hello::Pending => Ok(None),
+        }
+    }
+
+    /// Reads the answer to `hello`: who the supervisor is, or that it speaks another
+    /// protocol.
+    fn check_hello(&self, line: &[u8]) -> Result<Option<HelloReply>, ControlError> {
+        let resp: Response =
+            serde_json::from_slice(line).map_err(|e| ControlError::Protocol(e.to_string()))?;
+        match resp.body {
+            Body::Hello(h) if h.proto == VERSION => Ok(Some(h)),
+            Body::Hello(h) => Err(ControlError::VersionMismatch {
+                ours: VERSION,
+                theirs: h.proto,
+                pid: h.pid,
+                version: Some(h.version),
+            }),
+            // A supervisor from before `hello`, which spoke protocol 1.
+            Body::Error(e) if e.code == ErrorCode::UnknownCommand && VERSION != 1 => {
+                Err(ControlError::VersionMismatch {
+                    ours: VERSION,
+                    theirs: 1,
+                    pid: self.peer_pid().unwrap_or_default(),
+                    version: None,
+                })
+            }
+            // Any other refusal will show again in the answer to the request itself.
+            _ => Ok(None),
+        }
+    }
+
+    /// Reads the next line into `line` (cleared first), the answer to `hello` checked and
+    /// consumed first if it is due; `Closed` at end of input.
+    fn read_line(&mut self, line: &mut Vec<u8>) -> Result<(), ControlError> {
+        if matches!(self.hello, Hello::Pending) {
+            self.hello()?;
+        }
+        self.read_raw(line)
+    }
+
+    /// Reads the next line within the deadline. A line cut short by the deadline is kept,
+    /// so that the next read goes on where this one stopped.
+    fn read_raw(&mut self, line: &mut Vec<u8>) -> Result<(), ControlError> {
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.timed_out());
+            }
+            self.reader
+                .get_ref()
+                .set_read_timeout(Some(left))
+                .map_err(|e| self.io(e))?;
+        }
+        let read = self.reader.read_until(b'\n', &mut self.partial);
+        match read {
+            Ok(0) if self.partial.is_empty() => Err(ControlError::Closed),
+            Ok(_) => {
+                line.clear();
+                std::mem::swap(line, &mut self.partial);
+                Ok(())
+            }
+            Err(e) => Err(self.io(e)),
+        }
     }
 
     /// Reads the next message.
@@ -177,8 +326,20 @@ impl Client {
             return match resp.body {
                 Body::Ok(reply) => Ok(reply),
                 Body::Error(e) => Err(ControlError::Remote(e)),
-                Body::Log(_) | Body::Event(_) => continue,
+                Body::Log(_) | Body::Event(_) | Body::Hello(_) => continue,
             };
         }
     }
+}
+
+/// The `hello` request line.
+fn hello_line() -> Vec<u8> {
+    proto::encode(&Request {
+        v: VERSION,
+        id: HELLO_ID,
+        cmd: Command::Hello {
+            proto: VERSION,
+            version: PROCTOR_VERSION.into(),
+        },
+    })
 }

@@ -7,7 +7,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufRead
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::proto::{self, Body, Command, Event, LogLine, Response, VERSION};
+use super::proto::{self, Body, Command, ErrorCode, Event, HelloReply, LogLine, Response, VERSION};
 use crate::logs::LogBatch;
 
 /// A request from a connection, with where its answer goes.
@@ -93,7 +93,7 @@ pub(crate) async fn serve(stream: UnixStream, shared: Rc<Shared>) {
             Ok(None) | Err(_) => return,
         };
         let resp = if too_long {
-            proto::error_response(None, "bad_request", "request line too long".into())
+            proto::error_response(None, ErrorCode::BadRequest, "request line too long".into())
         } else {
             let trimmed = line.trim_ascii();
             if trimmed.is_empty() {
@@ -109,6 +109,13 @@ pub(crate) async fn serve(stream: UnixStream, shared: Rc<Shared>) {
                     Command::Events => {
                         events(&shared, req.id, &mut reader, &mut wr).await;
                         return;
+                    }
+                    Command::Hello { .. } => {
+                        // Answered here, at once, even while the loop is busy. A client
+                        // that sent its request and left does not read this answer, and
+                        // that must not cost its request: go on reading either way.
+                        let _ = wr.write_all(&proto::encode(&hello(req.id))).await;
+                        continue;
                     }
                     cmd => {
                         let (tx, rx) = oneshot::channel();
@@ -134,6 +141,19 @@ pub(crate) async fn serve(stream: UnixStream, shared: Rc<Shared>) {
         if wr.write_all(&proto::encode(&resp)).await.is_err() {
             return;
         }
+    }
+}
+
+/// The answer to `hello`: this supervisor's protocol, version and pid.
+fn hello(id: u64) -> Response {
+    Response {
+        v: VERSION,
+        id: Some(id),
+        body: Body::Hello(HelloReply {
+            proto: VERSION,
+            version: env!("CARGO_PKG_VERSION").into(),
+            pid: std::process::id(),
+        }),
     }
 }
 
@@ -184,7 +204,7 @@ async fn follow<R: AsyncRead + Unpin, W: tokio::io::AsyncWrite + Unpin>(
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 out.extend_from_slice(&proto::encode(&proto::error_response(
                     Some(id),
-                    "lagged",
+                    ErrorCode::Lagged,
                     format!("{n} log batches skipped: the client read too slowly"),
                 )));
             }

@@ -5,13 +5,13 @@ use std::time::Duration;
 use super::process::{Supervisor, SupervisorProcess};
 use super::status::{DaemonStatus, Events};
 use super::thread::SupervisorThread;
-use crate::control::proto::{Command, Reply, ServiceStatus};
+use crate::control::proto::{Command, ErrorCode, Reply, ServiceStatus, State};
 use crate::control::{Client, ControlError};
 use crate::error::Error;
 use crate::lock::{inspect, Lock, LockHealth};
 use crate::spec::Spec;
 use crate::state::Paths;
-use crate::supervise::{Options, State};
+use crate::supervise::Options;
 
 /// Extra time allowed on top of a deadline the supervisor enforces itself, so that its
 /// answer (not our timeout) decides when it can.
@@ -291,7 +291,7 @@ impl Inner {
             services: vec![self.name.clone()],
         }) {
             Ok(r) => r,
-            Err(ControlError::Remote(e)) if e.code == "unknown_service" => {
+            Err(ControlError::Remote(e)) if e.code == ErrorCode::UnknownService => {
                 return Err(not_started())
             }
             Err(e) => return Err(e.into()),

@@ -3,11 +3,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::backend::Exit;
-use crate::control::proto::{Body, Event, ServiceStatus};
+use crate::control::proto::{Body, Event, Exit, ServiceStatus, State};
 use crate::control::{Client, ControlError};
 use crate::error::Error;
-use crate::supervise::State;
 
 /// A daemon's state as its supervisor sees it, from [`Daemon::status`](super::Daemon::status).
 #[derive(Debug, Clone, PartialEq)]
@@ -107,7 +105,8 @@ impl Events {
                         return Ok(Some(ev));
                     }
                 }
-                Err(ControlError::Timeout(_)) => return Ok(None),
+                // Nothing yet, not even the answer to `hello`: no event came in time.
+                Err(ControlError::Timeout(_) | ControlError::NoAnswer { .. }) => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
         }

@@ -1,11 +1,11 @@
 //! The supervisor thread: a current-thread runtime running [`supervise::run`] for one
 //! daemon, and how to start it, wait until it listens, and stop it.
 
-use std::io::Read;
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
+use crate::control::proto::Ready;
 use crate::error::Error;
 use crate::supervise::{self, Options, SuperviseError};
 
@@ -33,28 +33,23 @@ impl SupervisorThread {
             thread: Some(thread),
             shutdown: Some(tx),
         };
-        // The supervisor writes one JSON line once it listens, or why it could not; the
-        // write end closes with it either way, so this read cannot hang on a dead thread.
-        let mut answer = String::new();
-        let read = std::fs::File::from(rd).read_to_string(&mut answer);
-        let ok = serde_json::from_str::<serde_json::Value>(answer.trim())
-            .ok()
-            .and_then(|v| v.get("ok").and_then(serde_json::Value::as_bool))
-            == Some(true);
-        if ok {
+        // The supervisor reports once it listens, or why it could not; the write end
+        // closes with it either way, so this read cannot hang on a dead thread.
+        let report = crate::launch::read_report(rd, None).ok().flatten();
+        if let Some(Ready::Listening { .. }) = report {
             return Ok(me);
         }
         // It failed: its own error says best why.
         me.shutdown();
         match me.join() {
             Err(e) => Err(e),
-            Ok(()) => Err(match read {
-                Err(e) => Error::io("cannot read the supervisor's readiness report", e),
-                Ok(_) => Error::io(
-                    "the supervisor thread ended during start-up",
-                    std::io::Error::other(answer.trim().to_string()),
-                ),
-            }),
+            Ok(()) => Err(Error::io(
+                "the supervisor thread ended during start-up",
+                std::io::Error::other(match report {
+                    Some(Ready::Failed { error }) => error,
+                    _ => "without a report".into(),
+                }),
+            )),
         }
     }
 

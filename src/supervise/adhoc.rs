@@ -11,17 +11,14 @@ use tokio::time::Instant;
 
 use super::driver::{Slot, Supervisor};
 use super::machine::{Policy, Request, State};
-use crate::control::proto::{ErrorBody, Reply};
+use crate::control::proto::{ErrorBody, ErrorCode, Reply};
 use crate::logs::LogSink;
 use crate::spec::adhoc::{self, AdHoc};
 
 type ReplyTx = oneshot::Sender<Result<Reply, ErrorBody>>;
 
-fn error(code: &str, message: String) -> ErrorBody {
-    ErrorBody {
-        code: code.into(),
-        message,
-    }
+fn error(code: ErrorCode, message: String) -> ErrorBody {
+    ErrorBody { code, message }
 }
 
 impl Slot {
@@ -51,14 +48,14 @@ impl Supervisor {
     /// and starts it.
     pub(super) fn on_run(&mut self, def: AdHoc, reply: ReplyTx) {
         if let Err(why) = def.check(&self.spec.project) {
-            let _ = reply.send(Err(error("bad_request", why)));
+            let _ = reply.send(Err(error(ErrorCode::BadRequest, why)));
             return;
         }
         let svc = def.to_service(&self.spec.project);
         let i = match self.index_of(&def.name) {
             Some(i) if !self.slots[i].adhoc => {
                 let _ = reply.send(Err(error(
-                    "conflict",
+                    ErrorCode::Conflict,
                     format!(
                         "{:?} is declared in {}; start it with `proctor start {}`",
                         def.name,
@@ -77,7 +74,10 @@ impl Supervisor {
                 } else {
                     "is already running; `proctor rm` it first"
                 };
-                let _ = reply.send(Err(error("conflict", format!("{:?} {what}", def.name))));
+                let _ = reply.send(Err(error(
+                    ErrorCode::Conflict,
+                    format!("{:?} {what}", def.name),
+                )));
                 return;
             }
             Some(i) => {
@@ -117,7 +117,7 @@ impl Supervisor {
                 Some(i) if self.slots[i].adhoc && !self.slots[i].removed => units.push(i),
                 Some(i) if !self.slots[i].removed => {
                     let _ = reply.send(Err(error(
-                        "conflict",
+                        ErrorCode::Conflict,
                         format!(
                             "{n:?} is declared in {}, not started with `proctor run`; remove it from the file",
                             self.spec.path.display()
@@ -127,7 +127,7 @@ impl Supervisor {
                 }
                 _ => {
                     let _ = reply.send(Err(error(
-                        "unknown_service",
+                        ErrorCode::UnknownService,
                         format!("no ad-hoc service named {n:?}"),
                     )));
                     return;

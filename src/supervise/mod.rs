@@ -25,9 +25,10 @@ mod requests;
 mod spawn;
 mod startup;
 mod storage;
+mod wire;
 
+pub use crate::control::proto::State;
 pub use echo::Echo;
-pub use machine::State;
 
 /// How to run a supervisor.
 pub struct Options {

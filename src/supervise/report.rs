@@ -18,7 +18,7 @@ impl Supervisor {
         let ev = Event {
             at: SystemTime::now(),
             service: self.spec.services[i].name.clone(),
-            state: u.state,
+            state: u.state.into(),
             pid: u.pid,
             reason: u.reason.clone(),
         };
@@ -35,7 +35,7 @@ impl Supervisor {
             .unwrap_or(wall_now);
         ServiceStatus {
             name: self.spec.services[i].name.clone(),
-            state: u.state,
+            state: u.state.into(),
             // After a MAINPID= hand-over the main process is the service.
             pid: slot.main_pid.or(u.pid),
             ready: u.ready,
@@ -44,7 +44,7 @@ impl Supervisor {
                 (Some(_), Some(t)) => crate::util::millis_between(t, wall_now),
                 _ => 0,
             },
-            last_exit: u.last_exit.clone(),
+            last_exit: u.last_exit.as_ref().map(Into::into),
             since,
             reason: u.reason.clone(),
             next_restart_ms: u.deadline.filter(|_| u.state == State::Backoff).map(|d| {

@@ -7,14 +7,11 @@ use tokio::sync::oneshot;
 
 use super::driver::{Asker, Supervisor};
 use super::machine::{Input, Request};
-use crate::control::proto::{Command, ErrorBody, Reply};
+use crate::control::proto::{Command, ErrorBody, ErrorCode, Reply};
 use crate::control::server::Call;
 
-fn error(code: &str, message: String) -> ErrorBody {
-    ErrorBody {
-        code: code.into(),
-        message,
-    }
+fn error(code: ErrorCode, message: String) -> ErrorBody {
+    ErrorBody { code, message }
 }
 
 impl Supervisor {
@@ -43,7 +40,7 @@ impl Supervisor {
                         .map(|(s, _)| s.name.as_str())
                         .collect();
                     return Err(error(
-                        "unknown_service",
+                        ErrorCode::UnknownService,
                         format!(
                             "no service named {n:?}; services: {}",
                             if known.is_empty() {
@@ -76,7 +73,7 @@ impl Supervisor {
         let Call { cmd, reply } = call;
         if self.shutting_down && !matches!(cmd, Command::Status { .. } | Command::Down { .. }) {
             let _ = reply.send(Err(error(
-                "shutting_down",
+                ErrorCode::ShuttingDown,
                 "the supervisor is shutting down".into(),
             )));
             return;
@@ -108,17 +105,17 @@ impl Supervisor {
                 return;
             }
             Command::Run { service } => {
-                self.on_run(service, reply);
+                self.on_run(service.into(), reply);
                 return;
             }
             Command::Rm { services } => {
                 self.on_rm(services, reply);
                 return;
             }
-            Command::Follow { .. } | Command::Events => {
-                // Streams are served by the connection itself.
+            Command::Follow { .. } | Command::Events | Command::Hello { .. } => {
+                // Streams and the handshake are served by the connection itself.
                 let _ = reply.send(Err(error(
-                    "bad_request",
+                    ErrorCode::BadRequest,
                     "streaming commands are handled by the connection".into(),
                 )));
                 return;

@@ -11,6 +11,7 @@ use std::io::Write;
 use super::driver::{Asker, Supervisor};
 use super::machine::{Input, Machine, Request};
 use crate::backend::orphan;
+use crate::control::proto::{self, Ready};
 use crate::lock::{Acquired, Lock};
 
 /// What a supervisor still has to do before it counts as started.
@@ -37,12 +38,14 @@ pub(super) fn report_ready(ready: Option<&mut std::fs::File>, result: Result<u32
     let Some(f) = ready else {
         return;
     };
-    let line = match result {
-        Ok(pid) => serde_json::json!({"ok": true, "pid": pid}),
-        Err(e) => serde_json::json!({"ok": false, "error": e}),
+    let ready = match result {
+        Ok(pid) => Ready::Listening { pid },
+        Err(e) => Ready::Failed {
+            error: e.to_string(),
+        },
     };
     // Nobody may be reading any more; the supervisor runs either way.
-    let _ = writeln!(f, "{line}");
+    let _ = f.write_all(&proto::encode(&ready));
 }
 
 impl Supervisor {

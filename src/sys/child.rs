@@ -90,24 +90,7 @@ pub fn group_alive(pgid: u32) -> bool {
 /// Waits until `pidfd` is readable, i.e. its process exited, or `limit` passes; returns
 /// whether it exited.
 pub fn wait_exited(pidfd: &impl AsFd, limit: std::time::Duration) -> bool {
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
-        let ts = Timespec::try_from(left).unwrap_or(Timespec {
-            tv_sec: 10,
-            tv_nsec: 0,
-        });
-        match poll(&mut fds, Some(&ts)) {
-            Err(rustix::io::Errno::INTR) => continue,
-            Ok(n) => return n > 0,
-            Err(_) => return false,
-        }
-    }
+    super::fd::wait_readable(pidfd, limit)
 }
 
 /// Detaches this process from its controlling terminal into a session of its own.

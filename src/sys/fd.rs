@@ -17,3 +17,26 @@ pub fn take_inherited(raw: i32) -> Option<OwnedFd> {
     let _ = super::child::set_inheritable(&fd, false);
     Some(fd)
 }
+
+/// Waits until `fd` is readable (data, end of file or an error to read) or `limit`
+/// passes; returns whether it became readable.
+pub fn wait_readable(fd: &impl std::os::fd::AsFd, limit: std::time::Duration) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let mut fds = [PollFd::new(fd, PollFlags::IN)];
+        let ts = Timespec::try_from(left).unwrap_or(Timespec {
+            tv_sec: 10,
+            tv_nsec: 0,
+        });
+        match poll(&mut fds, Some(&ts)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Ok(n) => return n > 0,
+            Err(_) => return false,
+        }
+    }
+}

@@ -85,7 +85,7 @@ pub(crate) fn down(file: Option<&Path>, a: DownArgs, p: &Printer) -> Result<Exit
 
 pub(crate) fn start(file: Option<&Path>, a: NamesArgs, p: &Printer) -> Result<ExitCode> {
     let (spec, paths) = project(file)?;
-    let (mut client, spawned) = ensure_supervisor(&spec, &paths, None)?;
+    let (mut client, spawned) = ensure_supervisor(&spec, &paths, None, Duration::from_secs(120))?;
     if spawned {
         p.note("started a supervisor in the background");
     }

@@ -43,8 +43,11 @@ pub(crate) fn run(file: Option<&Path>, a: RunArgs, p: &Printer) -> Result<ExitCo
     };
     def.check(&spec.project)
         .map_err(|why| anyhow!("cannot run {:?}: {why}", def.name))?;
-    let (mut client, _) = ensure_supervisor(&spec, &paths, None)?;
-    let reply = client.request(Command::Run { service: def })?;
+    let (mut client, _) =
+        ensure_supervisor(&spec, &paths, None, std::time::Duration::from_secs(120))?;
+    let reply = client.request(Command::Run {
+        service: def.into(),
+    })?;
     Ok(report(&reply, p, "ready"))
 }
 

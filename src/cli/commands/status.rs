@@ -8,7 +8,7 @@ use anyhow::Result;
 use super::control::connect;
 use crate::cli::args::StatusArgs;
 use crate::cli::Printer;
-use crate::control::proto::{Command, Reply, ServiceStatus};
+use crate::control::proto::{Command, Reply, ServiceStatus, State};
 
 pub(crate) fn run(file: Option<&Path>, a: StatusArgs, p: &Printer) -> Result<ExitCode> {
     if a.all_backends {
@@ -76,7 +76,7 @@ pub(crate) fn short_duration(ms: u64) -> String {
 
 fn detail(s: &ServiceStatus) -> String {
     let mut parts = Vec::new();
-    if s.state == crate::supervise::State::Starting && !s.ready {
+    if s.state == State::Starting && !s.ready {
         let since = humantime::format_rfc3339_seconds(s.since);
         match &s.probe_error {
             Some(e) => parts.push(format!("not ready since {since}: {e}")),
@@ -124,7 +124,7 @@ fn table(reply: &Reply) -> String {
         .map(|s| {
             [
                 s.name.clone(),
-                if s.state == crate::supervise::State::Starting && !s.ready {
+                if s.state == State::Starting && !s.ready {
                     "starting".into()
                 } else {
                     s.state.as_str().to_string()
@@ -136,9 +136,10 @@ fn table(reply: &Reply) -> String {
                     "-".into()
                 },
                 s.restarts.to_string(),
-                s.last_exit
-                    .as_ref()
-                    .map_or_else(|| "-".into(), crate::backend::Exit::describe),
+                s.last_exit.as_ref().map_or_else(
+                    || "-".into(),
+                    |e| e.describe_with(crate::sys::child::signal_name),
+                ),
                 detail(s),
             ]
         })

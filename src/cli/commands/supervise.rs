@@ -1,21 +1,20 @@
 //! `proctor supervise` (hidden): the detached supervisor process.
 
-use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 
 use crate::cli::args::SuperviseArgs;
-use crate::cli::spawn::READY_FD_VAR;
 use crate::cli::{init_tracing, project};
-use crate::supervise::{run_blocking, Options};
+use crate::launch::Handoff;
+use crate::supervise::{run_blocking_until, Options};
 use crate::sys::child::detach_session;
 
 pub(crate) fn run(file: Option<&Path>, a: SuperviseArgs) -> Result<ExitCode> {
     init_tracing("info");
-    let ready_fd = take_ready_fd();
-    if ready_fd.is_some() {
+    let mut handoff = Handoff::take();
+    if handoff.ready.is_some() {
         // Started by `up -d`: leave the terminal's session so its hang-up cannot reach us.
         let _ = detach_session();
     }
@@ -29,15 +28,7 @@ pub(crate) fn run(file: Option<&Path>, a: SuperviseArgs) -> Result<ExitCode> {
     let (spec, paths) = match resolved {
         Ok(v) => v,
         Err(e) => {
-            if let Some(fd) = ready_fd {
-                use std::io::Write;
-                let mut f = std::fs::File::from(fd);
-                let _ = writeln!(
-                    f,
-                    "{}",
-                    serde_json::json!({"ok": false, "error": format!("{e:#}")})
-                );
-            }
+            handoff.fail(format!("{e:#}"));
             return Err(e);
         }
     };
@@ -49,24 +40,19 @@ pub(crate) fn run(file: Option<&Path>, a: SuperviseArgs) -> Result<ExitCode> {
             spec.dir.display()
         );
     }
+    let manager_socket = crate::supervise::take_manager_socket();
+    // After the environment is read: this may start a thread.
+    let parent_gone = handoff.parent_gone();
     let opts = Options {
         spec,
         paths,
         role: a.role,
         start: Vec::new(),
         echo: None,
-        ready_fd,
+        ready_fd: handoff.ready.take(),
         autostart: !a.start_nothing,
-        manager_socket: crate::supervise::take_manager_socket(),
+        manager_socket,
     };
-    run_blocking(opts)?;
+    run_blocking_until(opts, parent_gone)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Takes the readiness pipe our parent passed, if any.
-fn take_ready_fd() -> Option<OwnedFd> {
-    let raw: i32 = std::env::var(READY_FD_VAR).ok()?.parse().ok()?;
-    // Keep it from leaking into the services we spawn.
-    std::env::remove_var(READY_FD_VAR);
-    crate::sys::fd::take_inherited(raw)
 }

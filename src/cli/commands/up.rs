@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Result;
 
@@ -39,7 +40,8 @@ pub(crate) fn run(file: Option<&Path>, a: UpArgs, p: &Printer) -> Result<ExitCod
         role: a.role.clone(),
     };
     if a.detach {
-        let (mut client, _) = ensure_supervisor(&spec, &paths, a.role.as_deref())?;
+        let (mut client, _) =
+            ensure_supervisor(&spec, &paths, a.role.as_deref(), Duration::from_secs(120))?;
         let reply = client.request(up)?;
         return Ok(report(&reply, p, "ready"));
     }

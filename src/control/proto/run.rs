@@ -1,0 +1,54 @@
+//! The definition `proctor run` sends: an ad-hoc service, in the wire's own terms.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// An ad-hoc service to add (or redefine) and start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunService {
+    /// Service name.
+    pub name: String,
+    /// The argv; may be empty for a container (the image's default command).
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Where it runs; `None` uses the project's backend (a container when `image` is set).
+    #[serde(default)]
+    pub backend: Option<RunBackend>,
+    /// Image, for containers.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Restart policy; `None` means the default (`on-failure`).
+    #[serde(default)]
+    pub restart: Option<RunRestart>,
+    /// Environment.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory (absolute: the supervisor does not know the client's).
+    pub cwd: PathBuf,
+}
+
+/// Which backend an ad-hoc service runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunBackend {
+    /// A native child process.
+    Process,
+    /// A tmux session.
+    Tmux,
+    /// A podman or docker container.
+    Container,
+}
+
+/// When an ad-hoc service is restarted after it exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunRestart {
+    /// Never.
+    No,
+    /// After a non-zero exit or a death by signal.
+    OnFailure,
+    /// After any exit that was not requested.
+    Always,
+}
