@@ -17,7 +17,7 @@ use super::{
 };
 use crate::spec::Signal;
 use crate::sys::child::{kill_group, Ended};
-use crate::sys::pidfd::AsyncPidFd;
+use crate::sys::pidfd::{exited_of, AsyncPidFd};
 
 /// Runs services as native child processes.
 #[derive(Debug, Default, Clone, Copy)]
@@ -205,12 +205,4 @@ async fn watch(
         };
     }
     report.report(RunEvent::Reaped(Exit::from_ended(ended, false)));
-}
-
-/// Resolves when the process behind `fd` exits; never when there is none.
-async fn exited_of(fd: Option<&AsyncPidFd>) -> std::io::Result<()> {
-    match fd {
-        Some(fd) => fd.exited().await,
-        None => std::future::pending().await,
-    }
 }

@@ -34,7 +34,7 @@ use super::{
 use crate::backend::Stream;
 use crate::spec::{Service, Signal};
 use crate::sys::child::{kill_group, Ended};
-use crate::sys::pidfd::AsyncPidFd;
+use crate::sys::pidfd::{exited_of, AsyncPidFd};
 
 /// How long to wait for tmux to record a dead pane's status after the pidfd fired.
 const STATUS_WAIT: Duration = Duration::from_secs(3);
@@ -458,14 +458,6 @@ fn parse_status(text: &str) -> Option<Ended> {
         (_, Some(sig)) => Some(Ended::Signal(sig)),
         (Some(code), None) => Some(Ended::Code(code)),
         (None, None) => None,
-    }
-}
-
-/// Resolves when the process behind `fd` exits; never when there is none.
-async fn exited_of(fd: Option<&AsyncPidFd>) -> std::io::Result<()> {
-    match fd {
-        Some(fd) => fd.exited().await,
-        None => std::future::pending().await,
     }
 }
 

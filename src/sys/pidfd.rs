@@ -59,3 +59,12 @@ impl AsyncPidFd {
             .map_err(io::Error::other)?
     }
 }
+
+/// Resolves when the process behind `fd` exits; never when there is none (for `select!`
+/// arms that watch a process only once there is one).
+pub async fn exited_of(fd: Option<&AsyncPidFd>) -> io::Result<()> {
+    match fd {
+        Some(fd) => fd.exited().await,
+        None => std::future::pending().await,
+    }
+}
