@@ -36,8 +36,7 @@ pub(crate) use requests::{Answer, Request, RequestId};
 pub(crate) use run::Phase;
 
 /// A service's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     /// Not running and not wanted.
     Stopped,
