@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use super::process::{spawn_group, GroupChild};
 use super::tools::{find_program, output, output_async};
 use super::{
-    Backend, BackendError, Control, Ctl, Exit, Reporter, RunEvent, Running, Session, StartRequest,
+    BackendError, Control, Ctl, Exit, Reporter, RunEvent, Runner, Running, Session, StartRequest,
     Started,
 };
 use crate::spec::{self, ContainerSettings, Runtime, Signal};
@@ -130,7 +130,7 @@ pub fn name_of(project: &str, svc: &spec::Service, settings: &ContainerSettings)
         .unwrap_or_else(|| default_name(project, &svc.name))
 }
 
-impl Backend for ContainerBackend {
+impl Runner for ContainerBackend {
     fn start(&self, req: StartRequest<'_>) -> Started {
         let svc = req.service;
         let spec::Backend::Container(settings) = &svc.backend else {

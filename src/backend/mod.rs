@@ -1,6 +1,6 @@
 //! Backends run a service somewhere: a native process group, a tmux session, a container.
 //!
-//! Every backend answers the same [`Backend::start`] call with a [`Running`]: the pid to
+//! Every backend answers the same [`Runner::start`] call with a [`Running`]: the pid to
 //! show, the output pipes to capture, a [`Control`] for orders ([`Ctl`]: signal, kill,
 //! reap), and a watcher that reports [`RunEvent`]s. A backend carries out orders and
 //! reports what the kernel or its tool says; it owns no policy and no timer. When to
@@ -311,7 +311,7 @@ pub enum BackendError {
 }
 
 /// Starts services of one kind.
-pub trait Backend {
+pub trait Runner {
     /// Starts `req.service`; must be called from inside the supervisor's runtime.
     fn start(&self, req: StartRequest<'_>) -> Started;
 }

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use tokio::sync::mpsc;
 
 use super::{
-    Backend, BackendError, Control, Ctl, Exit, Reporter, RunEvent, Running, StartRequest, Started,
+    BackendError, Control, Ctl, Exit, Reporter, RunEvent, Runner, Running, StartRequest, Started,
     Stream,
 };
 use crate::spec::Signal;
@@ -23,7 +23,7 @@ use crate::sys::pidfd::{exited_of, AsyncPidFd};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ProcessBackend;
 
-impl Backend for ProcessBackend {
+impl Runner for ProcessBackend {
     fn start(&self, req: StartRequest<'_>) -> Started {
         Started::Now(start(req))
     }

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use super::group::Members;
 use super::tools::{find_program, is_shell_identifier, output, output_async, sh_quote};
 use super::{
-    Backend, BackendError, Control, Ctl, Exit, Reporter, RunEvent, Running, Session, StartRequest,
+    BackendError, Control, Ctl, Exit, Reporter, RunEvent, Runner, Running, Session, StartRequest,
     Started,
 };
 use crate::backend::Stream;
@@ -190,7 +190,7 @@ fn died_token() -> String {
     )
 }
 
-impl Backend for TmuxBackend {
+impl Runner for TmuxBackend {
     fn start(&self, req: StartRequest<'_>) -> Started {
         let svc = req.service;
         if svc.command.is_empty() {

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::driver::{Slot, Supervisor};
+use super::driver::{Driver, Slot};
 use super::machine::{Policy, Request, State};
 use crate::control::proto::{ErrorBody, ErrorCode, Reply};
 use crate::logs::LogSink;
@@ -43,7 +43,7 @@ impl Slot {
     }
 }
 
-impl Supervisor {
+impl Driver {
     /// `run`: defines the ad-hoc service (anew if it exists and is stopped), remembers it,
     /// and starts it.
     pub(super) fn on_run(&mut self, def: AdHoc, reply: ReplyTx) {

@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::backend::container::ContainerBackend;
 use crate::backend::process::ProcessBackend;
 use crate::backend::tmux::TmuxBackend;
-use crate::backend::{Backend, StartRequest, Started};
+use crate::backend::{Runner, StartRequest, Started};
 
 use crate::spec::{self, Project, Spec};
 

@@ -90,7 +90,7 @@ pub(super) enum Asker {
     Manager(String),
 }
 
-pub(super) struct Supervisor {
+pub(super) struct Driver {
     pub(super) spec: Spec,
     pub(super) role: Option<String>,
     pub(super) machine: Machine,
@@ -192,7 +192,7 @@ pub(super) async fn run(
         closing,
     });
     let spec_project = spec.project.clone();
-    let mut sup = Supervisor {
+    let mut sup = Driver {
         spec,
         role,
         machine: Machine::new(policies, now),
@@ -321,7 +321,7 @@ fn setup(paths: &Paths) -> Result<(std::fs::File, UnixListener), SuperviseError>
     Ok((lock, listener))
 }
 
-impl Supervisor {
+impl Driver {
     pub(super) fn service(&self, i: usize) -> &Service {
         &self.spec.services[i]
     }

@@ -1,10 +1,10 @@
 //! Lifecycle locks around spawns: taken in one batch for many starts, or one at a time.
 
-use super::driver::Supervisor;
+use super::driver::Driver;
 use super::machine::{Input, Request};
 use crate::lock::{Acquired, Lock};
 
-impl Supervisor {
+impl Driver {
     /// Takes, in one batch, the locks of the services `inputs` are about to start.
     pub(super) fn prelock_for(&mut self, inputs: &[Input]) {
         let mut starts = Vec::new();

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use super::driver::{Msg, Supervisor};
+use super::driver::{Driver, Msg};
 use super::machine::{Input, State};
 use crate::probe::notify::{Notice, NotifySocket};
 use crate::probe::{self, Report};
@@ -30,7 +30,7 @@ fn send(tx: &mpsc::UnboundedSender<Msg>, unit: usize, gen: u64, msg: ProbeMsg) {
     let _ = tx.send(Msg::Probe { unit, gen, msg });
 }
 
-impl Supervisor {
+impl Driver {
     /// Binds the notify socket for a service that asks for one, before it is spawned.
     pub(super) fn notify_socket(&self, i: usize) -> Option<std::io::Result<NotifySocket>> {
         let probe = self.service(i).ready.as_ref()?;

@@ -6,12 +6,12 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 
 use super::backends::kind_name;
-use super::driver::Supervisor;
+use super::driver::Driver;
 use super::machine::State;
 use crate::backend::Session;
 use crate::control::proto::{Event, Reply, ServiceStatus};
 
-impl Supervisor {
+impl Driver {
     /// Broadcasts service `i`'s current state as an event (and logs it).
     pub(super) fn publish(&mut self, i: usize) {
         let u = &self.machine.units()[i];

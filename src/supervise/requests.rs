@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::driver::{Asker, Supervisor};
+use super::driver::{Asker, Driver};
 use super::machine::{Input, Request};
 use crate::control::proto::{Command, ErrorBody, ErrorCode, Reply};
 use crate::control::server::Call;
@@ -14,7 +14,7 @@ fn error(code: ErrorCode, message: String) -> ErrorBody {
     ErrorBody { code, message }
 }
 
-impl Supervisor {
+impl Driver {
     /// Resolves names, listing the known services when one is unknown.
     pub(super) fn resolve(&self, names: &[String]) -> Result<Vec<usize>, ErrorBody> {
         if names.is_empty() {

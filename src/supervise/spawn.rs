@@ -5,13 +5,13 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::SystemTime;
 
-use super::driver::{Msg, Supervisor};
+use super::driver::{Driver, Msg};
 use super::machine::Input;
 use crate::backend::{BackendError, Ctl, Exit, Reporter, Running, StartRequest, Started};
 use crate::logs::capture;
 use crate::probe::notify::NotifySocket;
 
-impl Supervisor {
+impl Driver {
     /// A start of service `i` that failed before anything ran.
     fn spawn_failed(&mut self, i: usize, msg: String) -> Input {
         Input::SpawnFailed(i, Exit::spawn_failed(msg))

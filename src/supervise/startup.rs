@@ -8,7 +8,7 @@
 
 use std::io::Write;
 
-use super::driver::{Asker, Supervisor};
+use super::driver::{Asker, Driver};
 use super::machine::{Input, Machine, Request};
 use crate::backend::orphan;
 use crate::control::proto::{self, Ready};
@@ -48,7 +48,7 @@ pub(super) fn report_ready(ready: Option<&mut std::fs::File>, result: Result<u32
     let _ = f.write_all(&proto::encode(&ready));
 }
 
-impl Supervisor {
+impl Driver {
     /// Adopts orphans and notes what to start once they are gone.
     pub(super) fn begin_startup(
         &mut self,
