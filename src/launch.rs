@@ -147,7 +147,10 @@ pub(crate) fn launch(
         Ok(Some(Ready::Listening { .. })) => Ok(Launched { child, parent }),
         Err(Waited) => Err(LaunchError::NoReport {
             pid: child.id(),
-            waited: deadline.unwrap_or_default(),
+            // Whole milliseconds: what is left of a deadline reads oddly to the nanosecond.
+            waited: Duration::from_millis(
+                u64::try_from(left.unwrap_or_default().as_millis()).unwrap_or(u64::MAX),
+            ),
             log: log_path,
         }),
         Ok(report) => {
