@@ -281,3 +281,43 @@ fn watch_parent(fd: OwnedFd) -> oneshot::Receiver<()> {
     }
     rx
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn pipe() -> (OwnedFd, std::fs::File) {
+        let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+        (rd, std::fs::File::from(wr))
+    }
+
+    #[test]
+    fn reads_a_report() {
+        let (rd, mut wr) = pipe();
+        wr.write_all(&proto::encode(&Ready::Listening { pid: 7 }))
+            .expect("write");
+        let got = read_report(rd, Some(Duration::from_secs(10)));
+        assert!(matches!(got, Ok(Some(Ready::Listening { pid: 7 }))));
+    }
+
+    #[test]
+    fn an_end_without_a_report_is_no_report() {
+        let (rd, wr) = pipe();
+        drop(wr);
+        assert!(matches!(read_report(rd, None), Ok(None)));
+    }
+
+    #[test]
+    fn a_silent_supervisor_is_given_up_on_at_the_deadline() {
+        let (rd, mut wr) = pipe();
+        // Half a line, then nothing: still no report.
+        wr.write_all(b"{\"ok\":tr").expect("write");
+        let started = Instant::now();
+        assert!(read_report(rd, Some(Duration::from_millis(100))).is_err());
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(100) && took < Duration::from_secs(5));
+        drop(wr);
+    }
+}
