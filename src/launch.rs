@@ -147,7 +147,10 @@ pub(crate) fn launch(
         Ok(Some(Ready::Listening { .. })) => Ok(Launched { child, parent }),
         Err(Waited) => Err(LaunchError::NoReport {
             pid: child.id(),
-            waited: deadline.unwrap_or_default(),
+            // Whole milliseconds: what is left of a deadline reads oddly to the nanosecond.
+            waited: Duration::from_millis(
+                u64::try_from(left.unwrap_or_default().as_millis()).unwrap_or(u64::MAX),
+            ),
             log: log_path,
         }),
         Ok(report) => {
@@ -277,4 +280,44 @@ fn watch_parent(fd: OwnedFd) -> oneshot::Receiver<()> {
         eprintln!("proctor supervisor: cannot watch the parent; it stops only on request");
     }
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn pipe() -> (OwnedFd, std::fs::File) {
+        let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+        (rd, std::fs::File::from(wr))
+    }
+
+    #[test]
+    fn reads_a_report() {
+        let (rd, mut wr) = pipe();
+        wr.write_all(&proto::encode(&Ready::Listening { pid: 7 }))
+            .expect("write");
+        let got = read_report(rd, Some(Duration::from_secs(10)));
+        assert!(matches!(got, Ok(Some(Ready::Listening { pid: 7 }))));
+    }
+
+    #[test]
+    fn an_end_without_a_report_is_no_report() {
+        let (rd, wr) = pipe();
+        drop(wr);
+        assert!(matches!(read_report(rd, None), Ok(None)));
+    }
+
+    #[test]
+    fn a_silent_supervisor_is_given_up_on_at_the_deadline() {
+        let (rd, mut wr) = pipe();
+        // Half a line, then nothing: still no report.
+        wr.write_all(b"{\"ok\":tr").expect("write");
+        let started = Instant::now();
+        assert!(read_report(rd, Some(Duration::from_millis(100))).is_err());
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(100) && took < Duration::from_secs(5));
+        drop(wr);
+    }
 }

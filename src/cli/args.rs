@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// How long verbs that wait for services wait by default.
+const WAIT_DEFAULT: &str = "120s";
+
 /// Exit codes, also shown in `--help`.
 pub const EXIT_CODES: &str = "\
 Exit codes:
@@ -83,6 +86,10 @@ pub struct UpArgs {
     /// Start the services whose autostart lists this role.
     #[arg(long)]
     pub role: Option<String>,
+    /// Give up waiting for the services to be ready after this long (e.g. 30s), naming
+    /// those still starting and why.
+    #[arg(long, value_parser = parse_duration, default_value = WAIT_DEFAULT)]
+    pub timeout: std::time::Duration,
 }
 
 /// `down` arguments.
@@ -93,12 +100,16 @@ pub struct DownArgs {
     pub timeout: Option<std::time::Duration>,
 }
 
-/// Arguments naming services.
+/// `start` and `restart` arguments.
 #[derive(Debug, Args)]
 pub struct NamesArgs {
     /// Service names.
     #[arg(required = true)]
     pub services: Vec<String>,
+    /// Give up waiting for them to be ready after this long (e.g. 30s), naming those still
+    /// starting and why.
+    #[arg(long, value_parser = parse_duration, default_value = WAIT_DEFAULT)]
+    pub timeout: std::time::Duration,
 }
 
 /// `stop` arguments.
@@ -175,6 +186,9 @@ pub struct RunArgs {
     /// Working directory (default: the current directory).
     #[arg(long)]
     pub cwd: Option<PathBuf>,
+    /// Give up waiting for it to be ready after this long (e.g. 30s).
+    #[arg(long, value_parser = parse_duration, default_value = WAIT_DEFAULT)]
+    pub timeout: std::time::Duration,
     /// The command and its arguments, after `--` (optional for containers).
     #[arg(last = true)]
     pub command: Vec<String>,
@@ -194,9 +208,9 @@ pub struct WaitArgs {
     /// Services to wait for.
     #[arg(required = true)]
     pub services: Vec<String>,
-    /// Give up after this long (e.g. 30s); default: wait indefinitely.
-    #[arg(long, value_parser = parse_duration)]
-    pub timeout: Option<std::time::Duration>,
+    /// Give up after this long (e.g. 30s), naming the services still starting and why.
+    #[arg(long, value_parser = parse_duration, default_value = WAIT_DEFAULT)]
+    pub timeout: std::time::Duration,
 }
 
 /// `supervise` arguments.

@@ -16,6 +16,7 @@ use crate::state::Paths;
 
 pub mod args;
 mod commands;
+mod deadline;
 pub mod printer;
 mod spawn;
 

@@ -1,23 +1,23 @@
 //! Starting a detached supervisor when none runs, and connecting to it.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::cli::deadline::Deadline;
 use crate::control::{Client, ControlError};
 use crate::spec::Spec;
 use crate::state::{ensure_private_dir, Paths};
 
-/// Connects to the project's supervisor, starting one in the background if none runs, all
-/// within `within`. Returns the client and whether a new supervisor was started.
+/// Connects to the project's supervisor, starting one in the background if none runs
+/// (and waiting for it no later than `deadline`). Returns the client and whether a new
+/// supervisor was started.
 pub(crate) fn ensure_supervisor(
     spec: &Spec,
     paths: &Paths,
     role: Option<&str>,
-    within: Duration,
+    deadline: Deadline,
 ) -> Result<(Client, bool)> {
-    let started = Instant::now();
     match Client::connect(&paths.control_socket()) {
         Ok(c) => return Ok((c, false)),
         Err(ControlError::NotRunning { .. }) => {}
@@ -53,12 +53,7 @@ pub(crate) fn ensure_supervisor(
     if let Some(r) = role {
         cmd.arg("--role").arg(r);
     }
-    crate::launch::launch(
-        cmd,
-        paths,
-        false,
-        Some(within.saturating_sub(started.elapsed())),
-    )?;
+    crate::launch::launch(cmd, paths, false, Some(deadline.left()))?;
     let client = Client::connect(&paths.control_socket())?;
     drop(lock);
     Ok((client, true))

@@ -132,6 +132,11 @@ impl Client {
         })
     }
 
+    /// The socket this client is connected to.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
     /// The pid of the process at the other end, as the kernel recorded it when it accepted
     /// the connection (`SO_PEERCRED`): the supervisor's process.
     pub fn peer_pid(&self) -> Option<u32> {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::cli::args::{DownArgs, NamesArgs, StopArgs, WaitArgs};
+use crate::cli::deadline::{self, stop_budget, Deadline, Goal};
 use crate::cli::spawn::ensure_supervisor;
 use crate::cli::{project, Printer};
 use crate::control::proto::{Command, Reply};
@@ -64,9 +65,16 @@ pub(crate) fn down(file: Option<&Path>, a: DownArgs, p: &Printer) -> Result<Exit
     let supervisor = client
         .peer_pid()
         .and_then(|pid| crate::sys::child::pidfd_open(pid).ok());
-    let reply = client.request(Command::Down {
-        timeout_ms: millis(a.timeout),
-    })?;
+    let spec = project(file).ok().map(|(spec, _)| spec);
+    let reply = deadline::request(
+        &mut client,
+        Command::Down {
+            timeout_ms: millis(a.timeout),
+        },
+        stop_budget(spec.as_ref(), a.timeout),
+        &[],
+        Goal::Stopped,
+    )?;
     if let Some(fd) = supervisor {
         // The supervisor closes our connection last thing before it exits. A supervisor
         // embedded in another program (`proctor::Daemon`) is a thread whose process lives
@@ -84,14 +92,21 @@ pub(crate) fn down(file: Option<&Path>, a: DownArgs, p: &Printer) -> Result<Exit
 }
 
 pub(crate) fn start(file: Option<&Path>, a: NamesArgs, p: &Printer) -> Result<ExitCode> {
+    let within = Deadline::new(a.timeout);
     let (spec, paths) = project(file)?;
-    let (mut client, spawned) = ensure_supervisor(&spec, &paths, None, Duration::from_secs(120))?;
+    let (mut client, spawned) = ensure_supervisor(&spec, &paths, None, within)?;
     if spawned {
         p.note("started a supervisor in the background");
     }
-    let reply = client.request(Command::Start {
-        services: a.services.clone(),
-    })?;
+    let reply = deadline::request(
+        &mut client,
+        Command::Start {
+            services: a.services.clone(),
+        },
+        within,
+        &a.services,
+        Goal::Ready,
+    )?;
     let extra: Vec<&str> = reply
         .services
         .iter()
@@ -106,10 +121,17 @@ pub(crate) fn start(file: Option<&Path>, a: NamesArgs, p: &Printer) -> Result<Ex
 
 pub(crate) fn stop(file: Option<&Path>, a: StopArgs, p: &Printer) -> Result<ExitCode> {
     let mut client = connect(file)?;
-    let reply = client.request(Command::Stop {
-        services: a.services.clone(),
-        timeout_ms: millis(a.timeout),
-    })?;
+    let spec = project(file).ok().map(|(spec, _)| spec);
+    let reply = deadline::request(
+        &mut client,
+        Command::Stop {
+            services: a.services.clone(),
+            timeout_ms: millis(a.timeout),
+        },
+        stop_budget(spec.as_ref(), a.timeout),
+        &a.services,
+        Goal::Stopped,
+    )?;
     let extra: Vec<&str> = reply
         .services
         .iter()
@@ -127,23 +149,28 @@ pub(crate) fn stop(file: Option<&Path>, a: StopArgs, p: &Printer) -> Result<Exit
 
 pub(crate) fn restart(file: Option<&Path>, a: NamesArgs, p: &Printer) -> Result<ExitCode> {
     let mut client = connect(file)?;
-    let reply = client.request(Command::Restart {
-        services: a.services,
-    })?;
+    let reply = deadline::request(
+        &mut client,
+        Command::Restart {
+            services: a.services.clone(),
+        },
+        Deadline::new(a.timeout),
+        &a.services,
+        Goal::Ready,
+    )?;
     Ok(report(&reply, p, "ready"))
 }
 
 pub(crate) fn wait(file: Option<&Path>, a: WaitArgs, p: &Printer) -> Result<ExitCode> {
     let mut client = connect(file)?;
-    client.set_timeout(a.timeout)?;
-    match client.request(Command::Wait {
-        services: a.services,
-    }) {
-        Ok(reply) => Ok(report(&reply, p, "ready")),
-        Err(ControlError::Timeout(d)) => {
-            p.error(&format!("timed out after {d:?} waiting for readiness"));
-            Ok(ExitCode::FAILURE)
-        }
-        Err(e) => Err(e.into()),
-    }
+    let reply = deadline::request(
+        &mut client,
+        Command::Wait {
+            services: a.services.clone(),
+        },
+        Deadline::new(a.timeout),
+        &a.services,
+        Goal::Ready,
+    )?;
+    Ok(report(&reply, p, "ready"))
 }

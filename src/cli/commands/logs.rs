@@ -93,6 +93,11 @@ pub(crate) fn run(file: Option<&Path>, a: LogsArgs, p: &Printer) -> Result<ExitC
                 c.send(Command::Follow {
                     services: chosen.iter().map(|&i| view.names[i].clone()).collect(),
                 })?;
+                // A supervisor that does not even answer `hello` is said so; after that,
+                // following means waiting for lines as long as it takes.
+                c.set_timeout(Some(crate::cli::deadline::ANSWER))?;
+                c.hello()?;
+                c.set_timeout(None)?;
                 Some(c)
             }
             Err(ControlError::NotRunning { .. }) => bail!(

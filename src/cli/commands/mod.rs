@@ -18,6 +18,8 @@ mod supervise;
 mod up;
 mod validate;
 
+pub(crate) use status::short_duration;
+
 /// Runs the chosen verb.
 pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
     let file = cli.file.as_deref().or(cli.file_short.as_deref());

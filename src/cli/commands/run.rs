@@ -7,6 +7,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use super::control::report;
 use crate::cli::args::{BackendArg, RestartArg, RmArgs, RunArgs};
+use crate::cli::deadline::{self, Deadline, Goal};
 use crate::cli::spawn::ensure_supervisor;
 use crate::cli::{project, project_or_default, Printer};
 use crate::control::proto::Command;
@@ -43,21 +44,34 @@ pub(crate) fn run(file: Option<&Path>, a: RunArgs, p: &Printer) -> Result<ExitCo
     };
     def.check(&spec.project)
         .map_err(|why| anyhow!("cannot run {:?}: {why}", def.name))?;
-    let (mut client, _) =
-        ensure_supervisor(&spec, &paths, None, std::time::Duration::from_secs(120))?;
-    let reply = client.request(Command::Run {
-        service: def.into(),
-    })?;
+    let within = Deadline::new(a.timeout);
+    let (mut client, _) = ensure_supervisor(&spec, &paths, None, within)?;
+    let name = vec![def.name.clone()];
+    let reply = deadline::request(
+        &mut client,
+        Command::Run {
+            service: def.into(),
+        },
+        within,
+        &name,
+        Goal::Ready,
+    )?;
     Ok(report(&reply, p, "ready"))
 }
 
 pub(crate) fn rm(file: Option<&Path>, a: &RmArgs, p: &Printer) -> Result<ExitCode> {
-    let (_, paths) = project(file)?;
+    let (spec, paths) = project(file)?;
     match Client::connect(&paths.control_socket()) {
         Ok(mut client) => {
-            let reply = client.request(Command::Rm {
-                services: a.services.clone(),
-            })?;
+            let reply = deadline::request(
+                &mut client,
+                Command::Rm {
+                    services: a.services.clone(),
+                },
+                deadline::stop_budget(Some(&spec), None),
+                &a.services,
+                Goal::Stopped,
+            )?;
             if !reply.failures.is_empty() {
                 return Ok(report(&reply, p, "stopped"));
             }

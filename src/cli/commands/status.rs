@@ -7,6 +7,7 @@ use anyhow::Result;
 
 use super::control::connect;
 use crate::cli::args::StatusArgs;
+use crate::cli::deadline::ANSWER;
 use crate::cli::Printer;
 use crate::control::proto::{Command, Reply, ServiceStatus, State};
 
@@ -15,6 +16,7 @@ pub(crate) fn run(file: Option<&Path>, a: StatusArgs, p: &Printer) -> Result<Exi
         return all_backends(file, &a, p);
     }
     let mut client = connect(file)?;
+    client.set_timeout(Some(ANSWER))?;
     let cmd = Command::Status {
         services: a.services,
     };

@@ -2,12 +2,12 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Result;
 
 use super::control::report;
 use crate::cli::args::UpArgs;
+use crate::cli::deadline::{self, Deadline, Goal};
 use crate::cli::spawn::ensure_supervisor;
 use crate::cli::{init_tracing, project, Printer};
 use crate::control::proto::Command;
@@ -40,14 +40,15 @@ pub(crate) fn run(file: Option<&Path>, a: UpArgs, p: &Printer) -> Result<ExitCod
         role: a.role.clone(),
     };
     if a.detach {
-        let (mut client, _) =
-            ensure_supervisor(&spec, &paths, a.role.as_deref(), Duration::from_secs(120))?;
-        let reply = client.request(up)?;
+        let within = Deadline::new(a.timeout);
+        let (mut client, _) = ensure_supervisor(&spec, &paths, a.role.as_deref(), within)?;
+        let reply = deadline::request(&mut client, up, within, &a.services, Goal::Ready)?;
         return Ok(report(&reply, p, "ready"));
     }
     match Client::connect(&paths.control_socket()) {
         Ok(mut client) => {
-            let reply = client.request(up)?;
+            let within = Deadline::new(a.timeout);
+            let reply = deadline::request(&mut client, up, within, &a.services, Goal::Ready)?;
             p.note(&format!(
                 "a supervisor already runs for {} (pid {}); follow its output with `proctor logs -f`",
                 reply.project, reply.supervisor_pid

@@ -103,10 +103,15 @@ fn line<T: Serialize>(msg: &T) -> String {
 
 /// One exchange of the transcript: a title, what the client sends, what it gets back.
 fn exchange(out: &mut String, title: &str, cmd: Command, answers: &[Response]) {
+    exchange_as(out, title, 1, cmd, answers);
+}
+
+/// [`exchange`] with request id `id`.
+fn exchange_as(out: &mut String, title: &str, id: u64, cmd: Command, answers: &[Response]) {
     out.push_str(&format!("# {title}\n> "));
     let request = line(&Request {
         v: VERSION,
-        id: 1,
+        id,
         cmd,
     });
     assert!(decode_request(request.as_bytes()).is_ok(), "{request}");
@@ -331,16 +336,17 @@ fn transcript() {
             Vec::new(),
         )],
     );
-    exchange(
+    exchange_as(
         &mut t,
         "hello (sent in one write with the first request; answered whatever its v)",
+        0,
         Command::Hello {
             proto: VERSION,
             version: "0.1.0".into(),
         },
         &[Response {
             v: VERSION,
-            id: Some(1),
+            id: Some(0),
             body: Body::Hello(HelloReply {
                 proto: VERSION,
                 version: "0.1.0".into(),
