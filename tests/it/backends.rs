@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use proctor::control::proto::Command as Cmd;
 use proctor::supervise::State;
 
-use crate::support::{alive, require, TestContext};
+use crate::support::{alive, free_port, require, TestContext};
 
 const IMAGE: &str = "localhost/proctor-test:latest";
 
@@ -484,14 +484,6 @@ autostart = false
     let out = ctx.run(&["run", "web", "--", "true"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("declared in"));
-}
-
-/// A TCP port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 impl TestContext {

@@ -192,3 +192,11 @@ pub fn stat(pid: u32) -> Option<(char, u32, u32)> {
 pub fn alive(pid: u32) -> bool {
     stat(pid).is_some_and(|(s, _, _)| s != 'Z')
 }
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
