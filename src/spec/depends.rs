@@ -36,9 +36,8 @@ pub(super) fn check(services: &[Service]) -> Vec<(usize, Invalid)> {
     if !out.is_empty() {
         return out;
     }
-    if let Some(cycle) = find_cycle(services) {
-        let first = cycle[0];
-        let next = &services[cycle[1]].name;
+    if let Some(cycle @ [first, next, ..]) = find_cycle(services).as_deref() {
+        let (first, next) = (*first, &services[*next].name);
         let entry = services[first]
             .depends_on
             .iter()

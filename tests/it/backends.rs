@@ -1,7 +1,7 @@
 //! The tmux and container backends, `attach`, `run`/`rm`, and backend auto-detection, with
 //! real tmux and real podman. Container tests need podman and the busybox test image that
 //! `.ci/containers.sh` builds; where podman cannot run containers they say so loudly and
-//! skip.
+//! skip, and under CI they fail.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use proctor::control::proto::Command as Cmd;
 use proctor::supervise::State;
 
-use crate::support::{alive, TestContext};
+use crate::support::{alive, free_port, require, TestContext};
 
 const IMAGE: &str = "localhost/proctor-test:latest";
 
@@ -27,28 +27,46 @@ fn unique_project() -> String {
     )
 }
 
-/// Whether podman can run the test image here; explains loudly when it cannot.
+/// Whether podman can run the test image here. Where podman or the image is missing the
+/// test skips, loudly, and under CI it fails (`support::require`); an image that runs but
+/// is not the one `.ci/containers.sh` builds fails it everywhere.
 fn podman_usable() -> bool {
-    static USABLE: OnceLock<Result<(), String>> = OnceLock::new();
-    let r = USABLE.get_or_init(|| {
-        let out = Command::new("podman")
-            .args(["run", "--rm", IMAGE, "true"])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run podman: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-        }
+    static CONTENT: OnceLock<Result<String, String>> = OnceLock::new();
+    let content = CONTENT.get_or_init(|| {
+        // What the tests use: the page httpd serves, and busybox's httpd and sh (ash takes
+        // applets for builtins, so `command -v` would not tell). It exits 0 whatever it
+        // finds, so a failure is podman's.
+        let script = "cat /www/index.html; for a in httpd sh; do \
+                      [ -x /bin/$a ] && busybox --list | grep -qx $a && echo has $a; done; true";
+        podman_run(&["sh", "-c", script])
+            .map_err(|why| format!("podman cannot run {IMAGE} here ({why}); run .ci/containers.sh"))
     });
-    if let Err(why) = r {
-        eprintln!(
-            "\n!!!!! SKIPPING container test: podman cannot run {IMAGE} here ({why}); \
-             run .ci/containers.sh to set it up !!!!!\n"
-        );
+    let Some(found) = require("podman and its test image", content.clone()) else {
+        return false;
+    };
+    let lines: Vec<&str> = found.lines().map(str::trim).collect();
+    assert!(
+        lines == ["<h1>proctor</h1>", "has httpd", "has sh"],
+        "{IMAGE} is not the test image .ci/containers.sh builds (busybox with httpd, sh and \
+         /www/index.html holding <h1>proctor</h1>); remove it and run .ci/containers.sh. \
+         It showed:\n{found}"
+    );
+    true
+}
+
+/// The output of `argv` run in a throwaway container of the test image.
+fn podman_run(argv: &[&str]) -> Result<String, String> {
+    let out = Command::new("podman")
+        .args(["run", "--rm", "--pull=never", IMAGE])
+        .args(argv)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run podman: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
     }
-    r.is_ok()
 }
 
 fn tmux(home: &Path) -> Command {
@@ -466,14 +484,6 @@ autostart = false
     let out = ctx.run(&["run", "web", "--", "true"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("declared in"));
-}
-
-/// A TCP port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 impl TestContext {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::support::{alive, group_members, TestContext};
+use crate::support::{alive, free_port, group_members, TestContext};
 use proctor::daemon::Supervisor;
 use proctor::{Daemon, Error, Probe, RecoveryError, RestartPolicy, State, Storage};
 
@@ -16,12 +16,6 @@ s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen()
 while True:
     c,_=s.accept(); c.sendall(c.recv(1024)); c.close()";
-
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
 
 /// Sends `msg` to the echo server and returns what came back.
 fn echo(addr: SocketAddr, msg: &str) -> std::io::Result<String> {

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use proctor::install::{render, Boot, Scope, Target};
 
+use crate::support::{require, which};
+
 /// A boot service with fixed paths, so snapshots do not depend on the machine.
 fn fixed(target: Target, scope: Scope) -> Boot {
     Boot {
@@ -78,17 +80,18 @@ fn snapshots_of_every_target() {
     }
 }
 
-/// Runs `systemd-analyze verify` on `text` saved as `<name>.service` and insists on a clean
+/// `systemd-analyze`, which the tests below need: their skip (or, under CI, failure) is
+/// `support::require`'s.
+fn systemd_analyze() -> Option<PathBuf> {
+    require(
+        "systemd-analyze",
+        which("systemd-analyze").map_err(|why| format!("{why}; CI installs the systemd package")),
+    )
+}
+
+/// Runs `analyze verify` on `text` saved as `<name>.service` and insists on a clean
 /// stderr: verify exits 0 even when it warns.
-fn verify(scope: Scope, name: &str, text: &str) {
-    let Some(analyze) = which("systemd-analyze") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "systemd-analyze is missing (CI installs the systemd package)"
-        );
-        eprintln!("skipping: systemd-analyze is not installed");
-        return;
-    };
+fn verify(analyze: &Path, scope: Scope, name: &str, text: &str) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let unit = tmp.path().join(format!("{name}.service"));
     std::fs::write(&unit, text).expect("write unit");
@@ -119,16 +122,11 @@ fn verify(scope: Scope, name: &str, text: &str) {
     );
 }
 
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-    })
-}
-
 #[test]
 fn every_systemd_rendering_passes_systemd_analyze_verify() {
+    let Some(analyze) = systemd_analyze() else {
+        return;
+    };
     // verify checks that ExecStart's program exists, so use the real one; the spec lives in
     // a directory whose name needs quoting and escaping.
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -154,7 +152,7 @@ fn every_systemd_rendering_passes_systemd_analyze_verify() {
                     b.user_name = Some("deploy".into());
                 }
                 let text = render(&b).expect("render");
-                verify(scope, &b.name, &text);
+                verify(&analyze, scope, &b.name, &text);
             }
         }
     }
@@ -163,15 +161,15 @@ fn every_systemd_rendering_passes_systemd_analyze_verify() {
 #[test]
 fn verify_catches_a_broken_unit() {
     // Guards the check above: a unit systemd rejects must fail `verify`.
-    if which("systemd-analyze").is_none() {
+    let Some(analyze) = systemd_analyze() else {
         return;
-    }
+    };
     let mut b = fixed(Target::Systemd, Scope::System);
     b.exe = PathBuf::from(env!("CARGO_BIN_EXE_proctor"));
     let text = render(&b)
         .expect("render")
         .replace("KillMode=mixed", "KillMode=bogus");
-    let result = std::panic::catch_unwind(|| verify(Scope::System, "broken", &text));
+    let result = std::panic::catch_unwind(|| verify(&analyze, Scope::System, "broken", &text));
     assert!(result.is_err(), "verify accepted KillMode=bogus");
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::TestContext;
+use crate::support::{require, TestContext};
 use proctor::logs::{parse_record, RecordStream};
 
 /// Every record of `name`'s log, oldest file first, as `(stream, continued, line)`.
@@ -247,14 +247,17 @@ command = ["python3", "-u", "-c", "import itertools, time\nfor i in itertools.co
     );
     let logs = ctx.home().join("logs");
     std::fs::create_dir_all(&logs).expect("mkdir");
-    let mounted = std::process::Command::new("mount")
+    let mounted = match std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
         .arg(&logs)
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("SKIPPED full_disk_keeps_everything_running: cannot mount a tmpfs (needs root)");
+    {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("mount -t tmpfs failed ({s}); it needs root")),
+        Err(e) => Err(format!("cannot run mount: {e}")),
+    };
+    if require("a small tmpfs for the logs", mounted).is_none() {
         return;
     }
     let _mount = Mount(logs.clone());

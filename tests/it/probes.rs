@@ -1,19 +1,9 @@
 //! Readiness and liveness probes, the notify protocol, dependencies and `wait`.
 
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use crate::support::TestContext;
+use crate::support::{free_port, TestContext};
 use proctor::supervise::State;
-
-/// A free port on 127.0.0.1 (bound and released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 fn py_http(port: u16, delay: &str) -> String {
     format!(r#"["sh", "-c", "sleep {delay}; exec python3 -m http.server {port} --bind 127.0.0.1"]"#)

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use proctor::control::proto::{Body, Command as Cmd, Event, Reply};
 use proctor::control::Client;
 
+mod require;
+pub use require::{require, which};
+
 /// A project in a temp dir with its own state dir.
 pub struct TestContext {
     pub dir: tempfile::TempDir,
@@ -188,4 +191,12 @@ pub fn stat(pid: u32) -> Option<(char, u32, u32)> {
 /// Whether process `pid` exists (and is not a zombie).
 pub fn alive(pid: u32) -> bool {
     stat(pid).is_some_and(|(s, _, _)| s != 'Z')
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
