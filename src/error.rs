@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::control::ControlError;
 use crate::lock::{LockError, LockRecord};
 use crate::spec::SpecErrors;
-use crate::supervise::SuperviseError;
+pub use crate::supervise::SuperviseError;
 
 /// Everything that can go wrong through the [`crate::Daemon`] API.
 #[derive(Debug, thiserror::Error)]

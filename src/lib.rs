@@ -29,15 +29,44 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # The library's surface
+//! - [`Daemon`] ([`DaemonBuilder`], [`DaemonStatus`], [`Events`]): one daemon embedded in
+//!   your program, from start to stop, with recovery.
+//! - [`spec`]: the types of `proctor.toml` ([`spec::Spec`], [`spec::Service`], probes,
+//!   policies), as parsed and validated.
+//! - [`lock`]: the lifecycle lock ([`lock::Lock`]) that makes a start happen once only.
+//! - [`control`]: the blocking [`control::Client`] of a running supervisor and its wire
+//!   protocol ([`control::proto`]).
+//! - [`install`]: boot units (systemd, launchd, Windows) rendered and installed.
+//! - [`logs`]: reading the records of a service's log file.
+//! - [`Error`] and each module's own error type.
+//!
+//! Everything else is the supervisor's machinery and stays inside the crate.
+//!
 //! # Layout
-//! Modules follow the life of a service: [`spec`] → [`lock`] → [`sys`] → [`backend`] →
-//! [`supervise`] → [`probe`] → [`logs`] → [`control`] → [`install`] → [`daemon`], with
-//! [`state`] for where files live and [`error`] for the library's [`Error`].
-
+//! Modules follow the life of a service: `spec` → `lock` → `sys` → `backend` →
+//! `supervise` → `probe` → `logs` → `control` → `install` → `daemon` → `cli`, with `state`
+//! for where files live, `launch` for starting a supervisor in the background, and `error`
+//! for the library's [`Error`].
+//!
+//! # Layering
+//! Each layer uses only the ones below it; nothing below `supervise` knows it exists:
+//! - `sys` (all `unsafe`), `util`, then `spec` and `lock`;
+//! - `probe`, `logs`, `backend` (runs a process, a tmux session or a container, and carries
+//!   out orders: it has no policy and no timer), and `control` (the wire protocol, which
+//!   imports nothing else of the crate, its blocking client, and the connection server);
+//! - `supervise`: the pure machine that owns every rule of a service's life, and the
+//!   event loop that feeds it and carries out its actions;
+//! - `launch`, `daemon`, `install` and `cli` on top.
+//!
 #![deny(missing_docs)]
+// Built without the CLI, the library keeps helpers only the CLI calls (attach commands,
+// backend detection, log tails); they are not dead, just unused in that build.
+#![cfg_attr(not(feature = "cli"), allow(dead_code))]
 
-pub mod backend;
+pub(crate) mod backend;
 #[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod cli;
 pub mod control;
 pub mod daemon;
@@ -46,12 +75,12 @@ pub mod install;
 pub(crate) mod launch;
 pub mod lock;
 pub mod logs;
-pub mod probe;
+pub(crate) mod probe;
 pub mod spec;
-pub mod state;
-pub mod supervise;
-pub mod sys;
-pub mod util;
+pub(crate) mod state;
+pub(crate) mod supervise;
+pub(crate) mod sys;
+pub(crate) mod util;
 
 pub use control::proto::Event;
 pub use control::proto::State;

@@ -69,21 +69,3 @@ pub fn find_all(spec: &Spec, state_dir: &Path, name: &str) -> Result<Vec<Found>,
     }
     Ok(found)
 }
-
-/// The one backend holding service `name`'s session or container: `None` when none does,
-/// [`BackendError::Ambiguous`] (listing where) when several do.
-pub fn detect_backend(
-    spec: &Spec,
-    state_dir: &Path,
-    name: &str,
-) -> Result<Option<Found>, BackendError> {
-    let mut found = find_all(spec, state_dir, name)?;
-    match found.len() {
-        0 => Ok(None),
-        1 => Ok(found.pop()),
-        _ => Err(BackendError::Ambiguous {
-            name: name.to_string(),
-            found,
-        }),
-    }
-}

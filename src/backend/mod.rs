@@ -27,7 +27,7 @@ pub mod process;
 pub mod tmux;
 pub(crate) mod tools;
 
-pub use detect::{detect_backend, Found};
+pub use detect::Found;
 
 /// Which output stream a chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,7 +21,7 @@
 //! ```
 //!
 //! # Theory of operation
-//! A started [`Daemon`] runs a supervisor ([`crate::supervise::run`], the same code as
+//! A started [`Daemon`] runs a supervisor (`supervise::run`, the same code as
 //! `proctor up`) for its one service and talks to it through the control socket in
 //! [`Daemon::state_dir`], like the CLI does. Where that supervisor runs is a choice
 //! ([`DaemonBuilder::supervisor`]):

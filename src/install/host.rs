@@ -33,7 +33,7 @@ pub struct Host {
 impl Host {
     /// This machine, from the environment: `HOME`, `XDG_CONFIG_HOME`, and systemd running
     /// when `/run/systemd/system` exists (what `sd_booted()` checks), unless overridden by
-    /// [`SYSTEMD_RUNNING_VAR`].
+    /// `SYSTEMD_RUNNING_VAR`.
     pub fn detect() -> Result<Host, InstallError> {
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())

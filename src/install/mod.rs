@@ -28,7 +28,7 @@ mod windows;
 
 pub use apply::{install, uninstall, Outcome};
 pub use boot::{Boot, Request};
-pub use host::{Host, SYSTEMCTL_VAR, SYSTEMD_RUNNING_VAR};
+pub use host::Host;
 pub use manifest::{Manifest, SCHEMA_VERSION};
 
 /// The init system a boot service is rendered for.

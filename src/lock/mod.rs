@@ -8,7 +8,7 @@
 //!   `<service>.flock` (close-on-exec, never deleted), so acquirers on one host are serialized and
 //!   a race can never produce two holders; a loser gets [`LockError::Conflict`] (or
 //!   [`LockError::Busy`] if the winner has not written its record yet).
-//! - Holding the flock, it reads the record and applies the takeover table ([`decide()`]):
+//! - Holding the flock, it reads the record and applies the takeover table (`decide`):
 //!   absent, corrupt, foreign, dead or reused-pid records are replaced; a live holder under
 //!   a live supervisor is a conflict.
 //! - A live holder whose supervisor is gone is an **orphan**. `acquire` succeeds with
@@ -32,9 +32,11 @@ mod tests;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use decide::{decide, health, Decision, LockHealth, TakeoverReason};
+pub(crate) use decide::{decide, Decision};
+pub use decide::{health, LockHealth, TakeoverReason};
 pub use error::LockError;
-pub use record::{now_rfc3339, HostInfo, LockRecord, SCHEMA_VERSION};
+pub(crate) use record::HostInfo;
+pub use record::{LockRecord, SCHEMA_VERSION};
 
 use crate::sys;
 

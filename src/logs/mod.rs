@@ -1,6 +1,6 @@
 //! Log capture: every line a service prints, stamped, stored, rotated, and streamed.
 //!
-//! Each service has a [`LogSink`] writing `<state>/logs/NAME.log`, one record per line:
+//! Each service has a `LogSink` writing `<state>/logs/NAME.log`, one record per line:
 //! `2026-11-23T09:38:29.123456Z out the line`. The stream tag is `out` or `err`, with a `+`
 //! appended (`out+`) on a piece of an over-long line that continues in the next record, and
 //! `sys` for proctor's own notes (e.g. lines lost while the disk was full). Readers take one
@@ -12,7 +12,8 @@ mod record;
 mod sink;
 mod tail;
 
-pub use capture::capture;
+pub(crate) use capture::capture;
 pub use record::{parse_record, Record, RecordStream};
-pub use sink::{LogBatch, LogSink};
-pub use tail::{log_files, tail};
+pub(crate) use sink::{LogBatch, LogSink};
+#[cfg(feature = "cli")]
+pub(crate) use tail::tail;

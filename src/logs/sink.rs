@@ -89,6 +89,7 @@ impl LogSink {
     }
 
     /// The current log file.
+    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 pub use rustix::process::Signal;
 
-pub mod adhoc;
+pub(crate) mod adhoc;
 mod depends;
 mod error;
 mod locate;

@@ -27,7 +27,6 @@ mod startup;
 mod storage;
 mod wire;
 
-pub use crate::control::proto::State;
 pub use echo::Echo;
 
 /// How to run a supervisor.

@@ -80,13 +80,6 @@ pub fn signal_process(pid: u32, sig: Signal) -> io::Result<bool> {
     }
 }
 
-/// Whether any process of group `pgid` still exists.
-pub fn group_alive(pgid: u32) -> bool {
-    pid_of(pgid)
-        .map(|p| rustix::process::test_kill_process_group(p).is_ok())
-        .unwrap_or(false)
-}
-
 /// Waits until `pidfd` is readable, i.e. its process exited, or `limit` passes; returns
 /// whether it exited.
 pub fn wait_exited(pidfd: &impl AsFd, limit: std::time::Duration) -> bool {

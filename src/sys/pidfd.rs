@@ -40,11 +40,6 @@ impl AsyncPidFd {
         matches!(poll(&mut fds, Some(&now)), Ok(n) if n > 0)
     }
 
-    /// Reaps the process; blocks until it exits, so call it after [`Self::exited`].
-    pub fn reap(&self) -> io::Result<Option<Ended>> {
-        reap(self.0.get_ref())
-    }
-
     /// Reaps the process without blocking the runtime: at once when it is already a zombie
     /// (the usual case), else on the blocking pool. A pidfd can turn readable a moment
     /// before the kernel lets the parent reap, and a blocking wait here would stall every

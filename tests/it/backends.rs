@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use proctor::control::proto::Command as Cmd;
-use proctor::supervise::State;
+use proctor::State;
 
 use crate::support::{alive, free_port, require, TestContext};
 
@@ -389,12 +389,15 @@ command = ["sleep", "1000"]
         one.contains(&format!("tmux session \"proctor-{project}-dual,svc\"")),
         "{one}"
     );
-    let spec = proctor::spec::Spec::load(&ctx.spec_path()).expect("spec");
-    let found = proctor::backend::detect_backend(&spec, ctx.home(), "dual.svc")
-        .expect("detect")
-        .expect("found");
-    assert_eq!(found.backend, proctor::spec::BackendKind::Tmux);
-    assert!(proctor::backend::detect_backend(&spec, ctx.home(), "no;such").is_err());
+    let json = ctx.ok(&["status", "--all-backends", "--json", "dual.svc"]);
+    assert!(json.contains("\"backend\":\"tmux\""), "{json}");
+    let bad = ctx.run(&["status", "--all-backends", "no;such"]);
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("invalid name"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 
     if !podman_usable() {
         return;

@@ -121,7 +121,7 @@ fn start_spawns_a_supervisor_when_none_runs() {
         .iter()
         .find(|s| s.name == "ticker")
         .expect("ticker");
-    assert_eq!(ticker.state, proctor::supervise::State::Stopped);
+    assert_eq!(ticker.state, proctor::State::Stopped);
 }
 
 #[test]

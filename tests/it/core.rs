@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use proctor::control::proto::{Body, Command as Cmd, Reply};
-use proctor::supervise::State;
+use proctor::State;
 
 use crate::support::{alive, TestContext};
 
@@ -62,6 +62,10 @@ fn r13_a_start_during_a_stop_answers_both_and_the_service_runs() {
 [service.web]
 command = ["sh", "-c", "trap 'sleep 0.3; exit 0' TERM; echo up; while :; do sleep 0.05; done"]
 ready = { log = "up" }
+
+[service.marker]
+command = ["sleep", "1000"]
+autostart = false
 "#,
     );
     ctx.ok(&["up", "-d"]);
@@ -72,14 +76,19 @@ ready = { log = "up" }
         c.set_timeout(Some(Duration::from_secs(20)))
             .expect("timeout");
     }
+    let mut events = ctx.events();
+    // An event of our own making proves the subscription is in place.
+    ctx.ok(&["start", "marker"]);
+    events.until(Duration::from_secs(10), |e| e.service == "marker");
     let stop = stopper
         .send(Cmd::Stop {
             services: vec!["web".into()],
             timeout_ms: None,
         })
         .expect("stop");
-    let mut events = ctx.events();
-    events.until(Duration::from_secs(10), |e| e.state == State::Stopping);
+    events.until(Duration::from_secs(10), |e| {
+        e.service == "web" && e.state == State::Stopping
+    });
     let start = starter
         .send(Cmd::Start {
             services: vec!["web".into()],
@@ -148,12 +157,19 @@ backoff = {{ initial = "0s" }}
 backend = "tmux"
 command = ["sleep", "1000"]
 autostart = false
+
+[service.marker]
+command = ["sleep", "1000"]
+autostart = false
 "#,
         wrapper.display()
     ));
     ctx.ok(&["up", "-d"]);
     let old = ctx.service("fast").pid.expect("pid");
     let mut events = ctx.events();
+    // An event of our own making proves the subscription is in place.
+    ctx.ok(&["start", "marker"]);
+    events.until(Duration::from_secs(10), |e| e.service == "marker");
     let mut c = ctx.client();
     c.send(Cmd::Start {
         services: vec!["slow".into()],

@@ -422,7 +422,7 @@ command = ["sleep", "1000"]
     let (parent_rd, parent_wr) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
     // Only the child's end is inherited: ours must close when we "die".
-    proctor::sys::child::set_inheritable(&parent_rd, true).expect("inheritable");
+    rustix::io::fcntl_setfd(&parent_rd, rustix::io::FdFlags::empty()).expect("inheritable");
     let mut sup = std::process::Command::new(env!("CARGO_BIN_EXE_proctor"))
         .env("PROCTOR_DAEMON_SPEC", ctx.spec_path())
         .env("PROCTOR_DAEMON_HOME", ctx.home())

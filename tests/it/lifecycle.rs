@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::support::{alive, group_members, zombies_of, TestContext};
-use proctor::supervise::State;
+use proctor::State;
 
 #[test]
 fn crashing_service_restarts_with_growing_delays_then_fails() {

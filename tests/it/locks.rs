@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::support::{alive, group_members, TestContext};
-use proctor::supervise::State;
+use proctor::State;
 
 #[test]
 fn twenty_concurrent_up_d_make_one_supervisor() {

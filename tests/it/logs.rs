@@ -336,7 +336,7 @@ logs = { max_size = "32MB", keep = 1 }
     ctx.ok(&["start", "flood"]);
     let mut peak = before;
     let deadline = Instant::now() + Duration::from_secs(120);
-    while ctx.service("flood").state != proctor::supervise::State::Exited {
+    while ctx.service("flood").state != proctor::State::Exited {
         peak = peak.max(rss_kib(sup));
         assert!(Instant::now() < deadline, "the flood never ended");
         std::thread::sleep(Duration::from_millis(20));

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::{free_port, TestContext};
-use proctor::supervise::State;
+use proctor::State;
 
 fn py_http(port: u16, delay: &str) -> String {
     format!(r#"["sh", "-c", "sleep {delay}; exec python3 -m http.server {port} --bind 127.0.0.1"]"#)

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 mod error;
 mod hello;
-pub mod rfc3339;
+pub(crate) mod rfc3339;
 mod run;
 mod status;
 
