@@ -202,10 +202,7 @@ impl Runner for ContainerBackend {
                 control,
                 watch: Box::pin(w.run(pidfd, rx, report)),
                 tty: false,
-                session: Some(Session {
-                    name,
-                    id_file: Some(cidfile),
-                }),
+                session: Some(Session::new(name, Some(cidfile))),
             })
         }))
     }

@@ -144,14 +144,29 @@ pub struct Session {
     pub name: String,
     /// A file that holds the container id once the runtime has written it.
     pub id_file: Option<PathBuf>,
+    /// The container id once read: `status` reads the file until then, not at every call.
+    pub id: std::cell::OnceCell<String>,
 }
 
 impl Session {
-    /// The container id, once the runtime has written it (`None` for tmux sessions).
+    /// A session called `name`, whose container id the runtime writes to `id_file`.
+    pub fn new(name: String, id_file: Option<PathBuf>) -> Self {
+        Self {
+            name,
+            id_file,
+            id: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The (short) container id, once the runtime has written it (`None` for tmux
+    /// sessions).
     pub fn container_id(&self) -> Option<String> {
+        if let Some(id) = self.id.get() {
+            return Some(id.clone());
+        }
         let text = std::fs::read_to_string(self.id_file.as_ref()?).ok()?;
-        let id = text.trim();
-        (!id.is_empty()).then(|| id.chars().take(12).collect())
+        let id: String = text.trim().chars().take(12).collect();
+        (!id.is_empty()).then(|| self.id.get_or_init(|| id).clone())
     }
 }
 

@@ -252,10 +252,7 @@ impl TmuxBackend {
             control,
             watch: Box::pin(ctx.run(pidfd, rx, report)),
             tty: true,
-            session: Some(Session {
-                name: session,
-                id_file: None,
-            }),
+            session: Some(Session::new(session, None)),
         })
     }
 }
