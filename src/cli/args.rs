@@ -41,11 +41,13 @@ pub enum Cmd {
     Up(UpArgs),
     /// Stop every service and the supervisor.
     Down(DownArgs),
-    /// Start services (and what they depend on); starts a supervisor if none runs.
+    /// Start services (and what they depend on); starts a supervisor if none runs. A
+    /// service added to proctor.toml since the supervisor started can be started by name.
     Start(NamesArgs),
     /// Stop services (and what depends on them).
     Stop(StopArgs),
-    /// Restart services.
+    /// Restart services with their definitions as proctor.toml has them now (a reload of
+    /// just those services).
     Restart(NamesArgs),
     /// Show the state of services.
     Status(StatusArgs),
@@ -64,6 +66,9 @@ pub enum Cmd {
     Run(RunArgs),
     /// Stop an ad-hoc service started with `run` and forget it.
     Rm(RmArgs),
+    /// Re-read proctor.toml and apply what changed to the running project: start what was
+    /// added, restart what changed, stop what was removed, leave the rest running.
+    Reload(ReloadArgs),
     /// Check a spec file and report every error.
     Validate,
     /// Start the project at boot: write a systemd unit (or launchd plist) running `proctor up`.
@@ -192,6 +197,20 @@ pub struct RunArgs {
     /// The command and its arguments, after `--` (optional for containers).
     #[arg(last = true)]
     pub command: Vec<String>,
+}
+
+/// `reload` arguments.
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// Only print what would change (`+` added, `~` changed, `-` removed); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Give up waiting for what was started or restarted after this long.
+    #[arg(long, value_parser = parse_duration, default_value = WAIT_DEFAULT)]
+    pub timeout: std::time::Duration,
 }
 
 /// `rm` arguments.

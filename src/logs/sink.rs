@@ -83,6 +83,11 @@ impl LogSink {
         self.watch = Some((pattern, OnMatch(on_match)));
     }
 
+    /// Rotation and line settings from now on (a reload changed them).
+    pub fn set_settings(&mut self, settings: LogSettings) {
+        self.settings = settings;
+    }
+
     /// Stops watching for a line.
     pub fn unwatch(&mut self) {
         self.watch = None;

@@ -15,6 +15,7 @@ pub use rustix::process::Signal;
 
 pub(crate) mod adhoc;
 mod depends;
+pub(crate) mod diff;
 mod error;
 mod locate;
 mod parse;

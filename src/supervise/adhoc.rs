@@ -7,10 +7,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use tokio::sync::oneshot;
-use tokio::time::Instant;
 
 use super::driver::{Driver, Slot};
-use super::machine::{Policy, Request, State};
+use super::machine::{Request, State};
 use crate::control::proto::{ErrorBody, ErrorCode, Reply};
 use crate::logs::LogSink;
 use crate::spec::adhoc::{self, AdHoc};
@@ -31,6 +30,7 @@ impl Slot {
             sink: Rc::new(RefCell::new(sink)),
             started_wall: None,
             tasks: Vec::new(),
+            live_task: None,
             probe_error: None,
             status_text: None,
             main_pid: None,
@@ -80,26 +80,9 @@ impl Driver {
                 )));
                 return;
             }
-            Some(i) => {
-                let policy = Policy::of(&svc, |n| self.index_of(n));
-                self.spec.services[i] = svc;
-                self.machine.set_policy(i, policy);
-                self.slots[i].removed = false;
-                i
-            }
-            None => {
-                let policy = Policy::of(&svc, |n| self.index_of(n));
-                let i = self.machine.add(policy, Instant::now());
-                let sink = LogSink::new(
-                    i,
-                    &self.paths.logs_dir(),
-                    &svc.name,
-                    svc.logs,
-                    self.logs_tx.clone(),
-                );
-                self.spec.services.push(svc);
-                self.slots.push(Slot::new(sink, true));
-                self.names.borrow_mut().push(def.name.clone());
+            _ => {
+                let i = self.define(svc, true);
+                self.refresh_policies();
                 i
             }
         };

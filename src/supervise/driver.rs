@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::backends::Backends;
 use super::machine::{Action, Answer, Input, Machine, Policy, RequestId, State};
 use super::startup::Startup;
-use super::{Options, SuperviseError};
+use super::{Options, ProcessSignal, SuperviseError};
 use crate::backend::{Control, RunEvent, Running, Session};
 use crate::control::proto::{ErrorBody, Event, Reply};
 use crate::control::server::{self, Call, Shared};
@@ -61,6 +61,8 @@ pub(super) struct Slot {
     pub(super) started_wall: Option<SystemTime>,
     /// Probe and notify tasks of the current process.
     pub(super) tasks: Vec<tokio::task::AbortHandle>,
+    /// The liveness probe of the current process, replaced when a reload changes it.
+    pub(super) live_task: Option<tokio::task::AbortHandle>,
     /// The notify socket of a run whose start is still in progress.
     pub(super) pending_notify: Option<crate::probe::notify::NotifySocket>,
     /// The last readiness or liveness failure.
@@ -88,6 +90,11 @@ pub(super) enum Asker {
     Client(oneshot::Sender<Result<Reply, ErrorBody>>),
     /// Our own service manager, told `READY=1` once the first services are up.
     Manager(String),
+    /// A `reload`, answered with its plan.
+    Reload(
+        oneshot::Sender<Result<Reply, ErrorBody>>,
+        Vec<crate::control::proto::PlanStep>,
+    ),
 }
 
 pub(super) struct Driver {
@@ -125,6 +132,7 @@ pub(super) struct Driver {
 pub(super) async fn run(
     opts: Options,
     shutdown: impl Future<Output = ()>,
+    mut signals: Option<mpsc::UnboundedReceiver<ProcessSignal>>,
 ) -> Result<(), SuperviseError> {
     let Options {
         spec,
@@ -136,6 +144,7 @@ pub(super) async fn run(
         autostart,
         manager_socket,
     } = opts;
+    let foreground = echo.is_some();
     let mut ready = ready_fd.map(std::fs::File::from);
     let (lock_file, listener) = match setup(&paths) {
         Ok(v) => v,
@@ -217,6 +226,8 @@ pub(super) async fn run(
 
     tokio::pin!(shutdown);
     let mut shutdown_done = false;
+    let mut interrupted = false;
+    let mut quit = false;
     loop {
         if sup
             .startup
@@ -247,7 +258,44 @@ pub(super) async fn run(
                 tracing::info!("shutting down");
                 sup.begin_shutdown(None);
             }
+            Some(sig) = next_signal(&mut signals) => match sig {
+                ProcessSignal::Term => {
+                    tracing::info!("SIGTERM: stopping every service");
+                    sup.begin_shutdown(None);
+                }
+                ProcessSignal::Int if !interrupted => {
+                    interrupted = true;
+                    notice(foreground, "stopping every service (Ctrl-C again kills them now)");
+                    sup.begin_shutdown(None);
+                }
+                ProcessSignal::Int => {
+                    notice(foreground, "second Ctrl-C: killing every service now");
+                    sup.begin_shutdown(Some(Duration::ZERO));
+                }
+                ProcessSignal::Hup if foreground => {
+                    notice(foreground, "the terminal hung up: stopping every service");
+                    sup.begin_shutdown(None);
+                }
+                ProcessSignal::Hup => {
+                    tracing::info!("SIGHUP: reloading the spec");
+                    sup.on_reload(false, None);
+                }
+                ProcessSignal::Quit => {
+                    tracing::warn!("SIGQUIT: exiting now, leaving the services to the next supervisor");
+                    quit = true;
+                    break;
+                }
+            },
         }
+    }
+    if quit {
+        // The services live on, holding their locks as orphans; what they wrote so far
+        // still reaches their logs.
+        for slot in &sup.slots {
+            slot.sink.borrow_mut().flush();
+        }
+        drop(lock_file);
+        return Ok(());
     }
     // Let output readers drain what the services wrote last (bounded: a pipe held open by
     // an escaped process must not keep us forever).
@@ -399,7 +447,7 @@ impl Driver {
         // Requests whose asker left are forgotten, so they hold nothing.
         let machine = &mut self.machine;
         self.askers.retain(|&id, asker| match asker {
-            Asker::Client(tx) if tx.is_closed() => {
+            Asker::Client(tx) | Asker::Reload(tx, _) if tx.is_closed() => {
                 machine.cancel(id);
                 false
             }
@@ -410,7 +458,7 @@ impl Driver {
     /// Sends the machine's answer to whoever asked.
     fn answer(&mut self, a: Answer) {
         match self.askers.remove(&a.id) {
-            Some(Asker::Client(tx)) => {
+            Some(asker @ (Asker::Client(_) | Asker::Reload(..))) => {
                 let mut reply = self.reply(&a.units);
                 reply.failures = a
                     .failures
@@ -420,6 +468,14 @@ impl Driver {
                         reason,
                     })
                     .collect();
+                let tx = match asker {
+                    Asker::Client(tx) => tx,
+                    Asker::Reload(tx, plan) => {
+                        reply.plan = plan;
+                        tx
+                    }
+                    Asker::Manager(_) => return,
+                };
                 let _ = tx.send(Ok(reply));
             }
             Some(Asker::Manager(sock)) => {
@@ -443,6 +499,25 @@ impl Driver {
             .map(|i| Input::Stop(i, timeout))
             .collect();
         self.apply_all(inputs);
+    }
+}
+
+/// The next signal, if this supervisor owns its process's signals; never otherwise.
+async fn next_signal(
+    signals: &mut Option<mpsc::UnboundedReceiver<ProcessSignal>>,
+) -> Option<ProcessSignal> {
+    match signals {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Says what a signal does: on the terminal of a foreground `up`, else in the log.
+fn notice(foreground: bool, what: &str) {
+    if foreground {
+        eprintln!("proctor: {what}");
+    } else {
+        tracing::warn!("{what}");
     }
 }
 

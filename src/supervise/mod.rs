@@ -20,6 +20,7 @@ pub mod echo;
 mod locks;
 pub(crate) mod machine;
 mod probes;
+mod reload;
 mod report;
 mod requests;
 mod spawn;
@@ -88,10 +89,31 @@ pub enum SuperviseError {
 /// Runs a supervisor until `shutdown` resolves or a `down` request arrives, then stops every
 /// service. Must be called inside a tokio `LocalSet` on a current-thread runtime.
 pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<(), SuperviseError> {
-    driver::run(opts, shutdown).await
+    driver::run(opts, shutdown, None).await
 }
 
-/// Runs a supervisor on a fresh current-thread runtime, stopping on SIGINT or SIGTERM.
+/// A signal to a supervisor that owns its process (`proctor up`, `proctor supervise`), as
+/// the loop acts on it:
+/// - TERM: stop every service gracefully, then exit;
+/// - INT: the same; a second INT kills every service now;
+/// - HUP: a detached supervisor reloads the spec; a foreground `up` lost its terminal and
+///   stops every service gracefully, as for Ctrl-C;
+/// - QUIT: exit at once, leaving the services running: the next supervisor of the project
+///   finds them as orphans and stops them before it starts anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProcessSignal {
+    /// SIGTERM.
+    Term,
+    /// SIGINT.
+    Int,
+    /// SIGHUP.
+    Hup,
+    /// SIGQUIT.
+    Quit,
+}
+
+/// Runs a supervisor on a fresh current-thread runtime, acting on TERM, INT, HUP and QUIT
+/// (see [`ProcessSignal`]).
 pub fn run_blocking(opts: Options) -> Result<(), SuperviseError> {
     run_blocking_until(opts, std::future::pending())
 }
@@ -113,22 +135,27 @@ pub fn run_blocking_until(
         use tokio::signal::unix::{signal, SignalKind};
         // Registered before anything else happens: once we report ready, a SIGTERM must
         // already mean "stop everything", not the default death.
-        let signals = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        );
-        let shutdown = async move {
-            match signals {
-                (Ok(mut term), Ok(mut int)) => {
-                    tokio::select! {
-                        _ = term.recv() => {}
-                        _ = int.recv() => {}
-                        () = also => {}
-                    }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        for (kind, sig) in [
+            (SignalKind::terminate(), ProcessSignal::Term),
+            (SignalKind::interrupt(), ProcessSignal::Int),
+            (SignalKind::hangup(), ProcessSignal::Hup),
+            (SignalKind::quit(), ProcessSignal::Quit),
+        ] {
+            match signal(kind) {
+                Ok(mut stream) => {
+                    let tx = tx.clone();
+                    tokio::task::spawn_local(async move {
+                        while stream.recv().await.is_some() {
+                            if tx.send(sig).is_err() {
+                                break;
+                            }
+                        }
+                    });
                 }
-                _ => also.await,
+                Err(e) => tracing::warn!("cannot handle {sig:?}: {e}"),
             }
-        };
-        run(opts, shutdown).await
+        }
+        driver::run(opts, also, Some(rx)).await
     })
 }

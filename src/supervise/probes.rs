@@ -214,7 +214,9 @@ impl Driver {
                 },
             );
         }));
-        self.slots[i].tasks.push(task);
+        if let Some(old) = self.slots[i].live_task.replace(task) {
+            old.abort();
+        }
     }
 }
 

@@ -82,6 +82,7 @@ impl Driver {
                 .map(|&i| self.status_of(i, now, wall_now))
                 .collect(),
             failures: Vec::new(),
+            plan: Vec::new(),
         }
     }
 }

@@ -90,8 +90,14 @@ impl Driver {
                 }
                 self.resolve_start(&services).map(Request::Start)
             }
-            Command::Start { services } => self.resolve(&services).map(Request::Start),
-            Command::Restart { services } => self.resolve(&services).map(Request::Restart),
+            Command::Start { services } => self
+                .take_from_disk(&services, false)
+                .and_then(|()| self.resolve(&services))
+                .map(Request::Start),
+            Command::Restart { services } => self
+                .take_from_disk(&services, true)
+                .and_then(|()| self.resolve(&services))
+                .map(Request::Restart),
             Command::Wait { services } => self.resolve(&services).map(Request::Wait),
             Command::Stop {
                 services,
@@ -110,6 +116,10 @@ impl Driver {
             }
             Command::Rm { services } => {
                 self.on_rm(services, reply);
+                return;
+            }
+            Command::Reload { dry_run } => {
+                self.on_reload(dry_run, Some(reply));
                 return;
             }
             Command::Follow { .. } | Command::Events | Command::Hello { .. } => {

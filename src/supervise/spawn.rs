@@ -174,7 +174,7 @@ impl Driver {
         slot.session = None;
         slot.main_pid = None;
         slot.pending_notify = None;
-        for t in slot.tasks.drain(..) {
+        for t in slot.tasks.drain(..).chain(slot.live_task.take()) {
             t.abort();
         }
         slot.sink.borrow_mut().unwatch();

@@ -14,4 +14,6 @@ mod lifecycle;
 mod locks;
 mod logs;
 mod probes;
+mod reload;
 mod roles;
+mod supervisor_signals;

@@ -12,6 +12,7 @@ mod control;
 mod install;
 mod lock;
 mod logs;
+mod reload;
 mod run;
 mod status;
 mod supervise;
@@ -37,6 +38,7 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Attach(a) => attach::run(file, &a),
         Cmd::Run(a) => run::run(file, a, p),
         Cmd::Rm(a) => run::rm(file, &a, p),
+        Cmd::Reload(a) => reload::run(file, &a, p),
         Cmd::Validate => validate::run(file, p),
         Cmd::Install(a) => install::install(file, a, p),
         Cmd::Uninstall(a) => install::uninstall(file, a, p),

@@ -41,13 +41,20 @@ pub(crate) fn run(file: Option<&Path>, a: UpArgs, p: &Printer) -> Result<ExitCod
     };
     if a.detach {
         let within = Deadline::new(a.timeout);
-        let (mut client, _) = ensure_supervisor(&spec, &paths, a.role.as_deref(), within)?;
+        let (mut client, started) = ensure_supervisor(&spec, &paths, a.role.as_deref(), within)?;
+        if !started {
+            // A running project takes the spec as it is now first, as compose's `up -d` does.
+            let plan = super::reload::reload(&mut client, false, within)?;
+            super::reload::print_plan_if_any(&plan, p);
+        }
         let reply = deadline::request(&mut client, up, within, &a.services, Goal::Ready)?;
         return Ok(report(&reply, p, "ready"));
     }
     match Client::connect(&paths.control_socket()) {
         Ok(mut client) => {
             let within = Deadline::new(a.timeout);
+            let plan = super::reload::reload(&mut client, false, within)?;
+            super::reload::print_plan_if_any(&plan, p);
             let reply = deadline::request(&mut client, up, within, &a.services, Goal::Ready)?;
             p.note(&format!(
                 "a supervisor already runs for {} (pid {}); follow its output with `proctor logs -f`",

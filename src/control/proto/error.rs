@@ -25,6 +25,8 @@ pub enum ErrorCode {
     Conflict,
     /// A stream skipped messages because the client read too slowly.
     Lagged,
+    /// The spec file on disk is invalid (`reload`, or a `restart` that reads it).
+    InvalidSpec,
     /// A fault in the supervisor itself.
     Internal,
     /// A code this build does not know, as sent.
@@ -43,6 +45,7 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Conflict => "conflict",
             ErrorCode::Lagged => "lagged",
+            ErrorCode::InvalidSpec => "invalid_spec",
             ErrorCode::Internal => "internal",
             ErrorCode::Other(s) => s,
         }
@@ -59,6 +62,7 @@ impl ErrorCode {
             ErrorCode::ShuttingDown,
             ErrorCode::Conflict,
             ErrorCode::Lagged,
+            ErrorCode::InvalidSpec,
             ErrorCode::Internal,
         ];
         KNOWN

@@ -22,7 +22,9 @@ mod status;
 pub use error::{ErrorBody, ErrorCode};
 pub use hello::{HelloReply, Ready};
 pub use run::{RunBackend, RunRestart, RunService};
-pub use status::{Event, Exit, Failure, LogLine, Reply, ServiceStatus, State};
+pub use status::{
+    Event, Exit, Failure, LogLine, PlanAction, PlanStep, Reply, ServiceStatus, State,
+};
 
 /// The protocol version spoken by this build.
 pub const VERSION: u32 = 1;
@@ -108,6 +110,14 @@ pub enum Command {
     Rm {
         /// Services to remove.
         services: Vec<String>,
+    },
+    /// Re-read the spec file and apply what changed: start what was added, restart what
+    /// changed, stop what was removed, leave the rest alone. Answered, with the plan, once
+    /// what was started or restarted is up (at once with `dry_run`, which changes nothing).
+    Reload {
+        /// Only say what would change.
+        #[serde(default)]
+        dry_run: bool,
     },
     /// Say who the client is and learn who the supervisor is ([`HelloReply`]). Optional,
     /// answered whatever the request's `v`; a client sends it with its first request.
@@ -242,7 +252,7 @@ pub fn decode_request(line: &[u8]) -> Result<Request, Box<Response>> {
 
 const KNOWN: &[&str] = &[
     "status", "up", "start", "stop", "restart", "wait", "down", "follow", "events", "run", "rm",
-    "hello",
+    "reload", "hello",
 ];
 
 /// An error response.

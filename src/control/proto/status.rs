@@ -115,6 +115,65 @@ pub struct Reply {
     /// Services that did not reach what was asked, with why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<Failure>,
+    /// What a `reload` changed (or, with `dry_run`, would change).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<PlanStep>,
+}
+
+/// One service's part of a reload.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PlanStep {
+    /// Service name.
+    pub service: String,
+    /// What happens to it.
+    pub action: PlanAction,
+    /// Why: the fields that changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What a reload does to one service.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanAction {
+    /// Added, and started (its autostart says so).
+    Start,
+    /// Added, not started (its autostart does not say so).
+    Add,
+    /// Changed in what its process is made of: restarted with the new definition.
+    Restart,
+    /// Changed, and not running: the new definition applies at its next start.
+    Update,
+    /// Changed only in what the supervisor does with it: applied to the running process.
+    Apply,
+    /// Removed while running: stopped and forgotten.
+    Stop,
+    /// Removed while not running: forgotten.
+    Remove,
+}
+
+impl PlanAction {
+    /// The mark `reload --dry-run` shows: `+` added, `~` changed, `-` removed.
+    pub fn mark(self) -> char {
+        match self {
+            PlanAction::Start | PlanAction::Add => '+',
+            PlanAction::Restart | PlanAction::Update | PlanAction::Apply => '~',
+            PlanAction::Stop | PlanAction::Remove => '-',
+        }
+    }
+
+    /// The action's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanAction::Start => "start",
+            PlanAction::Add => "add",
+            PlanAction::Restart => "restart",
+            PlanAction::Update => "update",
+            PlanAction::Apply => "apply",
+            PlanAction::Stop => "stop",
+            PlanAction::Remove => "remove",
+        }
+    }
 }
 
 /// A service that did not reach the requested condition.

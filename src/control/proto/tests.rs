@@ -93,6 +93,7 @@ fn reply(services: Vec<ServiceStatus>, failures: Vec<Failure>) -> Response {
             supervisor_pid: 4242,
             services,
             failures,
+            plan: Vec::new(),
         }),
     }
 }
@@ -334,6 +335,42 @@ fn transcript() {
         &[reply(
             vec![service("job", State::Stopped, None)],
             Vec::new(),
+        )],
+    );
+    let mut reloaded = reply(vec![service("web", State::Running, Some(4301))], Vec::new());
+    if let Body::Ok(r) = &mut reloaded.body {
+        r.plan = vec![
+            PlanStep {
+                service: "worker".into(),
+                action: PlanAction::Start,
+                reason: None,
+            },
+            PlanStep {
+                service: "web".into(),
+                action: PlanAction::Restart,
+                reason: Some("env.VERSION changed".into()),
+            },
+            PlanStep {
+                service: "cron".into(),
+                action: PlanAction::Stop,
+                reason: None,
+            },
+        ];
+    }
+    exchange(
+        &mut t,
+        "reload (answered once what it started or restarted is up; dry_run: at once)",
+        Command::Reload { dry_run: false },
+        &[reloaded],
+    );
+    exchange(
+        &mut t,
+        "reload of an invalid spec",
+        Command::Reload { dry_run: true },
+        &[error_response(
+            Some(1),
+            ErrorCode::InvalidSpec,
+            "invalid spec, nothing changed:\nproctor.toml:3:11: `command` must be a string or an array of strings".into(),
         )],
     );
     exchange_as(

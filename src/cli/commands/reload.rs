@@ -1,0 +1,77 @@
+//! `proctor reload [--dry-run]`: the spec on disk applied to the running project.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::control::{connect, report};
+use crate::cli::args::ReloadArgs;
+use crate::cli::deadline::{self, Deadline, Goal};
+use crate::cli::Printer;
+use crate::control::proto::{Command, Reply};
+use crate::control::Client;
+
+pub(crate) fn run(file: Option<&Path>, a: &ReloadArgs, p: &Printer) -> Result<ExitCode> {
+    let mut client = connect(file)?;
+    let reply = reload(&mut client, a.dry_run, Deadline::new(a.timeout))?;
+    if a.json {
+        p.json(&reply.plan);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_plan(&reply, p, a.dry_run);
+    if a.dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(report(&reply, p, "ready"))
+}
+
+/// Sends `reload` and waits (until `within`) for what it started to be up.
+pub(crate) fn reload(client: &mut Client, dry_run: bool, within: Deadline) -> Result<Reply> {
+    deadline::request(
+        client,
+        Command::Reload { dry_run },
+        within,
+        &[],
+        Goal::Ready,
+    )
+}
+
+/// The plan of a reload that changed something, as notes; nothing when nothing changed.
+pub(crate) fn print_plan_if_any(reply: &Reply, p: &Printer) {
+    if !reply.plan.is_empty() {
+        print_plan(reply, p, false);
+    }
+}
+
+/// `+ c  start`, `~ a  restart: env.VERSION changed`, `- b  stop`: one line a service.
+pub(crate) fn print_plan(reply: &Reply, p: &Printer, dry_run: bool) {
+    if reply.plan.is_empty() {
+        p.note("the spec is unchanged: nothing to do");
+        return;
+    }
+    let width = reply
+        .plan
+        .iter()
+        .map(|s| s.service.len())
+        .max()
+        .unwrap_or(0);
+    for s in &reply.plan {
+        let why = s
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        let line = format!(
+            "{} {:<width$}  {}{why}",
+            s.action.mark(),
+            s.service,
+            s.action.as_str()
+        );
+        if dry_run {
+            p.line(&line);
+        } else {
+            p.note(&line);
+        }
+    }
+}
