@@ -43,7 +43,7 @@ pub enum Cmd {
     Down(DownArgs),
     /// Start services (and what they depend on); starts a supervisor if none runs. A
     /// service added to proctor.toml since the supervisor started can be started by name.
-    Start(NamesArgs),
+    Start(StartArgs),
     /// Stop services (and what depends on them).
     Stop(StopArgs),
     /// Restart services with their definitions as proctor.toml has them now (a reload of
@@ -115,6 +115,28 @@ pub struct NamesArgs {
     /// starting and why.
     #[arg(long, value_parser = parse_duration, default_value = WAIT_DEFAULT)]
     pub timeout: std::time::Duration,
+}
+
+/// `start` arguments.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Service names.
+    #[arg(required = true)]
+    pub services: Vec<String>,
+    /// Give up waiting for them to be ready after this long (e.g. 30s), naming those still
+    /// starting and why.
+    #[arg(long, value_parser = parse_duration, default_value = WAIT_DEFAULT)]
+    pub timeout: std::time::Duration,
+    /// For this start of one service: an environment variable KEY=VALUE (repeatable). Its
+    /// restarts keep it until a reload.
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// For this start of one service: another working directory.
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// For this start of one service: arguments appended to its command (after `--`).
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
 }
 
 /// `stop` arguments.

@@ -164,6 +164,7 @@ impl Inner {
         self.sup = Some(self.spawn_supervisor()?);
         match self.request_up(Command::Start {
             services: vec![self.name.clone()],
+            overrides: None,
         }) {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -363,7 +364,10 @@ impl Inner {
                 self.request_up(Command::Wait { services })
             }
             State::Backoff | State::Stopping | State::Stopped | State::Exited | State::Failed => {
-                self.request_up(Command::Start { services })
+                self.request_up(Command::Start {
+                    services,
+                    overrides: None,
+                })
             }
         }
     }

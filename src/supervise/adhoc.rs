@@ -37,6 +37,7 @@ impl Slot {
             lock: None,
             storage_dir: None,
             session: None,
+            overrides: None,
             adhoc,
             removed: false,
         }

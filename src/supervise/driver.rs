@@ -77,6 +77,8 @@ pub(super) struct Slot {
     pub(super) storage_dir: Option<std::path::PathBuf>,
     /// The tmux session or container of the current run.
     pub(super) session: Option<Session>,
+    /// What `start -e/--cwd/-- ARGS` changed, for every start until a reload.
+    pub(super) overrides: Option<crate::control::proto::StartOverrides>,
     /// Started with `proctor run` (not declared in the spec file).
     pub(super) adhoc: bool,
     /// An ad-hoc service forgotten by `rm`: hidden, kept only until a `run` reuses it, so

@@ -176,6 +176,10 @@ impl Driver {
         }
         let mut inputs = Vec::new();
         let mut wait = Vec::new();
+        // What `start` overrode holds until a reload.
+        for slot in &mut self.slots {
+            slot.overrides = None;
+        }
         for name in &diff.removed {
             if let Some(i) = self.visible_index(name) {
                 self.slots[i].removed = true;

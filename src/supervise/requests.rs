@@ -7,7 +7,7 @@ use tokio::sync::oneshot;
 
 use super::driver::{Asker, Driver};
 use super::machine::{Input, Request};
-use crate::control::proto::{Command, ErrorBody, ErrorCode, Reply};
+use crate::control::proto::{Command, ErrorBody, ErrorCode, Reply, StartOverrides};
 use crate::control::server::Call;
 
 fn error(code: ErrorCode, message: String) -> ErrorBody {
@@ -90,9 +90,13 @@ impl Driver {
                 }
                 self.resolve_start(&services).map(Request::Start)
             }
-            Command::Start { services } => self
+            Command::Start {
+                services,
+                overrides,
+            } => self
                 .take_from_disk(&services, false)
                 .and_then(|()| self.resolve(&services))
+                .and_then(|units| self.set_overrides(&units, overrides).map(|()| units))
                 .map(Request::Start),
             Command::Restart { services } => self
                 .take_from_disk(&services, true)
@@ -148,5 +152,34 @@ impl Driver {
         let id = self.next_request_id();
         self.askers.insert(id, Asker::Client(reply));
         self.apply_all(vec![Input::Request(id, req)]);
+    }
+
+    /// Keeps `start NAME -e … --cwd … -- ARGS` for that service's starts until a reload.
+    fn set_overrides(
+        &mut self,
+        units: &[usize],
+        overrides: Option<StartOverrides>,
+    ) -> Result<(), ErrorBody> {
+        let Some(o) = overrides else {
+            return Ok(());
+        };
+        let [i] = units else {
+            return Err(error(
+                ErrorCode::BadRequest,
+                "-e, --cwd and extra arguments apply to one service at a time".into(),
+            ));
+        };
+        let u = &self.machine.units()[*i];
+        if u.state.is_active() || u.run.is_some() {
+            return Err(error(
+                ErrorCode::Conflict,
+                format!(
+                    "{} is running; stop it first to start it with other settings",
+                    self.service(*i).name
+                ),
+            ));
+        }
+        self.slots[*i].overrides = Some(o);
+        Ok(())
     }
 }

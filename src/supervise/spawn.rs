@@ -73,10 +73,10 @@ impl Driver {
             return Some(self.spawn_failed(i, msg));
         }
         let report = self.reporter(i, gen);
-        let svc = &self.spec.services[i];
+        let svc = self.effective(i);
         let req = StartRequest {
             project: &self.spec.project.name,
-            service: svc,
+            service: &svc,
             extra_env,
             report,
         };
@@ -97,6 +97,21 @@ impl Driver {
                 None
             }
         }
+    }
+
+    /// Service `i` as this start runs it: its definition, with what `start` overrode.
+    fn effective(&self, i: usize) -> std::borrow::Cow<'_, crate::spec::Service> {
+        let svc = &self.spec.services[i];
+        let Some(o) = &self.slots[i].overrides else {
+            return std::borrow::Cow::Borrowed(svc);
+        };
+        let mut svc = svc.clone();
+        svc.env.extend(o.env.clone());
+        if let Some(cwd) = &o.cwd {
+            svc.cwd.clone_from(cwd);
+        }
+        svc.command.extend(o.args.iter().cloned());
+        std::borrow::Cow::Owned(svc)
     }
 
     /// A start that needed a tool finished.

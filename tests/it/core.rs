@@ -92,6 +92,7 @@ autostart = false
     let start = starter
         .send(Cmd::Start {
             services: vec!["web".into()],
+            overrides: None,
         })
         .expect("start");
     reply_of(&mut stopper, stop).expect("the stop is answered");
@@ -173,6 +174,7 @@ autostart = false
     let mut c = ctx.client();
     c.send(Cmd::Start {
         services: vec!["slow".into()],
+        overrides: None,
     })
     .expect("start slow");
     events.until(Duration::from_secs(10), |e| {

@@ -50,6 +50,7 @@ autostart = false
     ctx.client()
         .send(proctor::control::proto::Command::Start {
             services: vec!["crash".into()],
+            overrides: None,
         })
         .expect("start");
     let mut starts = Vec::new();

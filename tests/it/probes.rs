@@ -242,6 +242,7 @@ autostart = false
     ctx.client()
         .send(proctor::control::proto::Command::Start {
             services: vec!["slow".into(), "never".into()],
+            overrides: None,
         })
         .expect("start");
     ctx.ok(&["wait", "slow", "--timeout", "10s"]);

@@ -250,3 +250,44 @@ fn signal(pid: u32, sig: rustix::process::Signal) {
     )
     .expect("signal");
 }
+
+#[test]
+fn start_overrides_hold_for_restarts_until_a_reload() {
+    let ctx = TestContext::new(
+        "[service.job]\ncommand = [\"sleep\", \"1000\"]\nenv = { A = \"1\" }\nautostart = false\n",
+    );
+    ctx.ok(&["up", "-d"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir_arg = dir.path().to_string_lossy().into_owned();
+    ctx.ok(&[
+        "start", "job", "-e", "X=42", "--cwd", &dir_arg, "--", "2000",
+    ]);
+    let look = |ctx: &TestContext| {
+        let pid = ctx.service("job").pid.expect("pid");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+        let env: Vec<String> = environ
+            .split(|b| *b == 0)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).expect("cwd");
+        (cmdline, env, cwd)
+    };
+    let (cmdline, env, cwd) = look(&ctx);
+    assert_eq!(cmdline, b"sleep\x001000\x002000\x00");
+    assert!(env.iter().any(|v| v == "X=42") && env.iter().any(|v| v == "A=1"));
+    assert_eq!(cwd, dir.path().canonicalize().expect("canonical"));
+    ctx.ok(&["restart", "job"]);
+    assert_eq!(
+        look(&ctx).0,
+        b"sleep\x001000\x002000\x00",
+        "a restart keeps them"
+    );
+    let refused = ctx.run(&["start", "job", "-e", "X=1"]);
+    assert_eq!(refused.status.code(), Some(1), "not while it runs");
+    ctx.ok(&["reload"]);
+    ctx.ok(&["restart", "job"]);
+    let (cmdline, env, _) = look(&ctx);
+    assert_eq!(cmdline, b"sleep\x001000\x00", "a reload drops them");
+    assert!(!env.iter().any(|v| v == "X=42"));
+}

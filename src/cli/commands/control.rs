@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::args::{DownArgs, NamesArgs, StopArgs, WaitArgs};
+use crate::cli::args::{DownArgs, NamesArgs, StartArgs, StopArgs, WaitArgs};
 use crate::cli::deadline::{self, stop_budget, Deadline, Goal};
 use crate::cli::spawn::ensure_supervisor;
 use crate::cli::{project, Printer};
-use crate::control::proto::{Command, Reply};
+use crate::control::proto::{Command, Reply, StartOverrides};
 use crate::control::{Client, ControlError};
 use crate::state::Paths;
 
@@ -91,8 +91,27 @@ pub(crate) fn down(file: Option<&Path>, a: DownArgs, p: &Printer) -> Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn start(file: Option<&Path>, a: NamesArgs, p: &Printer) -> Result<ExitCode> {
+pub(crate) fn start(file: Option<&Path>, a: StartArgs, p: &Printer) -> Result<ExitCode> {
     let within = Deadline::new(a.timeout);
+    let overrides = if a.env.is_empty() && a.cwd.is_none() && a.args.is_empty() {
+        None
+    } else {
+        if a.services.len() != 1 {
+            anyhow::bail!("-e, --cwd and extra arguments apply to one service at a time");
+        }
+        let cwd = match a.cwd {
+            Some(dir) => Some(
+                std::path::absolute(&dir)
+                    .map_err(|e| anyhow::anyhow!("--cwd {}: {e}", dir.display()))?,
+            ),
+            None => None,
+        };
+        Some(StartOverrides {
+            env: a.env.into_iter().collect(),
+            cwd,
+            args: a.args,
+        })
+    };
     let (spec, paths) = project(file)?;
     let (mut client, spawned) = ensure_supervisor(&spec, &paths, None, within)?;
     if spawned {
@@ -102,6 +121,7 @@ pub(crate) fn start(file: Option<&Path>, a: NamesArgs, p: &Printer) -> Result<Ex
         &mut client,
         Command::Start {
             services: a.services.clone(),
+            overrides,
         },
         within,
         &a.services,

@@ -21,7 +21,7 @@ mod status;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use hello::{HelloReply, Ready};
-pub use run::{RunBackend, RunRestart, RunService};
+pub use run::{RunBackend, RunRestart, RunService, StartOverrides};
 pub use status::{
     Event, Exit, Failure, LogLine, PlanAction, PlanStep, Reply, ServiceStatus, State,
 };
@@ -67,6 +67,10 @@ pub enum Command {
     Start {
         /// Services to start.
         services: Vec<String>,
+        /// This start (of one service) with more environment, another directory or more
+        /// arguments; kept for its restarts until a reload.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        overrides: Option<StartOverrides>,
     },
     /// Stop services (dependents first); answer once they are down.
     Stop {

@@ -1,4 +1,5 @@
-//! The definition `proctor run` sends: an ad-hoc service, in the wire's own terms.
+//! What `proctor run` sends (an ad-hoc service) and what `start` may change for one start,
+//! in the wire's own terms.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -51,4 +52,18 @@ pub enum RunRestart {
     OnFailure,
     /// After any exit that was not requested.
     Always,
+}
+
+/// What `start NAME -e K=V --cwd DIR -- ARGS` changes for that start of one service.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StartOverrides {
+    /// Variables added to (or replacing) the service's own.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Working directory instead of the service's (absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<PathBuf>,
+    /// Arguments appended to the service's command.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
 }

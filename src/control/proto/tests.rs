@@ -194,6 +194,7 @@ fn transcript() {
         "start (one service failed)",
         Command::Start {
             services: vec!["web".into()],
+            overrides: None,
         },
         &[reply(
             vec![failed],
