@@ -268,6 +268,19 @@ pub(super) async fn run(
             super::storage::cleanup(storage, &dir);
         }
     }
+    // What the services wrote last reaches their files before we go (bounded: a hung disk
+    // must not keep us forever).
+    let written: Vec<_> = sup
+        .slots
+        .iter()
+        .map(|s| s.sink.borrow().written())
+        .collect();
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        for w in written {
+            w.await;
+        }
+    })
+    .await;
     let _ = std::fs::remove_file(paths.control_socket());
     drop(lock_file);
     let all: Vec<usize> = (0..sup.spec.services.len())
