@@ -11,6 +11,7 @@ mod capture;
 mod record;
 mod sink;
 mod tail;
+mod writer;
 
 pub(crate) use capture::capture;
 pub use record::{parse_record, Record, RecordStream};

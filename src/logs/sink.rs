@@ -1,14 +1,16 @@
-//! A service's log file: formatting, size-based rotation, error accounting, live fan-out.
+//! A service's log: formatting, readiness watch and live fan-out on the supervisor's loop;
+//! the file itself (writes, rotation, error accounting) is the writer thread's.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::sync::broadcast;
 
 use super::record::RecordStream;
+use super::writer::{LogFile, Writer, BEHIND, QUEUED_MAX};
 use crate::backend::Stream;
 use crate::spec::LogSettings;
 
@@ -21,21 +23,20 @@ pub struct LogBatch {
     pub records: Vec<u8>,
 }
 
-/// Writes one service's records to `NAME.log`, rotating by size.
+/// Formats one service's records and queues them for `NAME.log`, rotated by size, on the
+/// writer thread of the supervisor it is created on; nothing here waits for the disk.
 #[derive(Debug)]
 pub struct LogSink {
     service: usize,
     path: PathBuf,
     settings: LogSettings,
-    file: Option<File>,
-    size: u64,
     carry: [Vec<u8>; 2],
     out: Vec<u8>,
-    /// Records that could not be written since the last successful write.
-    lost: u64,
-    /// A write failed midway, so the file may end inside a record.
-    torn: bool,
-    error: Option<String>,
+    /// The file, shared with the writer thread.
+    file: Arc<LogFile>,
+    writer: Rc<Writer>,
+    /// Lines dropped (the writer was stuck) and not yet counted in the file.
+    dropped: u64,
     live: broadcast::Sender<Arc<LogBatch>>,
     /// A `log` readiness probe: called once when a line matches.
     watch: Option<(regex::bytes::Regex, OnMatch)>,
@@ -50,11 +51,13 @@ impl std::fmt::Debug for OnMatch {
     }
 }
 
-/// Records are written in pieces of about this size, bounding the formatting buffer.
+/// Records are queued in pieces of about this size: the unit of a write, of a live batch,
+/// and of a buffer reused from the writer.
 const FLUSH_AT: usize = 64 * 1024;
 
 impl LogSink {
-    /// A sink for service number `service`, writing `dir/NAME.log` (opened lazily).
+    /// A sink for service number `service`, writing `dir/NAME.log` (opened lazily). Its
+    /// writer thread is the one of every sink created on this thread, started with the first.
     pub fn new(
         service: usize,
         dir: &Path,
@@ -62,17 +65,16 @@ impl LogSink {
         settings: LogSettings,
         live: broadcast::Sender<Arc<LogBatch>>,
     ) -> Self {
+        let path = dir.join(format!("{name}.log"));
         Self {
             service,
-            path: dir.join(format!("{name}.log")),
+            file: Arc::new(LogFile::new(path.clone(), settings)),
+            path,
             settings,
-            file: None,
-            size: 0,
             carry: [Vec::new(), Vec::new()],
             out: Vec::new(),
-            lost: 0,
-            torn: false,
-            error: None,
+            writer: Writer::current(),
+            dropped: 0,
             live,
             watch: None,
         }
@@ -86,6 +88,7 @@ impl LogSink {
     /// Rotation and line settings from now on (a reload changed them).
     pub fn set_settings(&mut self, settings: LogSettings) {
         self.settings = settings;
+        self.file.set_rotation(settings);
     }
 
     /// Stops watching for a line.
@@ -99,9 +102,12 @@ impl LogSink {
         &self.path
     }
 
-    /// The last write error, while writing is failing.
-    pub fn error(&self) -> Option<&str> {
-        self.error.as_deref()
+    /// The last write error while writing is failing, or else that lines were dropped
+    /// because the writer is behind (until the next write says how many).
+    pub fn error(&self) -> Option<String> {
+        self.file
+            .error()
+            .or_else(|| (self.dropped > 0).then(|| format!("{}: {BEHIND}", self.path.display())))
     }
 
     /// Records `data` read from `stream` at `now`: complete lines are written, a trailing
@@ -120,16 +126,24 @@ impl LogSink {
         prefix.extend_from_slice(rs.tag().as_bytes());
         prefix.push(b' ');
         let max = self.settings.max_line.max(1);
-        let mut rest = data;
-        while let Some(nl) = memchr::memchr(b'\n', rest) {
-            let (line, tail) = rest.split_at(nl);
-            rest = &tail[1..];
-            if self.carry[slot].is_empty() && self.watch.is_none() && line.len() <= max {
-                // The common case, kept lean: one whole, short line.
-                self.out.reserve(prefix.len() + line.len() + 1);
-                self.out.extend_from_slice(&prefix);
-                self.out.extend_from_slice(line);
-                self.out.push(b'\n');
+        if self.out.capacity() == 0 {
+            self.out = self.writer.buffer(FLUSH_AT + FLUSH_AT / 8);
+        }
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', data) {
+            let line = &data[start..nl];
+            if line.len() <= max && self.watch.is_none() && self.carry[slot].is_empty() {
+                // The common case, kept lean: one whole, short line, copied with its newline.
+                let record = &data[start..=nl];
+                self.out.reserve(prefix.len() + record.len());
+                if let Ok(p) = <&[u8; 32]>::try_from(prefix.as_slice()) {
+                    // Always the case (27 bytes of stamp, a 3-letter tag, two spaces): a
+                    // copy of known length is two moves, not a call to memcpy.
+                    self.out.extend_from_slice(p);
+                } else {
+                    self.out.extend_from_slice(&prefix);
+                }
+                self.out.extend_from_slice(record);
             } else if self.carry[slot].is_empty() {
                 self.push_line(&stamp, rs, line);
             } else {
@@ -139,10 +153,15 @@ impl LogSink {
                 joined.clear();
                 self.carry[slot] = joined;
             }
+            start = nl + 1;
             if self.out.len() >= FLUSH_AT {
                 self.flush();
+                // The next piece goes into a spare buffer: growing an empty one line by line
+                // would reallocate all the way up.
+                self.out = self.writer.buffer(FLUSH_AT + FLUSH_AT / 8);
             }
         }
+        let rest = &data[start..];
         if !rest.is_empty() {
             self.carry[slot].extend_from_slice(rest);
             // Emit full pieces of an over-long partial line now, so memory stays bounded.
@@ -204,7 +223,7 @@ impl LogSink {
         self.out.push(b'\n');
     }
 
-    /// Writes the formatted records to disk and to live subscribers.
+    /// Hands the formatted records to live subscribers and to the writer thread.
     pub fn flush(&mut self) {
         if self.out.is_empty() {
             return;
@@ -215,102 +234,41 @@ impl LogSink {
                 records: self.out.clone(),
             }));
         }
-        let records = std::mem::take(&mut self.out);
-        if let Err(e) = self.write_out(&records) {
-            let n = memchr::memchr_iter(b'\n', &records).count() as u64;
-            self.lost += n;
-            if self.error.is_none() {
-                tracing::warn!(path = %self.path.display(), "log write failed: {e}");
+        if self.writer.queued() + self.out.len() > QUEUED_MAX {
+            // Only notes get here (capture waits for room before it reads): the writer is
+            // stuck, and memory must stay bounded.
+            if self.dropped == 0 {
+                tracing::warn!(path = %self.path.display(), "{BEHIND}, dropping lines");
             }
-            self.error = Some(format!("{}: {e}", self.path.display()));
-            // Reopen on the next write: the directory may come back or get space.
-            self.file = None;
+            self.dropped += memchr::memchr_iter(b'\n', &self.out).count() as u64;
+            self.out.clear();
+            return;
         }
-        let mut records = records;
-        records.clear();
-        if records.capacity() > 4 * FLUSH_AT {
-            records.shrink_to(FLUSH_AT);
-        }
-        self.out = records;
-    }
-
-    fn write_out(&mut self, records: &[u8]) -> std::io::Result<()> {
-        let file = match &mut self.file {
-            Some(f) => f,
-            None => {
-                let f = open_append(&self.path)?;
-                self.size = f.metadata()?.len();
-                self.file.insert(f)
-            }
-        };
-        if self.torn {
-            file.write_all(b"\n")?;
-            self.torn = false;
-            self.size += 1;
-        }
-        if self.lost > 0 {
+        if self.dropped > 0 {
+            // Counted where the lines went missing, as the writer does for a failing disk.
             let note = format!(
-                "{} sys proctor: {} lines lost while the log could not be written ({})\n",
+                "{} sys proctor: {} lines lost while the log could not be written ({}: {})\n",
                 crate::util::timestamp(SystemTime::now()),
-                self.lost,
-                self.error.as_deref().unwrap_or("unknown error"),
+                std::mem::take(&mut self.dropped),
+                self.path.display(),
+                "the log writer was behind",
             );
-            file.write_all(note.as_bytes())?;
-            self.size += note.len() as u64;
-            self.lost = 0;
+            self.writer.submit(&self.file, note.into_bytes());
         }
-        if let Err(e) = file.write_all(records) {
-            self.torn = true;
-            return Err(e);
-        }
-        self.size += records.len() as u64;
-        self.error = None;
-        if self.size >= self.settings.max_size {
-            self.rotate()?;
-        }
-        Ok(())
+        let records = std::mem::take(&mut self.out);
+        self.writer.submit(&self.file, records);
     }
 
-    /// `NAME.log` → `NAME.log.1` → … → `NAME.log.<keep>`, the oldest removed. Runs between
-    /// writes, so a record is never split across files or written twice.
-    fn rotate(&mut self) -> std::io::Result<()> {
-        self.file = None;
-        let keep = self.settings.keep;
-        let numbered = |n: u32| PathBuf::from(format!("{}.{n}", self.path.display()));
-        if keep == 0 {
-            remove_if_exists(&self.path)?;
-        } else {
-            remove_if_exists(&numbered(keep))?;
-            for n in (1..keep).rev() {
-                rename_if_exists(&numbered(n), &numbered(n + 1))?;
-            }
-            rename_if_exists(&self.path, &numbered(1))?;
-        }
-        self.size = 0;
-        Ok(())
+    /// Resolves once the writer's queue is short enough to read more output: capture tasks
+    /// await it before each read, so a slow disk fills the services' pipes, not our memory.
+    pub fn room(&self) -> impl Future<Output = ()> + 'static {
+        self.writer.room()
     }
-}
 
-fn open_append(path: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-}
-
-fn remove_if_exists(path: &Path) -> std::io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
-fn rename_if_exists(from: &Path, to: &Path) -> std::io::Result<()> {
-    match std::fs::rename(from, to) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
+    /// Resolves once every record flushed so far is in the file (or counted lost). Bound
+    /// the wait: a hung disk never resolves it.
+    pub fn written(&self) -> impl Future<Output = ()> + 'static {
+        self.writer.written(&self.file)
     }
 }
 
@@ -321,6 +279,19 @@ mod tests {
     fn sink(dir: &Path, settings: LogSettings) -> LogSink {
         let (tx, _) = broadcast::channel(4);
         LogSink::new(0, dir, "svc", settings, tx)
+    }
+
+    /// Waits until the writer thread has written everything `s` queued.
+    fn settle(s: &LogSink) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime")
+            .block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(10), s.written())
+                    .await
+                    .expect("the writer drains");
+            });
     }
 
     fn lines(path: &Path) -> Vec<String> {
@@ -340,6 +311,7 @@ mod tests {
         s.write(Stream::Err, b"oops\n", now);
         s.write(Stream::Out, b"lo\nwor", now);
         s.finish(Stream::Out);
+        settle(&s);
         assert_eq!(lines(s.path()), vec!["err oops", "out hello", "out wor"]);
     }
 
@@ -352,6 +324,7 @@ mod tests {
         };
         let mut s = sink(dir.path(), settings);
         s.write(Stream::Out, b"abcdefghij\n", SystemTime::now());
+        settle(&s);
         assert_eq!(lines(s.path()), vec!["out+ abcd", "out+ efgh", "out ij"]);
     }
 
@@ -367,6 +340,7 @@ mod tests {
         for i in 0..100 {
             s.write(Stream::Out, format!("{i}\n").as_bytes(), SystemTime::now());
         }
+        settle(&s);
         let mut all = Vec::new();
         for n in (1..=100).rev() {
             let p = dir.path().join(format!("svc.log.{n}"));
@@ -377,5 +351,100 @@ mod tests {
         all.extend(lines(s.path()));
         let want: Vec<String> = (0..100).map(|i| format!("out {i}")).collect();
         assert_eq!(all, want);
+    }
+
+    fn is_pending(f: impl Future) -> bool {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        f.as_mut().poll(&mut cx).is_pending()
+    }
+
+    #[test]
+    fn a_stuck_file_blocks_neither_the_sink_nor_its_memory_and_drops_are_counted() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("svc.log");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .expect("mkfifo");
+        // The sink runs on a thread of its own, so that a sink that blocked would fail the
+        // deadlines below instead of hanging the test.
+        let (report, reports) = mpsc::channel();
+        let (go, gone) = mpsc::channel::<()>();
+        let dir_path = dir.path().to_path_buf();
+        std::thread::spawn(move || {
+            let mut s = sink(&dir_path, LogSettings::default());
+            // Nobody reads the FIFO, so the writer blocks opening it; notes queue up to the
+            // bound, then are dropped and counted.
+            let mut sent = 0u64;
+            while s.error().is_none() {
+                s.note(&format!("note {sent} {}", "x".repeat(1000)));
+                sent += 1;
+            }
+            let _ = report.send((sent, s.error(), is_pending(s.room())));
+            if gone.recv().is_ok() {
+                settle(&s);
+                s.note("after");
+                settle(&s);
+                let _ = report.send((0, s.error(), false));
+            }
+        });
+        let (sent, error, room_pending) = reports
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the sink never blocks");
+        assert!(error.is_some_and(|e| e.contains(BEHIND)));
+        assert!(room_pending, "capture waits while the queue is full");
+
+        // A reader unblocks the writer, which then writes everything queued.
+        let (content_tx, content) = mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut fifo = std::fs::File::open(&path).expect("open fifo");
+            let mut data = Vec::new();
+            let mut buf = [0u8; 65536];
+            while !data.ends_with(b" sys after\n") {
+                match fifo.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => data.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = content_tx.send(data);
+        });
+        go.send(()).expect("sink thread");
+        let data = content
+            .recv_timeout(Duration::from_secs(20))
+            .expect("everything written");
+        let (_, error, _) = reports
+            .recv_timeout(Duration::from_secs(20))
+            .expect("drained");
+        assert_eq!(error, None, "no longer behind");
+        let lines: Vec<&[u8]> = data
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        let notes = lines.len() - 2;
+        for (i, line) in lines[..notes].iter().enumerate() {
+            let want = format!(" sys note {i} ");
+            assert!(
+                line.windows(want.len()).any(|w| w == want.as_bytes()),
+                "note {i} in order"
+            );
+        }
+        let lost = String::from_utf8_lossy(lines[notes]);
+        let dropped = sent - notes as u64;
+        assert!(
+            lost.contains(&format!("proctor: {dropped} lines lost")) && lost.contains("behind"),
+            "{lost}"
+        );
+        assert!(
+            dropped >= 1 && notes > 1000,
+            "{notes} notes queued, {dropped} dropped"
+        );
     }
 }

@@ -296,6 +296,7 @@ pub(super) async fn run(
         for slot in &sup.slots {
             slot.sink.borrow_mut().flush();
         }
+        sup.logs_written().await;
         drop(lock_file);
         return Ok(());
     }
@@ -310,6 +311,7 @@ pub(super) async fn run(
     }
     sup.removals.close();
     sup.removals.wait().await;
+    sup.logs_written().await;
     let _ = std::fs::remove_file(paths.control_socket());
     drop(lock_file);
     let all: Vec<usize> = (0..sup.spec.services.len())
@@ -487,6 +489,22 @@ impl Driver {
             }
             None => {}
         }
+    }
+
+    /// Resolves once what the services wrote so far is in their files (bounded: a hung disk
+    /// must not keep the supervisor for ever).
+    async fn logs_written(&self) {
+        let written: Vec<_> = self
+            .slots
+            .iter()
+            .map(|s| s.sink.borrow().written())
+            .collect();
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            for w in written {
+                w.await;
+            }
+        })
+        .await;
     }
 
     /// Stops every service (dependents first) and exits once all are down.

@@ -62,7 +62,7 @@ impl Driver {
                 .filter(|s| s.id_file.is_some())
                 .map(|s| s.name.clone()),
             container_id: slot.session.as_ref().and_then(Session::container_id),
-            log_error: slot.sink.borrow().error().map(str::to_owned),
+            log_error: slot.sink.borrow().error(),
             probe_error: slot.probe_error.clone(),
             status_text: slot.status_text.clone(),
             main_pid: slot.main_pid,

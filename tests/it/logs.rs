@@ -347,3 +347,129 @@ logs = { max_size = "32MB", keep = 1 }
         "supervisor RSS grew from {before} KiB to {peak} KiB under a flood"
     );
 }
+
+/// Whether every buffer slot of the FIFO that `w` writes to is taken, so that a write of
+/// more than a page blocks.
+fn fifo_full(w: &std::fs::File) -> bool {
+    let mut fds = [rustix::event::PollFd::new(w, rustix::event::PollFlags::OUT)];
+    let now = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    rustix::event::poll(&mut fds, Some(&now)).expect("poll") == 0
+}
+
+#[test]
+fn a_stuck_log_file_stalls_neither_restarts_nor_control() {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let ctx = TestContext::new(
+        r#"
+[service.stuck]
+command = ["sh", "-c", "yes 0123456789012345678901234567890123456789012345678901234567890123456789 | head -n 40000; echo stuck done; exec sleep 1000"]
+[service.other]
+command = ["sh", "-c", "echo other up; exec sleep 1000"]
+restart = "always"
+backoff = { initial = "10ms" }
+"#,
+    );
+    // `stuck` logs into a FIFO that we hold open but never read: once its 64 KiB fill up,
+    // every write to it blocks, as on a hung disk.
+    let logs = ctx.home().join("logs");
+    std::fs::create_dir_all(&logs).expect("mkdir");
+    let fifo_path = logs.join("stuck.log");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo_path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("mkfifo");
+    let fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(&fifo_path)
+        .expect("open the fifo");
+    // A write end of our own, only to ask the kernel whether the FIFO is full.
+    let probe = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(&fifo_path)
+        .expect("open the fifo for writing");
+    ctx.ok(&["up", "-d"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !fifo_full(&probe) {
+        assert!(
+            Instant::now() < deadline,
+            "the log writer never filled the fifo"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(probe);
+    // `stuck` printed 2.8 MB in pieces of 64 KiB, each needing a free buffer slot: the log
+    // writer is now blocked in write(2), for good.
+
+    let t = Instant::now();
+    let other = ctx.service("other");
+    let status_took = t.elapsed();
+    let mut events = ctx.events();
+    let t = Instant::now();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(other.pid.expect("pid") as i32).expect("pid"),
+        rustix::process::Signal::KILL,
+    )
+    .expect("kill -9");
+    let back = events.until(Duration::from_secs(20), |e| {
+        e.service == "other" && e.state == proctor::State::Running && e.pid != other.pid
+    });
+    let restart_took = t.elapsed();
+    assert!(back.pid.is_some());
+    // A stalled loop would not answer at all; these bounds only absorb a noisy machine.
+    assert!(
+        status_took < Duration::from_secs(5),
+        "status took {status_took:?}"
+    );
+    assert!(
+        restart_took < Duration::from_secs(5),
+        "restart took {restart_took:?}"
+    );
+
+    // Once the FIFO is read again, everything queued meanwhile arrives, in order.
+    let (seen_tx, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut fifo = std::fs::File::open(&fifo_path).expect("open the fifo");
+        let mut data = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        // Reads until the supervisor closes its end, so its last notes never block.
+        while let Ok(n) = fifo.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let from = data.len().saturating_sub(16);
+            data.extend_from_slice(&buf[..n]);
+            if data[from..].windows(16).any(|w| w == b" out stuck done\n") {
+                let _ = seen_tx.send(std::mem::take(&mut data));
+            }
+        }
+    });
+    drop(fifo);
+    let stuck = seen
+        .recv_timeout(Duration::from_secs(30))
+        .expect("stuck's log drained");
+    assert!(!stuck.is_empty());
+    let recs = wait_records(&ctx, "other", Duration::from_secs(10), |r| {
+        lines_of(r, RecordStream::Out).len() == 2
+    });
+    let texts: Vec<(RecordStream, String)> = recs
+        .iter()
+        .map(|r| (r.0, String::from_utf8_lossy(&r.2).into_owned()))
+        .collect();
+    let want = [
+        (RecordStream::Out, "other up".to_string()),
+        (RecordStream::Sys, "proctor: killed by SIGKILL".to_string()),
+        (RecordStream::Out, "other up".to_string()),
+    ];
+    assert_eq!(texts, want);
+    ctx.ok(&["down"]);
+}
