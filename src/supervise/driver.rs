@@ -5,12 +5,10 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::os::unix::fs::PermissionsExt;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::net::UnixListener;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -24,7 +22,7 @@ use crate::control::server::{self, Call, Shared};
 use crate::lock::Lock;
 use crate::logs::{LogBatch, LogSink};
 use crate::spec::{Service, Spec};
-use crate::state::{ensure_private_dir, Paths};
+use crate::state::Paths;
 use tokio_util::task::TaskTracker;
 
 /// Messages into the loop.
@@ -148,7 +146,7 @@ pub(super) async fn run(
     } = opts;
     let foreground = echo.is_some();
     let mut ready = ready_fd.map(std::fs::File::from);
-    let (lock_file, listener) = match setup(&paths) {
+    let (lock_file, listener) = match super::signals::setup(&paths) {
         Ok(v) => v,
         Err(e) => {
             super::startup::report_ready(ready.as_mut(), Err(&e.to_string()));
@@ -260,34 +258,12 @@ pub(super) async fn run(
                 tracing::info!("shutting down");
                 sup.begin_shutdown(None);
             }
-            Some(sig) = next_signal(&mut signals) => match sig {
-                ProcessSignal::Term => {
-                    tracing::info!("SIGTERM: stopping every service");
-                    sup.begin_shutdown(None);
-                }
-                ProcessSignal::Int if !interrupted => {
-                    interrupted = true;
-                    notice(foreground, "stopping every service (Ctrl-C again kills them now)");
-                    sup.begin_shutdown(None);
-                }
-                ProcessSignal::Int => {
-                    notice(foreground, "second Ctrl-C: killing every service now");
-                    sup.begin_shutdown(Some(Duration::ZERO));
-                }
-                ProcessSignal::Hup if foreground => {
-                    notice(foreground, "the terminal hung up: stopping every service");
-                    sup.begin_shutdown(None);
-                }
-                ProcessSignal::Hup => {
-                    tracing::info!("SIGHUP: reloading the spec");
-                    sup.on_reload(false, None);
-                }
-                ProcessSignal::Quit => {
-                    tracing::warn!("SIGQUIT: exiting now, leaving the services to the next supervisor");
+            Some(sig) = super::signals::next(&mut signals) => {
+                if sup.on_signal(sig, foreground, &mut interrupted) {
                     quit = true;
                     break;
                 }
-            },
+            }
         }
     }
     if quit {
@@ -333,44 +309,6 @@ pub(super) async fn run(
     }
     tracing::info!("supervisor stopped");
     Ok(())
-}
-
-/// Creates the state directory, takes the singleton lock, binds the control socket.
-fn setup(paths: &Paths) -> Result<(std::fs::File, UnixListener), SuperviseError> {
-    use std::io::Write;
-    let io = |path: &std::path::Path| {
-        let path = path.to_path_buf();
-        move |source| SuperviseError::Io { path, source }
-    };
-    ensure_private_dir(&paths.root).map_err(io(&paths.root))?;
-    ensure_private_dir(&paths.logs_dir()).map_err(io(&paths.logs_dir()))?;
-    let lock_path = paths.supervisor_lock();
-    let mut lock = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(io(&lock_path))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let pid = std::fs::read_to_string(&lock_path).unwrap_or_default();
-            return Err(SuperviseError::AlreadyRunning {
-                pid: pid.trim().to_string(),
-                dir: paths.root.clone(),
-            });
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
-    }
-    lock.set_len(0).map_err(io(&lock_path))?;
-    write!(lock, "{}", std::process::id()).map_err(io(&lock_path))?;
-    let sock = paths.control_socket();
-    // We hold the singleton lock, so a socket file left here belongs to a dead supervisor.
-    let _ = std::fs::remove_file(&sock);
-    let listener = UnixListener::bind(&sock).map_err(io(&sock))?;
-    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600)).map_err(io(&sock))?;
-    Ok((lock, listener))
 }
 
 impl Driver {
@@ -519,25 +457,6 @@ impl Driver {
             .map(|i| Input::Stop(i, timeout))
             .collect();
         self.apply_all(inputs);
-    }
-}
-
-/// The next signal, if this supervisor owns its process's signals; never otherwise.
-async fn next_signal(
-    signals: &mut Option<mpsc::UnboundedReceiver<ProcessSignal>>,
-) -> Option<ProcessSignal> {
-    match signals {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Says what a signal does: on the terminal of a foreground `up`, else in the log.
-fn notice(foreground: bool, what: &str) {
-    if foreground {
-        eprintln!("proctor: {what}");
-    } else {
-        tracing::warn!("{what}");
     }
 }
 

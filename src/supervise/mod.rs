@@ -23,6 +23,7 @@ mod probes;
 mod reload;
 mod report;
 mod requests;
+mod signals;
 mod spawn;
 mod startup;
 mod storage;
