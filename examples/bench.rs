@@ -37,7 +37,7 @@ fn main() -> Res<()> {
             "--idle-secs" => idle_secs = it.next().ok_or("--idle-secs needs a number")?.parse()?,
             // Cold starts and stops are medians over this many rounds.
             "--rounds" => rounds = it.next().ok_or("--rounds needs a number")?.parse()?,
-            // plain, stop50, tcp, restart, logs, lock: run only these figures.
+            // plain, reload, stop50, tcp, restart, logs, lock: run only these figures.
             "--only" => only.push(it.next().ok_or("--only needs a name")?.clone()),
             other => return Err(format!("unknown argument {other}").into()),
         }
@@ -158,6 +158,55 @@ fn main() -> Res<()> {
             "ms",
             "",
         ));
+    }
+
+    if want("reload") {
+        // Issue 14: a reload that changes 1 of N services; the other N-1 keep their pids.
+        let p = bench.project("reload", &plain_services(n, &bench.me))?;
+        p.ok(&["up", "-d"])?;
+        let pids = |p: &Project| -> Res<Vec<(String, u64)>> {
+            Ok(p.status()?["services"]
+                .as_array()
+                .ok_or("no services")?
+                .iter()
+                .map(|s| {
+                    let name = s["name"].as_str().unwrap_or_default().to_string();
+                    (name, s["pid"].as_u64().unwrap_or(0))
+                })
+                .collect())
+        };
+        let before = pids(&p)?;
+        let spec = std::fs::read_to_string(p.dir.join("proctor.toml"))?;
+        let mut times = Vec::new();
+        for round in 0..rounds.max(1) {
+            let changed = spec.replace(
+                "[service.s0]\n",
+                &format!("[service.s0]\nenv = {{ ROUND = \"{round}\" }}\n"),
+            );
+            std::fs::write(p.dir.join("proctor.toml"), changed)?;
+            times.push(timed(&p, &["reload"])?);
+        }
+        let after = pids(&p)?;
+        let kept = before
+            .iter()
+            .zip(&after)
+            .filter(|(b, a)| b.0 != "s0" && b == a)
+            .count();
+        rows.push(Row::new(
+            "reload changing 1 service (whole CLI, until it is up), p50",
+            n,
+            median(&mut times),
+            "ms",
+            "",
+        ));
+        rows.push(Row::new(
+            "  other services with unchanged pids",
+            n,
+            kept as f64,
+            "services",
+            "all but the changed one",
+        ));
+        p.ok(&["down"])?;
     }
 
     if want("stop50") {
