@@ -247,6 +247,13 @@ impl Watch {
                             let _ = output_async(&mut stop, "stop").await;
                         });
                     }
+                    Some(Ctl::Deliver(sig)) => {
+                        let mut kill = tokio::process::Command::new(program(self.rt));
+                        kill.args(["kill", "--signal", &sig.as_raw().to_string(), &self.name]);
+                        tokio::task::spawn_local(async move {
+                            let _ = output_async(&mut kill, "kill").await;
+                        });
+                    }
                     Some(Ctl::Kill) => {
                         // The client is unreaped, so its group id is still ours.
                         killed = true;

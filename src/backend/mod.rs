@@ -87,6 +87,8 @@ pub enum Ctl {
     Signal(Signal, Duration),
     /// SIGKILL whatever is left of the service.
     Kill,
+    /// Send `Signal` to the service's processes, which live on (a reload signal, `USR1`).
+    Deliver(Signal),
     /// Kill what is left, reap, clean up, and report [`RunEvent::Reaped`].
     Reap,
     /// The service named its main process (`MAINPID=`): follow it, when the backend can.

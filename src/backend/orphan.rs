@@ -53,7 +53,7 @@ async fn watch(members: Members, mut ctl: mpsc::UnboundedReceiver<Ctl>, report: 
                 Some(Ctl::Kill) => {
                     members.signal(Signal::KILL);
                 }
-                Some(Ctl::AdoptMain(_)) => {}
+                Some(Ctl::AdoptMain(_) | Ctl::Deliver(_)) => {}
                 Some(Ctl::Reap) | None => break,
             },
         }

@@ -186,6 +186,12 @@ async fn watch(
                 Some(Ctl::Kill) => {
                     let _ = kill_group(pid, Signal::KILL);
                 }
+                Some(Ctl::Deliver(sig)) => {
+                    // Unreaped, the leader keeps the group id ours.
+                    if let Err(e) = kill_group(pid, sig) {
+                        tracing::warn!(pid, "sending {sig:?} failed: {e}");
+                    }
+                }
                 Some(Ctl::Reap) | None => break,
             },
         }

@@ -374,6 +374,7 @@ impl Watch {
                 c = ctl.recv() => match c {
                     Some(Ctl::Signal(sig, _)) => self.signal(left.as_ref(), sig),
                     Some(Ctl::Kill) => self.signal(left.as_ref(), Signal::KILL),
+                    Some(Ctl::Deliver(sig)) => self.signal(left.as_ref(), sig),
                     Some(Ctl::AdoptMain(_)) => {}
                     Some(Ctl::Reap) | None => break,
                 },

@@ -5,6 +5,8 @@
 //! socket a `notify` readiness hands it) needs a restart. A change to what only the
 //! supervisor does with it (restart policy, backoff, start limit, stop signal and timeout,
 //! dependencies, autostart, log rotation, probes) applies to the running process as it is.
+//! The content of a service's `reload_on` files is compared by the supervisor, which knows
+//! what the running process read ([`config_hash`]).
 
 use std::collections::BTreeSet;
 
@@ -113,7 +115,21 @@ pub(crate) fn service(old: &Service, new: &Service) -> Change {
     live("depends_on", old.depends_on != new.depends_on);
     live("autostart", old.autostart != new.autostart);
     live("logs", old.logs != new.logs);
+    live("reload_on", old.reload_on != new.reload_on);
+    live("reload_signal", old.reload_signal != new.reload_signal);
     c
+}
+
+/// A hash of the content of `files` (a missing file hashes as missing), to tell whether a
+/// service's configuration changed since its process started.
+pub(crate) fn config_hash(files: &[std::path::PathBuf]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in files {
+        f.hash(&mut h);
+        std::fs::read(f).ok().hash(&mut h);
+    }
+    h.finish()
 }
 
 #[cfg(test)]

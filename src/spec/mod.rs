@@ -99,6 +99,11 @@ pub struct Service {
     pub storage: Option<Storage>,
     /// Where the service runs.
     pub backend: Backend,
+    /// Files the service reads its configuration from (absolute): a reload that finds
+    /// only their content changed sends `reload_signal` if set, else restarts the service.
+    pub reload_on: Vec<PathBuf>,
+    /// The signal that makes the service re-read `reload_on` itself (e.g. HUP for nginx).
+    pub reload_signal: Option<Signal>,
 }
 
 /// `autostart = true | false | ["role", …]`.
@@ -356,6 +361,8 @@ impl Service {
             logs: LogSettings::default(),
             storage: None,
             backend: Backend::Process,
+            reload_on: Vec::new(),
+            reload_signal: None,
         }
     }
 

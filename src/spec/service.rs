@@ -36,6 +36,8 @@ const SERVICE_KEYS: &[&str] = &[
     "ports",
     "runtime",
     "container_name",
+    "reload_on",
+    "reload_signal",
 ];
 const CONTAINER_KEYS: &[&str] = &["image", "volumes", "ports", "runtime", "container_name"];
 
@@ -136,6 +138,12 @@ pub(super) fn parse<'a, 'i>(
     if let Some(v) = table.get("storage") {
         s.storage = storage(ctx, v);
     }
+    if let Some(v) = table.get("reload_on") {
+        s.reload_on = reload_on(ctx, v);
+    }
+    if let Some(v) = table.get("reload_signal") {
+        s.reload_signal = ctx.signal("reload_signal", v);
+    }
     written.parsed(ctx);
     Some((s, written))
 }
@@ -164,6 +172,21 @@ fn command(ctx: &mut Ctx<'_>, v: &Value<'_>, shell: bool) -> Vec<String> {
             Vec::new()
         }
     }
+}
+
+fn reload_on(ctx: &mut Ctx<'_>, v: &Value<'_>) -> Vec<std::path::PathBuf> {
+    let items: Vec<&Value<'_>> = match v.get_ref() {
+        DeValue::String(_) => vec![v],
+        DeValue::Array(a) => a.iter().collect(),
+        _ => {
+            ctx.expected("reload_on", v, "a path or an array of paths");
+            return Vec::new();
+        }
+    };
+    items
+        .into_iter()
+        .filter_map(|item| ctx.path("reload_on", item))
+        .collect()
 }
 
 fn env_files(ctx: &mut Ctx<'_>, v: &Value<'_>, s: &mut Service) {

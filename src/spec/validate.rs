@@ -157,6 +157,15 @@ impl Service {
             }
         }
         check_logs(&self.logs, &mut out);
+        if self.reload_signal.is_some() && self.reload_on.is_empty() {
+            out.push(
+                Invalid::new(
+                    "`reload_signal` is sent when the `reload_on` files change, and there are none",
+                )
+                .help("list the service's configuration files in `reload_on`")
+                .at(&["reload_signal"]),
+            );
+        }
         if let Some(storage) = &self.storage {
             check_storage(storage, &mut out);
         }

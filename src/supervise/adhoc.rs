@@ -38,6 +38,7 @@ impl Slot {
             storage_dir: None,
             session: None,
             overrides: None,
+            config_hash: None,
             adhoc,
             removed: false,
         }

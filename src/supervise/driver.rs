@@ -75,6 +75,8 @@ pub(super) struct Slot {
     pub(super) storage_dir: Option<std::path::PathBuf>,
     /// The tmux session or container of the current run.
     pub(super) session: Option<Session>,
+    /// The content of the service's `reload_on` files when its current process started.
+    pub(super) config_hash: Option<u64>,
     /// What `start -e/--cwd/-- ARGS` changed, for every start until a reload.
     pub(super) overrides: Option<crate::control::proto::StartOverrides>,
     /// Started with `proctor run` (not declared in the spec file).

@@ -6,7 +6,9 @@
 //! - changed in what its process is made of → restarted with the new definition if it is
 //!   up (or on its way up), else the new definition waits for its next start;
 //! - changed only in what the supervisor does with it → applied to the running process;
-//! - unchanged → untouched: same pid, same uptime, its log uninterrupted.
+//! - unchanged → untouched: same pid, same uptime, its log uninterrupted; but a running
+//!   service whose `reload_on` files changed since its process started gets its
+//!   `reload_signal` (or, without one, a restart).
 //!
 //! Dependents of a restarted service keep running: a `started` or `ready` condition orders
 //! starts, and a dependent that is up already needs nothing from the dependency's new
@@ -20,11 +22,25 @@ use tokio::sync::oneshot;
 
 use super::driver::{Asker, Driver};
 use super::machine::{Input, Policy, Request, State};
+use crate::backend::Ctl;
 use crate::control::proto::{ErrorBody, ErrorCode, PlanAction, PlanStep, Reply};
 use crate::spec::diff::{self, Diff};
 use crate::spec::{Service, Spec};
 
 type ReplyTx = oneshot::Sender<Result<Reply, ErrorBody>>;
+
+/// A running service whose configuration files changed.
+struct ConfigChange {
+    unit: usize,
+    /// Their content now.
+    hash: u64,
+    /// What tells it to re-read them; `None`: restart it.
+    signal: Option<crate::spec::Signal>,
+}
+
+fn signal_name(sig: crate::spec::Signal) -> String {
+    format!("SIG{}", crate::sys::child::signal_name(sig.as_raw()))
+}
 
 fn error(code: ErrorCode, message: String) -> ErrorBody {
     ErrorBody { code, message }
@@ -57,7 +73,22 @@ impl Driver {
                 return;
             }
         };
-        let plan = self.plan(&new, &diff);
+        let config = self.config_changes(&new, &diff);
+        let mut plan = self.plan(&new, &diff);
+        for c in &config {
+            plan.push(PlanStep {
+                service: self.service(c.unit).name.clone(),
+                action: if c.signal.is_some() {
+                    PlanAction::Signal
+                } else {
+                    PlanAction::Restart
+                },
+                reason: Some(match c.signal {
+                    Some(sig) => format!("reload_on files changed; sends {}", signal_name(sig)),
+                    None => "reload_on files changed".into(),
+                }),
+            });
+        }
         if dry_run {
             if let Some(tx) = reply {
                 let mut r = self.reply(&[]);
@@ -66,7 +97,19 @@ impl Driver {
             }
             return;
         }
-        let wait = self.apply_reload(new, &diff);
+        let mut wait = self.apply_reload(new, &diff);
+        let mut restarts = Vec::new();
+        for c in config {
+            self.slots[c.unit].config_hash = Some(c.hash);
+            match c.signal {
+                Some(sig) => self.order(c.unit, Ctl::Deliver(sig)),
+                None => {
+                    restarts.push(Input::Restart(c.unit));
+                    wait.push(c.unit);
+                }
+            }
+        }
+        self.apply_all(restarts);
         tracing::info!(
             changes = plan.len(),
             took_us = started.elapsed().as_micros() as u64,
@@ -77,6 +120,33 @@ impl Driver {
             self.askers.insert(id, Asker::Reload(tx, plan));
         }
         self.apply_all(vec![Input::Request(id, Request::Wait(wait))]);
+    }
+
+    /// Running services whose `reload_on` files changed since their process started, and
+    /// nothing else that needs a restart.
+    fn config_changes(&self, new: &Spec, diff: &Diff) -> Vec<ConfigChange> {
+        new.services
+            .iter()
+            .filter(|s| !s.reload_on.is_empty())
+            .filter(|s| {
+                !diff
+                    .changed
+                    .iter()
+                    .any(|(n, c)| *n == s.name && !c.restart.is_empty())
+            })
+            .filter_map(|s| {
+                let i = self.visible_index(&s.name)?;
+                let then = self.slots[i].config_hash?;
+                // Only a running process has read them.
+                self.machine.units()[i].run.as_ref()?;
+                let hash = diff::config_hash(&s.reload_on);
+                (hash != then).then_some(ConfigChange {
+                    unit: i,
+                    hash,
+                    signal: s.reload_signal,
+                })
+            })
+            .collect()
     }
 
     /// The spec file as it is now, with the ad-hoc services merged in as at start-up.

@@ -140,6 +140,9 @@ impl Driver {
         slot.probe_error = None;
         slot.status_text = None;
         slot.control = Some(run.control);
+        let reload_on = &self.spec.services[i].reload_on;
+        slot.config_hash =
+            (!reload_on.is_empty()).then(|| crate::spec::diff::config_hash(reload_on));
         slot.started_wall = Some(SystemTime::now());
         slot.session = run.session;
         let tty = run.tty;

@@ -291,3 +291,71 @@ fn start_overrides_hold_for_restarts_until_a_reload() {
     assert_eq!(cmdline, b"sleep\x001000\x00", "a reload drops them");
     assert!(!env.iter().any(|v| v == "X=42"));
 }
+
+/// Waits for a log line of the followed services containing `text`.
+fn follow_until(c: &mut proctor::control::Client, text: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(!left.is_zero(), "no log line with {text:?} within 10s");
+        c.set_timeout(Some(left)).expect("timeout");
+        let resp = c.recv().expect("log stream");
+        if let proctor::control::proto::Body::Log(l) = resp.body {
+            if l.record.contains(text) {
+                return;
+            }
+        }
+    }
+}
+
+#[test]
+fn changed_config_files_get_the_reload_signal_or_a_restart() {
+    let spec = r#"
+[service.web]
+command = ["sh", "-c", "trap 'echo reloaded $(cat app.conf)' HUP; while :; do echo tick; sleep 0.1; done"]
+reload_on = ["app.conf"]
+reload_signal = "HUP"
+
+[service.plain]
+command = ["sleep", "1000"]
+reload_on = "plain.conf"
+"#;
+    let ctx = TestContext::new(spec);
+    std::fs::write(ctx.dir.path().join("app.conf"), "v1").expect("write");
+    std::fs::write(ctx.dir.path().join("plain.conf"), "v1").expect("write");
+    ctx.ok(&["up", "-d"]);
+    let before = snapshot(&ctx);
+    let mut c = ctx.client();
+    c.send(proctor::control::proto::Command::Follow {
+        services: vec!["web".into()],
+    })
+    .expect("follow");
+    // A line of its own proves the stream is live before anything happens.
+    follow_until(&mut c, "tick");
+    assert_eq!(
+        ctx.ok(&["reload", "--dry-run"]).trim(),
+        "",
+        "nothing changed yet"
+    );
+    std::fs::write(ctx.dir.path().join("app.conf"), "v2").expect("write");
+    std::fs::write(ctx.dir.path().join("plain.conf"), "v2").expect("write");
+    let plan = ctx.ok(&["reload", "--dry-run"]);
+    assert!(
+        plan.contains("~ web    signal: reload_on files changed; sends SIGHUP"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("~ plain  restart: reload_on files changed"),
+        "{plan}"
+    );
+    ctx.ok(&["reload"]);
+    follow_until(&mut c, "reloaded v2");
+    let after = snapshot(&ctx);
+    assert!(
+        same(&after["web"], &before["web"]),
+        "web re-read its config in place"
+    );
+    assert_ne!(after["plain"].0, before["plain"].0, "plain was restarted");
+    let out = ctx.run(&["reload"]);
+    assert!(stderr(&out).contains("nothing to do"), "{}", stderr(&out));
+}

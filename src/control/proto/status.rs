@@ -146,6 +146,8 @@ pub enum PlanAction {
     Update,
     /// Changed only in what the supervisor does with it: applied to the running process.
     Apply,
+    /// Only its `reload_on` files changed: sent its `reload_signal` to re-read them.
+    Signal,
     /// Removed while running: stopped and forgotten.
     Stop,
     /// Removed while not running: forgotten.
@@ -157,7 +159,9 @@ impl PlanAction {
     pub fn mark(self) -> char {
         match self {
             PlanAction::Start | PlanAction::Add => '+',
-            PlanAction::Restart | PlanAction::Update | PlanAction::Apply => '~',
+            PlanAction::Restart | PlanAction::Update | PlanAction::Apply | PlanAction::Signal => {
+                '~'
+            }
             PlanAction::Stop | PlanAction::Remove => '-',
         }
     }
@@ -170,6 +174,7 @@ impl PlanAction {
             PlanAction::Restart => "restart",
             PlanAction::Update => "update",
             PlanAction::Apply => "apply",
+            PlanAction::Signal => "signal",
             PlanAction::Stop => "stop",
             PlanAction::Remove => "remove",
         }
