@@ -34,7 +34,7 @@ use crate::spec::LogSettings;
 
 /// Queued bytes, over all sinks, at which capture tasks stop reading. Enough slack for the
 /// loop and the writer to run at once through bursts of output.
-const QUEUED_HIGH: usize = 512 * 1024;
+const QUEUED_HIGH: usize = 256 * 1024;
 /// Capture tasks that stopped resume once the queue is down to this: waking them at every
 /// piece written would cost a cross-thread wake-up per 64 KiB.
 const QUEUED_LOW: usize = QUEUED_HIGH / 2;
@@ -46,7 +46,7 @@ pub(super) const QUEUED_MAX: usize = 4 * 1024 * 1024;
 pub(super) const BEHIND: &str = "the log writer is behind";
 /// Spare record buffers kept for reuse, so the hot path neither allocates nor faults pages:
 /// about as many as can be queued below [`QUEUED_HIGH`].
-const POOL: usize = 8;
+const POOL: usize = 4;
 /// A buffer that grew beyond this (an over-long line) is freed rather than kept.
 const POOL_CAPACITY: usize = 256 * 1024;
 
