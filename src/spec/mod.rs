@@ -30,6 +30,11 @@ pub use error::{SpecError, SpecErrors};
 pub use pattern::LogPattern;
 pub use validate::{Invalid, Seg};
 
+/// The signal named `s`: `HUP`, `SIGUSR1` (any case), or a number such as `10`.
+pub fn signal_from_str(s: &str) -> Option<Signal> {
+    values::parse_signal(s)
+}
+
 /// The file name proctor looks for when no `--file` is given.
 pub const FILE_NAME: &str = "proctor.toml";
 

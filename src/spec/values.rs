@@ -335,6 +335,9 @@ pub(super) fn parse_size(s: &str) -> Option<u64> {
 
 /// Parses a signal name with or without the `SIG` prefix, in any case.
 pub(super) fn parse_signal(s: &str) -> Option<Signal> {
+    if let Ok(n) = s.trim().parse::<i32>() {
+        return Signal::from_named_raw(n);
+    }
     let upper = s.trim().to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
     Some(match name {

@@ -122,6 +122,11 @@ impl Driver {
                 self.on_rm(services, reply);
                 return;
             }
+            Command::Signal { services, signal } => {
+                let r = self.resolve(&services).and_then(|u| self.deliver(&u, &signal));
+                let _ = reply.send(r);
+                return;
+            }
             Command::Reload { dry_run } => {
                 self.on_reload(dry_run, Some(reply));
                 return;
@@ -181,5 +186,30 @@ impl Driver {
         }
         self.slots[*i].overrides = Some(o);
         Ok(())
+    }
+
+    /// `signal`: sends `signal` to each of `units`, all of which must be running.
+    fn deliver(&self, units: &[usize], signal: &str) -> Result<Reply, ErrorBody> {
+        let sig = crate::spec::signal_from_str(signal).ok_or_else(|| {
+            error(
+                ErrorCode::BadRequest,
+                format!("unknown signal {signal:?} (examples: HUP, USR1, SIGTERM, 10)"),
+            )
+        })?;
+        let stopped: Vec<&str> = units
+            .iter()
+            .filter(|&&i| self.machine.units()[i].run.is_none() || self.slots[i].control.is_none())
+            .map(|&i| self.service(i).name.as_str())
+            .collect();
+        if !stopped.is_empty() {
+            return Err(error(
+                ErrorCode::Conflict,
+                format!("not running, so not signalled: {}", stopped.join(", ")),
+            ));
+        }
+        for &i in units {
+            self.order(i, crate::backend::Ctl::Deliver(sig));
+        }
+        Ok(self.reply(units))
     }
 }

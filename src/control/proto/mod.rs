@@ -115,6 +115,13 @@ pub enum Command {
         /// Services to remove.
         services: Vec<String>,
     },
+    /// Send a signal to each service's processes (they keep running); answered at once.
+    Signal {
+        /// Services to signal.
+        services: Vec<String>,
+        /// The signal: a name (`USR1`, `SIGHUP`) or a number.
+        signal: String,
+    },
     /// Re-read the spec file and apply what changed: start what was added, restart what
     /// changed, stop what was removed, leave the rest alone. Answered, with the plan, once
     /// what was started or restarted is up (at once with `dry_run`, which changes nothing).
@@ -256,7 +263,7 @@ pub fn decode_request(line: &[u8]) -> Result<Request, Box<Response>> {
 
 const KNOWN: &[&str] = &[
     "status", "up", "start", "stop", "restart", "wait", "down", "follow", "events", "run", "rm",
-    "reload", "hello",
+    "reload", "signal", "hello",
 ];
 
 /// An error response.
