@@ -1,4 +1,4 @@
-//! Reading a service's output pipe into its sink, no faster than its file is written.
+//! Reading a service's output pipe into its sink, no faster than the log writer writes.
 
 use std::cell::RefCell;
 use std::os::fd::OwnedFd;
@@ -34,9 +34,10 @@ pub async fn capture(fd: OwnedFd, stream: Stream, sink: Rc<RefCell<LogSink>>, tt
         if rx.readable().await.is_err() {
             break;
         }
-        // Back-pressure: while the writer is behind on this service's file, leave the
-        // output in the pipe, so the service (and no one else) slows down. Checked right
-        // before the read, with no await in between, so the queue stays bounded.
+        // Back-pressure: while the log writer is behind, leave the output in the pipe, so
+        // the services that write slow down instead of our memory growing (a quiet one
+        // waits at most for the queue to halve). Checked right before the read, with no
+        // await in between, so the queue stays bounded.
         let room = sink.borrow().room();
         room.await;
         let done = BUF.with(|buf| {

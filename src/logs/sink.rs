@@ -122,16 +122,21 @@ impl LogSink {
         if self.out.capacity() == 0 {
             self.out = self.writer.buffer(FLUSH_AT + FLUSH_AT / 8);
         }
-        let mut rest = data;
-        while let Some(nl) = memchr::memchr(b'\n', rest) {
-            let (line, tail) = rest.split_at(nl);
-            rest = &tail[1..];
-            if self.carry[slot].is_empty() && self.watch.is_none() && line.len() <= max {
-                // The common case, kept lean: one whole, short line.
-                self.out.reserve(prefix.len() + line.len() + 1);
-                self.out.extend_from_slice(&prefix);
-                self.out.extend_from_slice(line);
-                self.out.push(b'\n');
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', data) {
+            let line = &data[start..nl];
+            if line.len() <= max && self.watch.is_none() && self.carry[slot].is_empty() {
+                // The common case, kept lean: one whole, short line, copied with its newline.
+                let record = &data[start..=nl];
+                self.out.reserve(prefix.len() + record.len());
+                if let Ok(p) = <&[u8; 32]>::try_from(prefix.as_slice()) {
+                    // Always the case (27 bytes of stamp, a 3-letter tag, two spaces): a
+                    // copy of known length is two moves, not a call to memcpy.
+                    self.out.extend_from_slice(p);
+                } else {
+                    self.out.extend_from_slice(&prefix);
+                }
+                self.out.extend_from_slice(record);
             } else if self.carry[slot].is_empty() {
                 self.push_line(&stamp, rs, line);
             } else {
@@ -141,10 +146,15 @@ impl LogSink {
                 joined.clear();
                 self.carry[slot] = joined;
             }
+            start = nl + 1;
             if self.out.len() >= FLUSH_AT {
                 self.flush();
+                // The next piece goes into a spare buffer: growing an empty one line by line
+                // would reallocate all the way up.
+                self.out = self.writer.buffer(FLUSH_AT + FLUSH_AT / 8);
             }
         }
+        let rest = &data[start..];
         if !rest.is_empty() {
             self.carry[slot].extend_from_slice(rest);
             // Emit full pieces of an over-long partial line now, so memory stays bounded.
@@ -217,7 +227,7 @@ impl LogSink {
                 records: self.out.clone(),
             }));
         }
-        if self.file.queued() + self.out.len() > QUEUED_MAX {
+        if self.writer.queued() + self.out.len() > QUEUED_MAX {
             // Only notes get here (capture waits for room before it reads): the writer is
             // stuck, and memory must stay bounded.
             if self.dropped == 0 {
@@ -242,18 +252,16 @@ impl LogSink {
         self.writer.submit(&self.file, records);
     }
 
-    /// Resolves once this sink's queue is short enough to read more output: capture tasks
-    /// await it before each read, so a slow disk fills the service's pipe, not our memory.
+    /// Resolves once the writer's queue is short enough to read more output: capture tasks
+    /// await it before each read, so a slow disk fills the services' pipes, not our memory.
     pub fn room(&self) -> impl Future<Output = ()> + 'static {
-        let file = self.file.clone();
-        async move { file.room().await }
+        self.writer.room()
     }
 
     /// Resolves once every record flushed so far is in the file (or counted lost). Bound
     /// the wait: a hung disk never resolves it.
     pub fn written(&self) -> impl Future<Output = ()> + 'static {
-        let file = self.file.clone();
-        async move { file.written().await }
+        self.writer.written(&self.file)
     }
 }
 

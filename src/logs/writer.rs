@@ -1,23 +1,26 @@
 //! The log writer: a thread that does every log file's I/O (write, rotate, reopen) for the
 //! sinks of one supervisor, so a slow, hung or full disk never blocks the supervisor's loop.
 //!
-//! Sinks format records on the loop and queue them here in pieces of about 64 KiB; each
-//! sink counts the bytes it has queued and not yet written. A capture task waits (async)
-//! before reading more from its pipe while its sink has [`QUEUED_HIGH`] bytes queued, so a
-//! slow disk slows only the services that write, through their pipes, and memory stays
-//! bounded. Proctor's own notes never wait; past [`QUEUED_MAX`] they are dropped, counted,
-//! and reported like lines lost to a failing disk.
+//! Sinks format records on the loop and queue them here in pieces of about 64 KiB, counting
+//! the bytes queued and not yet written. A capture task waits (async) before reading more
+//! from its pipe while [`QUEUED_HIGH`] bytes are queued, so a slow disk slows the services
+//! that write (their pipes fill), and the supervisor's memory stays bounded by that, plus
+//! what one read formats to (at most about 2.2 MiB, for 64 KiB of empty lines), plus the
+//! spare buffers. Proctor's own notes never wait; past [`QUEUED_MAX`] they are dropped,
+//! counted, and reported like lines lost to a failing disk.
 //!
 //! One thread for all sinks, not one per service: every log lives in the same directory, so
-//! a slow disk slows all of them alike and more threads would only add contention; a thread
-//! per service would cost 200 thread starts (and their memory) for 200 services, and one per
-//! exit note at `down`. One queue also keeps a sink's records in order for free. Not
-//! `spawn_blocking`: that needs a blocking pool the current-thread runtime does not have,
-//! and its tasks run in no fixed order. The thread is started with the first sink of a
-//! supervisor thread and ends when its last sink is dropped; idle, it sleeps in `recv`.
+//! a slow disk slows all of them alike; 200 services would cost 200 thread starts (and one
+//! per exit note at `down`) and their memory. One queue also keeps each sink's records in
+//! order for free. The price: one file that hangs (a FIFO nobody reads, a dead NFS server)
+//! holds up every log, though never the loop. Not `spawn_blocking`: that needs the blocking
+//! pool a current-thread runtime does without, and its tasks run in no fixed order. The
+//! thread starts with the first sink made on a supervisor's thread and ends when the last
+//! one is dropped; idle, it sleeps in `recv`.
 
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
+use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -29,19 +32,20 @@ use tokio::sync::Notify;
 
 use crate::spec::LogSettings;
 
-/// Queued bytes of one sink at which its capture tasks stop reading.
-pub(super) const QUEUED_HIGH: usize = 256 * 1024;
+/// Queued bytes, over all sinks, at which capture tasks stop reading. Enough slack for the
+/// loop and the writer to run at once through bursts of output.
+const QUEUED_HIGH: usize = 512 * 1024;
 /// Capture tasks that stopped resume once the queue is down to this: waking them at every
 /// piece written would cost a cross-thread wake-up per 64 KiB.
 const QUEUED_LOW: usize = QUEUED_HIGH / 2;
-/// Queued bytes of one sink beyond which records are dropped and counted. Capture stays
-/// below it (it reads only under [`QUEUED_HIGH`], and one 64 KiB read formats to at most
-/// about 2.2 MiB, all one-byte lines); notes, which never wait, are what it bounds.
+/// Queued bytes beyond which records are dropped and counted. Capture stays below it (it
+/// reads only under [`QUEUED_HIGH`], and one read formats to at most about 2.2 MiB); notes,
+/// which never wait, are what it bounds.
 pub(super) const QUEUED_MAX: usize = 4 * 1024 * 1024;
 /// Why lines are being dropped, as `status` says it.
 pub(super) const BEHIND: &str = "the log writer is behind";
 /// Spare record buffers kept for reuse, so the hot path neither allocates nor faults pages:
-/// about as many as a sink can have queued (one per supervisor, not per sink).
+/// about as many as can be queued below [`QUEUED_HIGH`].
 const POOL: usize = 8;
 /// A buffer that grew beyond this (an over-long line) is freed rather than kept.
 const POOL_CAPACITY: usize = 256 * 1024;
@@ -56,7 +60,19 @@ thread_local! {
 pub(super) struct Writer {
     /// `None` if the thread could not be started: records are then written inline.
     tx: Option<mpsc::Sender<Job>>,
-    pool: Arc<Mutex<Vec<Vec<u8>>>>,
+    shared: Arc<Shared>,
+}
+
+/// What the loop and the writer thread share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Bytes queued over all sinks and not yet written (or counted lost).
+    queued: AtomicUsize,
+    /// Signalled when `queued` falls to [`QUEUED_LOW`] or to zero, and when a sink's own
+    /// queue empties; waiters check what they wait for.
+    changed: Notify,
+    /// Spare record buffers.
+    pool: Mutex<Vec<Vec<u8>>>,
 }
 
 /// Records of one sink, to append to its file.
@@ -79,9 +95,9 @@ impl Writer {
     }
 
     fn start() -> Self {
-        let pool = Arc::new(Mutex::new(Vec::new()));
+        let shared = Arc::new(Shared::default());
         let (tx, rx) = mpsc::channel::<Job>();
-        let thread_pool = pool.clone();
+        let thread_shared = shared.clone();
         let spawned = std::thread::Builder::new()
             .name("proctor-logs".into())
             // It formats at most a short note; the default 2 MiB would be address space
@@ -89,21 +105,32 @@ impl Writer {
             .stack_size(256 * 1024)
             .spawn(move || {
                 while let Ok(job) = rx.recv() {
-                    job.run(&thread_pool);
+                    job.run(&thread_shared);
                 }
             });
         match spawned {
-            Ok(_) => Self { tx: Some(tx), pool },
+            Ok(_) => Self {
+                tx: Some(tx),
+                shared,
+            },
             Err(e) => {
                 tracing::warn!("cannot start the log writer thread, writing logs inline: {e}");
-                Self { tx: None, pool }
+                Self { tx: None, shared }
             }
         }
+    }
+
+    /// Bytes queued over all sinks.
+    pub(super) fn queued(&self) -> usize {
+        self.shared.queued.load(Ordering::Acquire)
     }
 
     /// Queues `records` for `file`.
     pub(super) fn submit(&self, file: &Arc<LogFile>, records: Vec<u8>) {
         file.queued.fetch_add(records.len(), Ordering::AcqRel);
+        self.shared
+            .queued
+            .fetch_add(records.len(), Ordering::AcqRel);
         let job = Job {
             file: file.clone(),
             records,
@@ -116,25 +143,68 @@ impl Writer {
             None => job,
         };
         // No thread (it could not start, or died): a log written late beats one lost.
-        job.run(&self.pool);
+        job.run(&self.shared);
     }
 
     /// An empty buffer of at least `capacity` to format records into, reused when one is
     /// spare.
     pub(super) fn buffer(&self, capacity: usize) -> Vec<u8> {
-        let mut buf = lock(&self.pool).pop().unwrap_or_default();
+        let mut buf = lock(&self.shared.pool).pop().unwrap_or_default();
         buf.reserve(capacity);
         buf
+    }
+
+    /// Resolves once the queue is short enough to read more output.
+    pub(super) fn room(&self) -> impl Future<Output = ()> + 'static {
+        let shared = self.shared.clone();
+        async move {
+            if shared.queued.load(Ordering::Acquire) >= QUEUED_HIGH {
+                shared
+                    .wait_until(|| shared.queued.load(Ordering::Acquire) <= QUEUED_LOW)
+                    .await;
+            }
+        }
+    }
+
+    /// Resolves once everything queued for `file` so far is written (or counted lost).
+    pub(super) fn written(&self, file: &Arc<LogFile>) -> impl Future<Output = ()> + 'static {
+        let shared = self.shared.clone();
+        let file = file.clone();
+        async move {
+            shared
+                .wait_until(|| file.queued.load(Ordering::Acquire) == 0)
+                .await;
+        }
+    }
+}
+
+impl Shared {
+    async fn wait_until(&self, done: impl Fn() -> bool) {
+        loop {
+            // Created before the check, so a wake-up between the two is not missed.
+            let notified = self.changed.notified();
+            if done() {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
 impl Job {
-    fn run(self, pool: &Mutex<Vec<Vec<u8>>>) {
+    fn run(self, shared: &Shared) {
         let Job { file, mut records } = self;
+        let len = records.len();
         file.write(&records);
+        let file_before = file.queued.fetch_sub(len, Ordering::AcqRel);
+        let before = shared.queued.fetch_sub(len, Ordering::AcqRel);
+        let after = before.saturating_sub(len);
+        if file_before == len || after == 0 || (before > QUEUED_LOW && after <= QUEUED_LOW) {
+            shared.changed.notify_waiters();
+        }
         if records.capacity() <= POOL_CAPACITY {
             records.clear();
-            let mut pool = lock(pool);
+            let mut pool = lock(&shared.pool);
             if pool.len() < POOL {
                 pool.push(records);
             }
@@ -150,10 +220,8 @@ pub(super) struct LogFile {
     io: Mutex<FileIo>,
     /// The last write error while writing fails, for `status`; locked only briefly.
     error: Mutex<Option<String>>,
-    /// Bytes queued and not yet written (or counted lost).
+    /// Bytes queued for this file and not yet written (or counted lost).
     queued: AtomicUsize,
-    /// Signalled when `queued` falls to [`QUEUED_LOW`] or to zero.
-    drained: Notify,
 }
 
 impl LogFile {
@@ -173,13 +241,7 @@ impl LogFile {
             }),
             error: Mutex::new(None),
             queued: AtomicUsize::new(0),
-            drained: Notify::new(),
         }
-    }
-
-    /// Bytes queued and not yet written.
-    pub(super) fn queued(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
     }
 
     /// The last write error, while writing fails.
@@ -187,44 +249,14 @@ impl LogFile {
         lock(&self.error).clone()
     }
 
-    /// Resolves once the queue is short enough to read more output.
-    pub(super) async fn room(&self) {
-        if self.queued() >= QUEUED_HIGH {
-            self.wait_until(|queued| queued <= QUEUED_LOW).await;
-        }
-    }
-
-    /// Resolves once everything queued so far is written (or counted lost).
-    pub(super) async fn written(&self) {
-        self.wait_until(|queued| queued == 0).await;
-    }
-
-    async fn wait_until(&self, done: impl Fn(usize) -> bool) {
-        loop {
-            // Created before the check, so a wake-up between the two is not missed.
-            let notified = self.drained.notified();
-            if done(self.queued()) {
-                return;
-            }
-            notified.await;
-        }
-    }
-
     /// Appends `records` (on the writer thread) and publishes the outcome.
     fn write(&self, records: &[u8]) {
-        {
-            let mut io = lock(&self.io);
-            io.write(records);
-            // Lock `error` only when there is news: a failure, or the end of one.
-            if io.error.is_some() || io.published {
-                io.published = io.error.is_some();
-                *lock(&self.error) = io.error.clone();
-            }
-        }
-        let before = self.queued.fetch_sub(records.len(), Ordering::AcqRel);
-        let after = before.saturating_sub(records.len());
-        if after == 0 || (before > QUEUED_LOW && after <= QUEUED_LOW) {
-            self.drained.notify_waiters();
+        let mut io = lock(&self.io);
+        io.write(records);
+        // Lock `error` only when there is news: a failure, or the end of one.
+        if io.error.is_some() || io.published {
+            io.published = io.error.is_some();
+            *lock(&self.error) = io.error.clone();
         }
     }
 }
