@@ -66,6 +66,10 @@ pub enum Cmd {
     Run(RunArgs),
     /// Stop an ad-hoc service started with `run` and forget it.
     Rm(RmArgs),
+    /// Send a signal to services' whole process groups (e.g. USR1 to reopen logs, HUP to
+    /// reload a daemon's own configuration); they keep running.
+    #[command(override_usage = "proctor signal NAME... SIG")]
+    Signal(SignalArgs),
     /// Re-read proctor.toml and apply what changed to the running project: start what was
     /// added, restart what changed, stop what was removed, leave the rest running.
     Reload(ReloadArgs),
@@ -219,6 +223,14 @@ pub struct RunArgs {
     /// The command and its arguments, after `--` (optional for containers).
     #[arg(last = true)]
     pub command: Vec<String>,
+}
+
+/// `signal` arguments.
+#[derive(Debug, Args)]
+pub struct SignalArgs {
+    /// Services, then the signal: a name (USR1, SIGHUP) or a number.
+    #[arg(required = true, num_args = 2.., value_name = "WORDS")]
+    pub words: Vec<String>,
 }
 
 /// `reload` arguments.

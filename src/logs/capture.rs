@@ -21,7 +21,6 @@ thread_local! {
 /// `\r\n`: the `\r` is dropped so records look like any other. Must run inside the
 /// supervisor's runtime.
 pub async fn capture(fd: OwnedFd, stream: Stream, sink: Rc<RefCell<LogSink>>, tty: bool) {
-    let mut crlf = tty.then(CrLf::default);
     let rx = match pipe::Receiver::from_owned_fd(fd) {
         Ok(rx) => rx,
         Err(e) => {
@@ -30,8 +29,14 @@ pub async fn capture(fd: OwnedFd, stream: Stream, sink: Rc<RefCell<LogSink>>, tt
             return;
         }
     };
+    let pipe = Rc::new(Pipe {
+        rx,
+        stream,
+        crlf: RefCell::new(tty.then(CrLf::default)),
+    });
+    sink.borrow_mut().attach(Rc::downgrade(&pipe));
     loop {
-        if rx.readable().await.is_err() {
+        if pipe.rx.readable().await.is_err() {
             break;
         }
         // Back-pressure: while the log writer is behind, leave the output in the pipe, so
@@ -40,36 +45,84 @@ pub async fn capture(fd: OwnedFd, stream: Stream, sink: Rc<RefCell<LogSink>>, tt
         // await in between, so the queue stays bounded.
         let room = sink.borrow().room();
         room.await;
-        let done = BUF.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            match rx.try_read(&mut buf) {
-                Ok(0) => true,
-                Ok(n) => {
-                    let data = match &mut crlf {
-                        Some(t) => std::borrow::Cow::Owned(t.translate(&buf[..n])),
-                        None => std::borrow::Cow::Borrowed(&buf[..n]),
-                    };
-                    sink.borrow_mut().write(stream, &data, SystemTime::now());
-                    false
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => false,
-                Err(e) => {
-                    sink.borrow_mut()
-                        .note(&format!("proctor: reading {stream:?} failed: {e}"));
-                    true
-                }
+        let read = BUF.with(|buf| pipe.read_into(&mut buf.borrow_mut(), &mut sink.borrow_mut()));
+        match read {
+            Read::Data | Read::Empty => {}
+            Read::End => break,
+            Read::Failed(e) => {
+                sink.borrow_mut()
+                    .note(&format!("proctor: reading {stream:?} failed: {e}"));
+                break;
             }
-        });
-        if done {
-            break;
         }
     }
     sink.borrow_mut().finish(stream);
 }
 
+/// One output pipe being captured, shared by its capture task and its sink: before a note
+/// of its own, the sink reads what the service already wrote, so that a note such as
+/// "exited 1" follows the last lines even while capture waits for the writer.
+#[derive(Debug)]
+pub(super) struct Pipe {
+    rx: pipe::Receiver,
+    /// Which stream the pipe carries.
+    pub(super) stream: Stream,
+    crlf: RefCell<Option<CrLf>>,
+}
+
+/// What one read of a pipe found.
+pub(super) enum Read {
+    /// Data, now in the sink.
+    Data,
+    /// Nothing yet.
+    Empty,
+    /// End of file: every writer closed it.
+    End,
+    /// A read error.
+    Failed(std::io::Error),
+}
+
+impl Pipe {
+    /// Reads what the pipe holds (up to `buf.len()` bytes) into `sink`, never waiting.
+    pub(super) fn read_into(&self, buf: &mut [u8], sink: &mut LogSink) -> Read {
+        let read = self.rx.try_read(buf);
+        self.deliver(read, buf, sink)
+    }
+
+    /// [`Pipe::read_into`], but asking the kernel even when the runtime has not yet seen
+    /// the pipe become readable (the exit may be handled first in the same turn).
+    pub(super) fn read_now(&self, buf: &mut [u8], sink: &mut LogSink) -> Read {
+        let read = rustix::io::read(&self.rx, &mut *buf).map_err(std::io::Error::from);
+        self.deliver(read, buf, sink)
+    }
+
+    fn deliver(&self, read: std::io::Result<usize>, buf: &[u8], sink: &mut LogSink) -> Read {
+        match read {
+            Ok(0) => Read::End,
+            Ok(n) => {
+                let mut crlf = self.crlf.borrow_mut();
+                let data = match crlf.as_mut() {
+                    Some(t) => std::borrow::Cow::Owned(t.translate(&buf[..n])),
+                    None => std::borrow::Cow::Borrowed(&buf[..n]),
+                };
+                sink.write(self.stream, &data, SystemTime::now());
+                Read::Data
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                Read::Empty
+            }
+            Err(e) => Read::Failed(e),
+        }
+    }
+}
+
 /// Turns `\r\n` into `\n` across chunk boundaries; a lone `\r` is kept.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct CrLf {
     /// The previous chunk ended in `\r`, held back until the next byte is known.
     pending_cr: bool,

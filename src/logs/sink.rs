@@ -3,12 +3,13 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::sync::broadcast;
 
+use super::capture::{Pipe, Read};
 use super::record::RecordStream;
 use super::writer::{LogFile, Writer, BEHIND, QUEUED_MAX};
 use crate::backend::Stream;
@@ -40,6 +41,8 @@ pub struct LogSink {
     live: broadcast::Sender<Arc<LogBatch>>,
     /// A `log` readiness probe: called once when a line matches.
     watch: Option<(regex::bytes::Regex, OnMatch)>,
+    /// The pipes being captured into this sink, read before a note.
+    pipes: Vec<Weak<Pipe>>,
 }
 
 /// A callback run when a watched line arrives.
@@ -77,6 +80,7 @@ impl LogSink {
             dropped: 0,
             live,
             watch: None,
+            pipes: Vec::new(),
         }
     }
 
@@ -188,11 +192,43 @@ impl LogSink {
         self.flush();
     }
 
-    /// Writes a note from proctor itself into the service's log.
+    /// Writes a note from proctor itself into the service's log, after what the service
+    /// has already written to its pipes.
     pub fn note(&mut self, text: &str) {
+        self.read_pipes();
         let stamp = crate::util::timestamp(SystemTime::now());
         self.push_record(&stamp, RecordStream::Sys, false, text.as_bytes());
         self.flush();
+    }
+
+    /// Lets a note read `pipe` first (see [`LogSink::note`]).
+    pub(super) fn attach(&mut self, pipe: Weak<Pipe>) {
+        self.pipes.retain(|p| p.strong_count() > 0);
+        self.pipes.push(pipe);
+    }
+
+    /// Reads what the attached pipes hold now, even while capture waits for the writer:
+    /// a few reads per pipe at most, so a process that keeps writing cannot hold a note
+    /// back, and memory stays bounded.
+    fn read_pipes(&mut self) {
+        let pipes: Vec<Rc<Pipe>> = self.pipes.iter().filter_map(Weak::upgrade).collect();
+        if pipes.is_empty() {
+            return;
+        }
+        let mut buf = vec![0; 64 * 1024];
+        for pipe in pipes {
+            for _ in 0..4 {
+                match pipe.read_now(&mut buf, self) {
+                    Read::Data => {}
+                    Read::End => {
+                        self.finish(pipe.stream);
+                        break;
+                    }
+                    // Capture sees a failure again on its next read and says so.
+                    Read::Empty | Read::Failed(_) => break,
+                }
+            }
+        }
     }
 
     fn push_line(&mut self, stamp: &str, rs: RecordStream, line: &[u8]) {
@@ -273,178 +309,5 @@ impl LogSink {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sink(dir: &Path, settings: LogSettings) -> LogSink {
-        let (tx, _) = broadcast::channel(4);
-        LogSink::new(0, dir, "svc", settings, tx)
-    }
-
-    /// Waits until the writer thread has written everything `s` queued.
-    fn settle(s: &LogSink) {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("runtime")
-            .block_on(async {
-                tokio::time::timeout(std::time::Duration::from_secs(10), s.written())
-                    .await
-                    .expect("the writer drains");
-            });
-    }
-
-    fn lines(path: &Path) -> Vec<String> {
-        std::fs::read_to_string(path)
-            .expect("read log")
-            .lines()
-            .map(|l| l.splitn(3, ' ').skip(1).collect::<Vec<_>>().join(" "))
-            .collect()
-    }
-
-    #[test]
-    fn joins_partial_lines_and_keeps_streams() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = sink(dir.path(), LogSettings::default());
-        let now = SystemTime::now();
-        s.write(Stream::Out, b"hel", now);
-        s.write(Stream::Err, b"oops\n", now);
-        s.write(Stream::Out, b"lo\nwor", now);
-        s.finish(Stream::Out);
-        settle(&s);
-        assert_eq!(lines(s.path()), vec!["err oops", "out hello", "out wor"]);
-    }
-
-    #[test]
-    fn splits_long_lines_and_marks_pieces() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let settings = LogSettings {
-            max_line: 4,
-            ..LogSettings::default()
-        };
-        let mut s = sink(dir.path(), settings);
-        s.write(Stream::Out, b"abcdefghij\n", SystemTime::now());
-        settle(&s);
-        assert_eq!(lines(s.path()), vec!["out+ abcd", "out+ efgh", "out ij"]);
-    }
-
-    #[test]
-    fn rotates_without_losing_or_duplicating() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let settings = LogSettings {
-            max_size: 200,
-            keep: 100,
-            max_line: 1024,
-        };
-        let mut s = sink(dir.path(), settings);
-        for i in 0..100 {
-            s.write(Stream::Out, format!("{i}\n").as_bytes(), SystemTime::now());
-        }
-        settle(&s);
-        let mut all = Vec::new();
-        for n in (1..=100).rev() {
-            let p = dir.path().join(format!("svc.log.{n}"));
-            if p.exists() {
-                all.extend(lines(&p));
-            }
-        }
-        all.extend(lines(s.path()));
-        let want: Vec<String> = (0..100).map(|i| format!("out {i}")).collect();
-        assert_eq!(all, want);
-    }
-
-    fn is_pending(f: impl Future) -> bool {
-        let mut f = std::pin::pin!(f);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        f.as_mut().poll(&mut cx).is_pending()
-    }
-
-    #[test]
-    fn a_stuck_file_blocks_neither_the_sink_nor_its_memory_and_drops_are_counted() {
-        use std::sync::mpsc;
-        use std::time::Duration;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("svc.log");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &path,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .expect("mkfifo");
-        // The sink runs on a thread of its own, so that a sink that blocked would fail the
-        // deadlines below instead of hanging the test.
-        let (report, reports) = mpsc::channel();
-        let (go, gone) = mpsc::channel::<()>();
-        let dir_path = dir.path().to_path_buf();
-        std::thread::spawn(move || {
-            let mut s = sink(&dir_path, LogSettings::default());
-            // Nobody reads the FIFO, so the writer blocks opening it; notes queue up to the
-            // bound, then are dropped and counted.
-            let mut sent = 0u64;
-            while s.error().is_none() {
-                s.note(&format!("note {sent} {}", "x".repeat(1000)));
-                sent += 1;
-            }
-            let _ = report.send((sent, s.error(), is_pending(s.room())));
-            if gone.recv().is_ok() {
-                settle(&s);
-                s.note("after");
-                settle(&s);
-                let _ = report.send((0, s.error(), false));
-            }
-        });
-        let (sent, error, room_pending) = reports
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the sink never blocks");
-        assert!(error.is_some_and(|e| e.contains(BEHIND)));
-        assert!(room_pending, "capture waits while the queue is full");
-
-        // A reader unblocks the writer, which then writes everything queued.
-        let (content_tx, content) = mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::Read;
-            let mut fifo = std::fs::File::open(&path).expect("open fifo");
-            let mut data = Vec::new();
-            let mut buf = [0u8; 65536];
-            while !data.ends_with(b" sys after\n") {
-                match fifo.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => data.extend_from_slice(&buf[..n]),
-                }
-            }
-            let _ = content_tx.send(data);
-        });
-        go.send(()).expect("sink thread");
-        let data = content
-            .recv_timeout(Duration::from_secs(20))
-            .expect("everything written");
-        let (_, error, _) = reports
-            .recv_timeout(Duration::from_secs(20))
-            .expect("drained");
-        assert_eq!(error, None, "no longer behind");
-        let lines: Vec<&[u8]> = data
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .collect();
-        let notes = lines.len() - 2;
-        for (i, line) in lines[..notes].iter().enumerate() {
-            let want = format!(" sys note {i} ");
-            assert!(
-                line.windows(want.len()).any(|w| w == want.as_bytes()),
-                "note {i} in order"
-            );
-        }
-        let lost = String::from_utf8_lossy(lines[notes]);
-        let dropped = sent - notes as u64;
-        assert!(
-            lost.contains(&format!("proctor: {dropped} lines lost")) && lost.contains("behind"),
-            "{lost}"
-        );
-        assert!(
-            dropped >= 1 && notes > 1000,
-            "{notes} notes queued, {dropped} dropped"
-        );
-    }
-}
+#[path = "sink_tests.rs"]
+mod tests;

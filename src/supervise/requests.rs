@@ -123,7 +123,9 @@ impl Driver {
                 return;
             }
             Command::Signal { services, signal } => {
-                let r = self.resolve(&services).and_then(|u| self.deliver(&u, &signal));
+                let r = self
+                    .resolve(&services)
+                    .and_then(|u| self.deliver(&u, &signal));
                 let _ = reply.send(r);
                 return;
             }

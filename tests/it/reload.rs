@@ -359,3 +359,43 @@ reload_on = "plain.conf"
     let out = ctx.run(&["reload"]);
     assert!(stderr(&out).contains("nothing to do"), "{}", stderr(&out));
 }
+
+#[test]
+fn signal_reaches_the_whole_group_and_refuses_a_stopped_service() {
+    let ctx = TestContext::new(
+        r#"
+[service.web]
+command = ["sh", "-c", "trap 'echo parent-usr1' USR1; sh -c \"trap 'echo child-usr1' USR1; while :; do sleep 0.05; done\" & while :; do echo tick; sleep 0.05; done"]
+
+[service.idle]
+command = ["sleep", "1000"]
+autostart = false
+"#,
+    );
+    ctx.ok(&["up", "-d"]);
+    let pid = ctx.service("web").pid;
+    let mut c = ctx.client();
+    c.send(proctor::control::proto::Command::Follow {
+        services: vec!["web".into()],
+    })
+    .expect("follow");
+    follow_until(&mut c, "tick");
+    let out = ctx.ok(&["signal", "web", "USR1"]);
+    assert!(out.contains("web: sent USR1"), "{out}");
+    follow_until(&mut c, "parent-usr1");
+    let mut c2 = ctx.client();
+    c2.send(proctor::control::proto::Command::Follow {
+        services: vec!["web".into()],
+    })
+    .expect("follow");
+    follow_until(&mut c2, "tick");
+    ctx.ok(&["signal", "web", "SIGUSR1"]);
+    follow_until(&mut c2, "child-usr1");
+    assert_eq!(ctx.service("web").pid, pid, "it keeps running");
+    let out = ctx.run(&["signal", "idle", "HUP"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not running"), "{}", stderr(&out));
+    let out = ctx.run(&["signal", "web", "NOPE"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("unknown signal"), "{}", stderr(&out));
+}

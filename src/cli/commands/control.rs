@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::args::{DownArgs, NamesArgs, StartArgs, StopArgs, WaitArgs};
+use crate::cli::args::{DownArgs, NamesArgs, SignalArgs, StartArgs, StopArgs, WaitArgs};
 use crate::cli::deadline::{self, stop_budget, Deadline, Goal};
 use crate::cli::spawn::ensure_supervisor;
 use crate::cli::{project, Printer};
@@ -193,4 +193,25 @@ pub(crate) fn wait(file: Option<&Path>, a: WaitArgs, p: &Printer) -> Result<Exit
         Goal::Ready,
     )?;
     Ok(report(&reply, p, "ready"))
+}
+
+/// `signal NAME… SIG`: the signal to each service's processes.
+pub(crate) fn signal(file: Option<&Path>, a: &SignalArgs, p: &Printer) -> Result<ExitCode> {
+    let Some((sig, names)) = a.words.split_last() else {
+        anyhow::bail!("name at least one service, then the signal");
+    };
+    if crate::spec::signal_from_str(sig).is_none() {
+        anyhow::bail!("unknown signal {sig:?} (examples: HUP, USR1, SIGTERM, 10)");
+    }
+    let mut client = connect(file)?;
+    client.set_timeout(Some(deadline::ANSWER))?;
+    let reply = client.request(Command::Signal {
+        services: names.to_vec(),
+        signal: sig.clone(),
+    })?;
+    for s in &reply.services {
+        let pid = s.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        p.line(&format!("{}: sent {sig}{pid}", s.name));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -338,6 +338,18 @@ fn transcript() {
             Vec::new(),
         )],
     );
+    exchange(
+        &mut t,
+        "signal (the services keep running; answered at once)",
+        Command::Signal {
+            services: vec!["web".into()],
+            signal: "USR1".into(),
+        },
+        &[reply(
+            vec![service("web", State::Running, Some(4301))],
+            Vec::new(),
+        )],
+    );
     let mut reloaded = reply(vec![service("web", State::Running, Some(4301))], Vec::new());
     if let Body::Ok(r) = &mut reloaded.body {
         r.plan = vec![
