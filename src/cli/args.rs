@@ -10,9 +10,10 @@ const WAIT_DEFAULT: &str = "120s";
 /// Exit codes, also shown in `--help`.
 pub const EXIT_CODES: &str = "\
 Exit codes:
-  0  success
+  0  success (also `stop` and `down` with nothing running: already down is success)
   1  failure: the spec is invalid, a service failed, no supervisor is running, or an error
-  2  usage error (unknown flag, missing argument)";
+  2  usage error (unknown flag, missing argument)
+  3  `status`: no supervisor is running (every service is shown as stopped)";
 
 /// proctor: declare daemons in proctor.toml, start them once, prove they are ready, keep
 /// them alive, capture their logs, stop them cleanly.
@@ -113,8 +114,11 @@ pub struct DownArgs {
 #[derive(Debug, Args)]
 pub struct NamesArgs {
     /// Service names.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub services: Vec<String>,
+    /// Every service.
+    #[arg(long)]
+    pub all: bool,
     /// Give up waiting for them to be ready after this long (e.g. 30s), naming those still
     /// starting and why.
     #[arg(long, value_parser = parse_duration, default_value = WAIT_DEFAULT)]
@@ -147,8 +151,11 @@ pub struct StartArgs {
 #[derive(Debug, Args)]
 pub struct StopArgs {
     /// Service names.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub services: Vec<String>,
+    /// Every service (the supervisor keeps running; `down` stops it too).
+    #[arg(long)]
+    pub all: bool,
     /// Grace period before SIGKILL, overriding stop_timeout (e.g. 500ms).
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<std::time::Duration>,

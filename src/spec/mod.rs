@@ -263,6 +263,17 @@ pub enum Backend {
     Container(ContainerSettings),
 }
 
+impl Backend {
+    /// The backend's name as `status` shows it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Process => "process",
+            Backend::Tmux => "tmux",
+            Backend::Container(_) => "container",
+        }
+    }
+}
+
 /// Container runtime CLI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -59,12 +59,3 @@ impl Backends {
         }
     }
 }
-
-/// The backend's name as `status` shows it.
-pub(super) fn kind_name(backend: &spec::Backend) -> &'static str {
-    match backend {
-        spec::Backend::Process => "process",
-        spec::Backend::Tmux => "tmux",
-        spec::Backend::Container(_) => "container",
-    }
-}

@@ -5,7 +5,6 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
-use super::backends::kind_name;
 use super::driver::Driver;
 use super::machine::State;
 use crate::backend::Session;
@@ -50,7 +49,7 @@ impl Driver {
             next_restart_ms: u.deadline.filter(|_| u.state == State::Backoff).map(|d| {
                 u64::try_from(d.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
             }),
-            backend: kind_name(&self.spec.services[i].backend).into(),
+            backend: self.spec.services[i].backend.name().into(),
             tmux_session: slot
                 .session
                 .as_ref()

@@ -66,10 +66,16 @@ fn up_status_stop_start_restart_down() {
     ctx.ok(&["down"]);
     assert!(!alive(pid3));
     assert!(!alive(sup), "supervisor still alive after down");
+    // Without a supervisor every service is stopped, with exit 3 (issue 14).
     let out = ctx.run(&["status"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no supervisor is running"), "{err}");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("ticker") && table.contains("stopped"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -98,16 +104,52 @@ fn unknown_service_lists_the_known_ones() {
 #[test]
 fn commands_without_a_supervisor_say_so() {
     let ctx = TestContext::new(TWO);
-    for verb in [
-        &["stop", "idle"][..],
-        &["status"],
-        &["down"],
-        &["restart", "idle"],
+    // Already down is success for what stops (issue 14), as in compose and systemctl;
+    // `status` reads every service as stopped (exit 3); the rest needs a supervisor.
+    for (verb, code) in [
+        (&["stop", "idle"][..], 0),
+        (&["stop", "--all"], 0),
+        (&["down"], 0),
+        (&["down"], 0),
+        (&["status"], 3),
+        (&["restart", "idle"], 1),
     ] {
         let out = ctx.run(verb);
-        assert_eq!(out.status.code(), Some(1), "{verb:?}");
+        assert_eq!(out.status.code(), Some(code), "{verb:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("no supervisor is running"));
     }
+    let json = ctx.run(&["status", "--json"]);
+    assert_eq!(json.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(v["supervisor_pid"], 0);
+    assert_eq!(v["services"][0]["state"], "stopped");
+    assert_eq!(v["services"][1]["name"], "idle");
+}
+
+#[test]
+fn stop_of_a_stopped_service_succeeds_and_all_acts_on_every_service() {
+    let ctx = TestContext::new(TWO);
+    ctx.ok(&["up", "-d"]);
+    ctx.ok(&["stop", "idle"]);
+    let out = ctx.run(&["stop", "idle"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("idle is already stopped"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = ctx.service("ticker").pid;
+    ctx.ok(&["restart", "--all"]);
+    assert_ne!(ctx.service("ticker").pid, before);
+    assert_eq!(ctx.service("idle").state, proctor::State::Running);
+    ctx.ok(&["stop", "--all"]);
+    assert!(ctx
+        .status()
+        .services
+        .iter()
+        .all(|s| s.state == proctor::State::Stopped));
+    let both = ctx.run(&["stop", "--all", "idle"]);
+    assert_eq!(both.status.code(), Some(2), "names and --all are exclusive");
 }
 
 #[test]

@@ -18,6 +18,19 @@ fn millis(d: Option<Duration>) -> Option<u64> {
     d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// Connects to the running supervisor; `None` when none runs.
+pub(crate) fn try_connect(file: Option<&Path>) -> Result<Option<Client>> {
+    let paths = match crate::state::home_override() {
+        Some(home) => Paths::new(home),
+        None => project(file)?.1,
+    };
+    match Client::connect(&paths.control_socket()) {
+        Ok(c) => Ok(Some(c)),
+        Err(ControlError::NotRunning { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Connects to the running supervisor or explains that none runs.
 pub(crate) fn connect(file: Option<&Path>) -> Result<Client> {
     // With PROCTOR_HOME the socket's place does not depend on the spec, and the supervisor
@@ -59,7 +72,11 @@ pub(crate) fn report(reply: &Reply, p: &Printer, verb: &str) -> ExitCode {
 }
 
 pub(crate) fn down(file: Option<&Path>, a: DownArgs, p: &Printer) -> Result<ExitCode> {
-    let mut client = connect(file)?;
+    let Some(mut client) = try_connect(file)? else {
+        // As `docker compose down` and `systemctl stop` do: already down is success.
+        p.note("no supervisor is running; nothing to stop");
+        return Ok(ExitCode::SUCCESS);
+    };
     // Hold a pidfd on the supervisor before asking it to stop, so that `down` returns only
     // once that very process is gone (and not a later one reusing its pid).
     let supervisor = client
@@ -140,8 +157,20 @@ pub(crate) fn start(file: Option<&Path>, a: StartArgs, p: &Printer) -> Result<Ex
 }
 
 pub(crate) fn stop(file: Option<&Path>, a: StopArgs, p: &Printer) -> Result<ExitCode> {
-    let mut client = connect(file)?;
     let spec = project(file).ok().map(|(spec, _)| spec);
+    let Some(mut client) = try_connect(file)? else {
+        p.note("no supervisor is running; nothing to stop");
+        return Ok(ExitCode::SUCCESS);
+    };
+    client.set_timeout(Some(deadline::ANSWER))?;
+    let before = client.request(Command::Status {
+        services: a.services.clone(),
+    })?;
+    for s in &before.services {
+        if !s.state.is_active() && s.state != crate::control::proto::State::Backoff {
+            p.note(&format!("{} is already {}", s.name, s.state.as_str()));
+        }
+    }
     let reply = deadline::request(
         &mut client,
         Command::Stop {

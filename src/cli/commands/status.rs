@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::control::connect;
 use crate::cli::args::StatusArgs;
 use crate::cli::deadline::ANSWER;
 use crate::cli::Printer;
@@ -15,7 +14,9 @@ pub(crate) fn run(file: Option<&Path>, a: StatusArgs, p: &Printer) -> Result<Exi
     if a.all_backends {
         return all_backends(file, &a, p);
     }
-    let mut client = connect(file)?;
+    let Some(mut client) = super::control::try_connect(file)? else {
+        return not_running(file, &a, p);
+    };
     client.set_timeout(Some(ANSWER))?;
     let cmd = Command::Status {
         services: a.services,
@@ -29,6 +30,57 @@ pub(crate) fn run(file: Option<&Path>, a: StatusArgs, p: &Printer) -> Result<Exi
         p.line(&table(&client.request(cmd)?));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Status without a supervisor: every service of the spec is stopped. Exit 3, as
+/// `systemctl is-active` says "inactive", so scripts can always read the state.
+fn not_running(file: Option<&Path>, a: &StatusArgs, p: &Printer) -> Result<ExitCode> {
+    let (spec, _) = crate::cli::project(file)?;
+    if let Some(unknown) = a.services.iter().find(|n| spec.service(n).is_none()) {
+        anyhow::bail!("no service named {unknown:?} in {}", spec.path.display());
+    }
+    let now = std::time::SystemTime::now();
+    let services = spec
+        .services
+        .iter()
+        .filter(|s| a.services.is_empty() || a.services.contains(&s.name))
+        .map(|s| ServiceStatus {
+            name: s.name.clone(),
+            state: State::Stopped,
+            pid: None,
+            ready: false,
+            restarts: 0,
+            uptime_ms: 0,
+            last_exit: None,
+            since: now,
+            reason: Some("no supervisor is running".into()),
+            next_restart_ms: None,
+            backend: s.backend.name().into(),
+            log_error: None,
+            probe_error: None,
+            status_text: None,
+            main_pid: None,
+            storage_dir: None,
+            tmux_session: None,
+            container: None,
+            container_id: None,
+        })
+        .collect();
+    let reply = Reply {
+        project: spec.project.name.clone(),
+        role: None,
+        supervisor_pid: 0,
+        services,
+        failures: Vec::new(),
+        plan: Vec::new(),
+    };
+    if a.json {
+        p.json(&reply);
+    } else {
+        p.line(&table(&reply));
+        p.note("no supervisor is running for this project");
+    }
+    Ok(ExitCode::from(3))
 }
 
 /// `status --all-backends NAME`: which backends hold a session or container of that name.
