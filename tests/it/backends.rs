@@ -15,10 +15,10 @@ use proctor::State;
 
 use crate::support::{alive, free_port, require, TestContext};
 
-const IMAGE: &str = "localhost/proctor-test:latest";
+pub(crate) const IMAGE: &str = "localhost/proctor-test:latest";
 
 /// A project name no other test (or concurrent test run) uses: container names are global.
-fn unique_project() -> String {
+pub(crate) fn unique_project() -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     format!(
         "bk{}x{}",
@@ -30,7 +30,7 @@ fn unique_project() -> String {
 /// Whether podman can run the test image here. Where podman or the image is missing the
 /// test skips, loudly, and under CI it fails (`support::require`); an image that runs but
 /// is not the one `.ci/containers.sh` builds fails it everywhere.
-fn podman_usable() -> bool {
+pub(crate) fn podman_usable() -> bool {
     static CONTENT: OnceLock<Result<String, String>> = OnceLock::new();
     let content = CONTENT.get_or_init(|| {
         // What the tests use: the page httpd serves, and busybox's httpd and sh (ash takes

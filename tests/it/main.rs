@@ -16,4 +16,5 @@ mod logs;
 mod probes;
 mod reload;
 mod roles;
+mod signal;
 mod supervisor_signals;
