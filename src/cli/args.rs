@@ -11,9 +11,14 @@ const WAIT_DEFAULT: &str = "120s";
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  success (also `stop` and `down` with nothing running: already down is success)
-  1  failure: the spec is invalid, a service failed, no supervisor is running, or an error
+  1  failure: the spec is invalid, a service failed, no supervisor is running, a signal
+     for a service that is not running, or an error
   2  usage error (unknown flag, missing argument)
-  3  `status`: no supervisor is running (every service is shown as stopped)";
+  3  `status`: no supervisor is running (every service is shown as stopped, with
+     supervisor_pid 0)
+
+A spec that became invalid while its project runs does not lock you out: status, logs,
+stop, down, wait and signal reach the running supervisor and warn with file:line:col.";
 
 /// proctor: declare daemons in proctor.toml, start them once, prove they are ready, keep
 /// them alive, capture their logs, stop them cleanly.
@@ -40,17 +45,18 @@ pub struct Cli {
 pub enum Cmd {
     /// Start the supervisor and the autostart services (or the ones named).
     Up(UpArgs),
-    /// Stop every service and the supervisor.
+    /// Stop every service and the supervisor (none running: says so, exit 0).
     Down(DownArgs),
     /// Start services (and what they depend on); starts a supervisor if none runs. A
     /// service added to proctor.toml since the supervisor started can be started by name.
     Start(StartArgs),
-    /// Stop services (and what depends on them).
+    /// Stop services (and what depends on them); one already stopped is success.
     Stop(StopArgs),
     /// Restart services with their definitions as proctor.toml has them now (a reload of
     /// just those services).
     Restart(NamesArgs),
-    /// Show the state of services.
+    /// Show the state of services; with no supervisor running, every service of the spec
+    /// as stopped, and exit 3.
     Status(StatusArgs),
     /// Wait until services are ready (exit 0) or failed / timed out (exit 1).
     Wait(WaitArgs),
@@ -68,7 +74,9 @@ pub enum Cmd {
     /// Stop an ad-hoc service started with `run` and forget it.
     Rm(RmArgs),
     /// Send a signal to services' whole process groups (e.g. USR1 to reopen logs, HUP to
-    /// reload a daemon's own configuration); they keep running.
+    /// reload a daemon's own configuration); they keep running. A container service's
+    /// main process gets it through its runtime (`kill --signal`). Each service named must
+    /// be running.
     #[command(override_usage = "proctor signal NAME... SIG")]
     Signal(SignalArgs),
     /// Re-read proctor.toml and apply what changed to the running project: start what was

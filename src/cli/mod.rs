@@ -18,6 +18,7 @@ pub mod args;
 mod commands;
 mod deadline;
 pub mod printer;
+mod running;
 mod spawn;
 
 pub use printer::Printer;

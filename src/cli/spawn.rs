@@ -23,6 +23,7 @@ pub(crate) fn ensure_supervisor(
         Err(ControlError::NotRunning { .. }) => {}
         Err(e) => return Err(e.into()),
     }
+    crate::cli::running::refuse_second_copy(spec, paths)?;
     ensure_private_dir(&paths.root)
         .with_context(|| format!("cannot create the state directory {}", paths.root.display()))?;
     // Concurrent CLIs serialize here, so only the first spawns a supervisor and the others

@@ -155,6 +155,10 @@ pub(super) async fn run(
             return Err(e);
         }
     };
+    // So that the CLI finds us from the spec file alone, even once it no longer parses. The
+    // stamp postdates the load by the start-up's few milliseconds; an edit in between goes
+    // unnoticed only until the next reload.
+    crate::state::record_spec(&paths, &spec, crate::state::FileStamp::of(&spec.path));
     let mut spec = spec;
     // Ad-hoc services from `proctor run` live on in the state dir until `proctor rm`; a
     // service the spec file declares under the same name wins.

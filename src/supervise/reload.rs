@@ -50,6 +50,7 @@ impl Driver {
     /// `reload` (or SIGHUP, with no one to answer): plans and, unless `dry_run`, applies.
     pub(super) fn on_reload(&mut self, dry_run: bool, reply: Option<ReplyTx>) {
         let started = StdInstant::now();
+        let stamp = crate::state::FileStamp::of(&self.spec.path);
         let planned = self.load_disk_spec().and_then(|new| {
             let diff = self.diff_with(&new);
             if !diff.project_fixed.is_empty() {
@@ -98,6 +99,7 @@ impl Driver {
             return;
         }
         let mut wait = self.apply_reload(new, &diff);
+        crate::state::record_spec(&self.paths, &self.spec, stamp);
         let mut restarts = Vec::new();
         for c in config {
             self.slots[c.unit].config_hash = Some(c.hash);

@@ -17,4 +17,5 @@ mod probes;
 mod reload;
 mod roles;
 mod signal;
+mod spec_on_disk;
 mod supervisor_signals;

@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use crate::cli::args::{DownArgs, NamesArgs, SignalArgs, StartArgs, StopArgs, WaitArgs};
 use crate::cli::deadline::{self, stop_budget, Deadline, Goal};
+use crate::cli::running::target;
 use crate::cli::spawn::ensure_supervisor;
 use crate::cli::{project, Printer};
 use crate::control::proto::{Command, Reply, StartOverrides};
@@ -18,12 +19,8 @@ fn millis(d: Option<Duration>) -> Option<u64> {
     d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Connects to the running supervisor; `None` when none runs.
-pub(crate) fn try_connect(file: Option<&Path>) -> Result<Option<Client>> {
-    let paths = match crate::state::home_override() {
-        Some(home) => Paths::new(home),
-        None => project(file)?.1,
-    };
+/// Connects to the supervisor of `paths`; `None` when none runs.
+pub(crate) fn try_connect(paths: &Paths) -> Result<Option<Client>> {
     match Client::connect(&paths.control_socket()) {
         Ok(c) => Ok(Some(c)),
         Err(ControlError::NotRunning { .. }) => Ok(None),
@@ -31,14 +28,8 @@ pub(crate) fn try_connect(file: Option<&Path>) -> Result<Option<Client>> {
     }
 }
 
-/// Connects to the running supervisor or explains that none runs.
-pub(crate) fn connect(file: Option<&Path>) -> Result<Client> {
-    // With PROCTOR_HOME the socket's place does not depend on the spec, and the supervisor
-    // already holds the spec it runs: skip parsing it.
-    let paths = match crate::state::home_override() {
-        Some(home) => Paths::new(home),
-        None => project(file)?.1,
-    };
+/// Connects to the supervisor of `paths` or explains that none runs.
+pub(crate) fn connect(paths: &Paths) -> Result<Client> {
     match Client::connect(&paths.control_socket()) {
         Ok(c) => Ok(c),
         Err(ControlError::NotRunning { .. }) => anyhow::bail!(
@@ -72,7 +63,9 @@ pub(crate) fn report(reply: &Reply, p: &Printer, verb: &str) -> ExitCode {
 }
 
 pub(crate) fn down(file: Option<&Path>, a: DownArgs, p: &Printer) -> Result<ExitCode> {
-    let Some(mut client) = try_connect(file)? else {
+    let t = target(file, true)?;
+    t.warn(p);
+    let Some(mut client) = try_connect(&t.paths)? else {
         // As `docker compose down` and `systemctl stop` do: already down is success.
         p.note("no supervisor is running; nothing to stop");
         return Ok(ExitCode::SUCCESS);
@@ -82,13 +75,12 @@ pub(crate) fn down(file: Option<&Path>, a: DownArgs, p: &Printer) -> Result<Exit
     let supervisor = client
         .peer_pid()
         .and_then(|pid| crate::sys::child::pidfd_open(pid).ok());
-    let spec = project(file).ok().map(|(spec, _)| spec);
     let reply = deadline::request(
         &mut client,
         Command::Down {
             timeout_ms: millis(a.timeout),
         },
-        stop_budget(spec.as_ref(), a.timeout),
+        stop_budget(t.spec.as_ref(), a.timeout),
         &[],
         Goal::Stopped,
     )?;
@@ -157,8 +149,9 @@ pub(crate) fn start(file: Option<&Path>, a: StartArgs, p: &Printer) -> Result<Ex
 }
 
 pub(crate) fn stop(file: Option<&Path>, a: StopArgs, p: &Printer) -> Result<ExitCode> {
-    let spec = project(file).ok().map(|(spec, _)| spec);
-    let Some(mut client) = try_connect(file)? else {
+    let t = target(file, true)?;
+    t.warn(p);
+    let Some(mut client) = try_connect(&t.paths)? else {
         p.note("no supervisor is running; nothing to stop");
         return Ok(ExitCode::SUCCESS);
     };
@@ -177,7 +170,7 @@ pub(crate) fn stop(file: Option<&Path>, a: StopArgs, p: &Printer) -> Result<Exit
             services: a.services.clone(),
             timeout_ms: millis(a.timeout),
         },
-        stop_budget(spec.as_ref(), a.timeout),
+        stop_budget(t.spec.as_ref(), a.timeout),
         &a.services,
         Goal::Stopped,
     )?;
@@ -197,7 +190,10 @@ pub(crate) fn stop(file: Option<&Path>, a: StopArgs, p: &Printer) -> Result<Exit
 }
 
 pub(crate) fn restart(file: Option<&Path>, a: NamesArgs, p: &Printer) -> Result<ExitCode> {
-    let mut client = connect(file)?;
+    let t = target(file, false)?;
+    // The supervisor reads the file for a restart and reports what is wrong with it.
+    t.warn_renamed(p);
+    let mut client = connect(&t.paths)?;
     let reply = deadline::request(
         &mut client,
         Command::Restart {
@@ -211,7 +207,9 @@ pub(crate) fn restart(file: Option<&Path>, a: NamesArgs, p: &Printer) -> Result<
 }
 
 pub(crate) fn wait(file: Option<&Path>, a: WaitArgs, p: &Printer) -> Result<ExitCode> {
-    let mut client = connect(file)?;
+    let t = target(file, false)?;
+    t.warn(p);
+    let mut client = connect(&t.paths)?;
     let reply = deadline::request(
         &mut client,
         Command::Wait {
@@ -232,7 +230,9 @@ pub(crate) fn signal(file: Option<&Path>, a: &SignalArgs, p: &Printer) -> Result
     if crate::spec::signal_from_str(sig).is_none() {
         anyhow::bail!("unknown signal {sig:?} (examples: HUP, USR1, SIGTERM, 10)");
     }
-    let mut client = connect(file)?;
+    let t = target(file, false)?;
+    t.warn(p);
+    let mut client = connect(&t.paths)?;
     client.set_timeout(Some(deadline::ANSWER))?;
     let reply = client.request(Command::Signal {
         services: names.to_vec(),

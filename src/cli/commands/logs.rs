@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use anyhow::{bail, Result};
 
 use crate::cli::args::{LogsArgs, StreamArg};
-use crate::cli::{project, Printer};
+use crate::cli::{running, Printer};
 use crate::control::proto::{Body, Command};
 use crate::control::{Client, ControlError};
 use crate::logs::{parse_record, tail, Record, RecordStream};
@@ -66,8 +66,16 @@ impl View<'_> {
 }
 
 pub(crate) fn run(file: Option<&Path>, a: LogsArgs, p: &Printer) -> Result<ExitCode> {
-    let (spec, paths) = project(file)?;
-    let all: Vec<String> = spec.services.iter().map(|s| s.name.clone()).collect();
+    let t = running::target(file, true)?;
+    t.warn(p);
+    let all: Vec<String> = match &t.spec {
+        Some(spec) => spec.services.iter().map(|s| s.name.clone()).collect(),
+        // The spec on disk is invalid: the services are the supervisor's, or else those
+        // that have a log.
+        None => running::supervisor_services(&t.paths)
+            .unwrap_or_else(|| running::logged_services(&t.paths.logs_dir())),
+    };
+    let paths = t.paths;
     for n in &a.services {
         if !all.contains(n) {
             bail!("no service named {n:?}; services: {}", all.join(", "));

@@ -13,7 +13,10 @@ use crate::control::proto::{Command, Reply};
 use crate::control::Client;
 
 pub(crate) fn run(file: Option<&Path>, a: &ReloadArgs, p: &Printer) -> Result<ExitCode> {
-    let mut client = connect(file)?;
+    let t = crate::cli::running::target(file, false)?;
+    // The supervisor reads the file itself and says what is wrong with it.
+    t.warn_renamed(p);
+    let mut client = connect(&t.paths)?;
     let reply = reload(&mut client, a.dry_run, Deadline::new(a.timeout))?;
     if a.json {
         p.json(&reply.plan);

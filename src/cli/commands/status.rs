@@ -14,9 +14,11 @@ pub(crate) fn run(file: Option<&Path>, a: StatusArgs, p: &Printer) -> Result<Exi
     if a.all_backends {
         return all_backends(file, &a, p);
     }
-    let Some(mut client) = super::control::try_connect(file)? else {
-        return not_running(file, &a, p);
+    let t = crate::cli::running::target(file, false)?;
+    let Some(mut client) = super::control::try_connect(&t.paths)? else {
+        return not_running(file, t.spec, &a, p);
     };
+    t.warn(p);
     client.set_timeout(Some(ANSWER))?;
     let cmd = Command::Status {
         services: a.services,
@@ -32,10 +34,20 @@ pub(crate) fn run(file: Option<&Path>, a: StatusArgs, p: &Printer) -> Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// Status without a supervisor: every service of the spec is stopped. Exit 3, as
-/// `systemctl is-active` says "inactive", so scripts can always read the state.
-fn not_running(file: Option<&Path>, a: &StatusArgs, p: &Printer) -> Result<ExitCode> {
-    let (spec, _) = crate::cli::project(file)?;
+/// Status without a supervisor: every service of the spec is stopped, and
+/// `supervisor_pid` is 0 (no process has that pid). Exit 3, as `systemctl is-active` says
+/// "inactive", so scripts can always read the state. This needs a valid spec (`spec`, else
+/// the file is read for its errors).
+fn not_running(
+    file: Option<&Path>,
+    spec: Option<crate::spec::Spec>,
+    a: &StatusArgs,
+    p: &Printer,
+) -> Result<ExitCode> {
+    let spec = match spec {
+        Some(spec) => spec,
+        None => crate::cli::project(file)?.0,
+    };
     if let Some(unknown) = a.services.iter().find(|n| spec.service(n).is_none()) {
         anyhow::bail!("no service named {unknown:?} in {}", spec.path.display());
     }

@@ -62,7 +62,9 @@ pub(crate) fn run(file: Option<&Path>, a: UpArgs, p: &Printer) -> Result<ExitCod
             ));
             return Ok(report(&reply, p, "ready"));
         }
-        Err(ControlError::NotRunning { .. }) => {}
+        Err(ControlError::NotRunning { .. }) => {
+            crate::cli::running::refuse_second_copy(&spec, &paths)?;
+        }
         Err(e) => return Err(e.into()),
     }
     init_tracing("warn");
