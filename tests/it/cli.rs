@@ -73,7 +73,9 @@ fn up_status_stop_start_restart_down() {
     assert!(err.contains("no supervisor is running"), "{err}");
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
-        table.contains("ticker") && table.contains("stopped"),
+        table.contains("ticker")
+            && table.contains("stopped")
+            && table.contains(", no supervisor running"),
         "{table}"
     );
 }

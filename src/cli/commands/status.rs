@@ -220,7 +220,11 @@ fn table(reply: &Reply) -> String {
     if let Some(role) = &reply.role {
         out.push_str(&format!(" (role {role})"));
     }
-    out.push_str(&format!(", supervisor pid {}\n", reply.supervisor_pid));
+    if reply.supervisor_pid == 0 {
+        out.push_str(", no supervisor running\n");
+    } else {
+        out.push_str(&format!(", supervisor pid {}\n", reply.supervisor_pid));
+    }
     let fmt_row = |cells: Vec<&str>| {
         let mut line = String::new();
         for (k, c) in cells.iter().enumerate() {
