@@ -5,6 +5,7 @@
 //! (`~/.local/state/...` without XDG). Directories are created 0700.
 
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::spec::Spec;
@@ -92,6 +93,45 @@ pub fn project_dir(spec: &Spec) -> PathBuf {
     }
     let hash = fnv1a(spec.path.as_os_str().as_encoded_bytes());
     base_dir().join(format!("{}-{:08x}", spec.project.name, hash as u32))
+}
+
+/// Where the index of running spec files lives: `<base>/specs/<hash of the spec path>`
+/// holds the state directory of the supervisor that last ran that file. It lets the CLI
+/// find a running supervisor when the spec can no longer tell (it became invalid, or its
+/// `[project] name` changed while the project ran).
+fn spec_index(spec_path: &Path) -> PathBuf {
+    let hash = fnv1a(spec_path.as_os_str().as_encoded_bytes());
+    base_dir().join("specs").join(format!("{hash:016x}"))
+}
+
+/// Records that the supervisor with state directory `root` runs the spec file at
+/// `spec_path` (see [`spec_index`]); best effort, the index only helps the CLI find it.
+pub fn remember_spec(spec_path: &Path, root: &Path) {
+    if spec_path.as_os_str().is_empty() {
+        return;
+    }
+    let index = spec_index(spec_path);
+    let written = index
+        .parent()
+        .map_or(Ok(()), ensure_private_dir)
+        .and_then(|()| {
+            let tmp = index.with_extension(format!("tmp{}", std::process::id()));
+            std::fs::write(&tmp, root.as_os_str().as_encoded_bytes())?;
+            std::fs::rename(&tmp, &index)
+        });
+    if let Err(e) = written {
+        tracing::debug!(
+            "cannot record {} in the spec index: {e}",
+            spec_path.display()
+        );
+    }
+}
+
+/// The state directory last recorded for the spec file at `spec_path`, if any.
+pub fn remembered_state_dir(spec_path: &Path) -> Option<PathBuf> {
+    let text = std::fs::read(spec_index(spec_path)).ok()?;
+    let dir = PathBuf::from(std::ffi::OsStr::from_bytes(&text));
+    dir.is_absolute().then_some(dir)
 }
 
 /// `$XDG_STATE_HOME/proctor`, or `~/.local/state/proctor`.

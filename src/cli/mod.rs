@@ -92,6 +92,51 @@ pub(crate) fn project(file: Option<&Path>) -> Result<(Spec, Paths)> {
     Ok((spec, paths))
 }
 
+/// The state paths of the running supervisor a verb talks to (`status`, `stop`, `down`,
+/// `logs`, …). With `$PROCTOR_HOME` that directory. Else the spec's; but when the spec cannot
+/// be read (a typo while the project runs) or names another project than the running
+/// supervisor's, the supervisor that last ran this file is found through the spec index
+/// (`state::remember_spec`), with a warning, so an edit never locks anyone out.
+pub(crate) fn running_paths(file: Option<&Path>) -> Result<Paths> {
+    if let Some(home) = crate::state::home_override() {
+        return Ok(Paths::new(home));
+    }
+    match project(file) {
+        Ok((spec, paths)) => {
+            if !paths.control_socket().exists() {
+                if let Some(dir) = crate::state::remembered_state_dir(&spec.path) {
+                    let other = Paths::new(dir);
+                    if other.root != paths.root && other.control_socket().exists() {
+                        Printer.note(&format!(
+                            "note: no supervisor under project {:?}; using the one that runs {} (state dir {})",
+                            spec.project.name,
+                            spec.path.display(),
+                            other.root.display()
+                        ));
+                        return Ok(other);
+                    }
+                }
+            }
+            Ok(paths)
+        }
+        Err(e) => {
+            let path = spec_path(file)?;
+            let path = std::path::absolute(&path).unwrap_or(path);
+            match crate::state::remembered_state_dir(&path) {
+                Some(dir) if Paths::new(dir.clone()).control_socket().exists() => {
+                    Printer.note(&format!(
+                        "warning: {e:#}\nwarning: talking to the supervisor that runs {} anyway (state dir {})",
+                        path.display(),
+                        dir.display()
+                    ));
+                    Ok(Paths::new(dir))
+                }
+                _ => Err(e),
+            }
+        }
+    }
+}
+
 /// The state paths for verbs that need no spec (`lock`, `unlock`): with `$PROCTOR_HOME`
 /// that directory whether or not a spec is around (a daemon embedded with the library has
 /// none; the spec, if readable, only orders the output), else the project's.

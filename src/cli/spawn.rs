@@ -23,6 +23,7 @@ pub(crate) fn ensure_supervisor(
         Err(ControlError::NotRunning { .. }) => {}
         Err(e) => return Err(e.into()),
     }
+    refuse_second_copy(spec, paths)?;
     ensure_private_dir(&paths.root)
         .with_context(|| format!("cannot create the state directory {}", paths.root.display()))?;
     // Concurrent CLIs serialize here, so only the first spawns a supervisor and the others
@@ -57,4 +58,36 @@ pub(crate) fn ensure_supervisor(
     let client = Client::connect(&paths.control_socket())?;
     drop(lock);
     Ok((client, true))
+}
+
+/// Refuses to start a supervisor for `spec` when another one already runs the same file
+/// under another state directory: its `[project] name` changed while it ran, and a second
+/// copy would start every service twice (ports, locks, data).
+pub(crate) fn refuse_second_copy(spec: &Spec, paths: &Paths) -> Result<()> {
+    if crate::state::home_override().is_some() {
+        return Ok(());
+    }
+    let Some(dir) = crate::state::remembered_state_dir(&spec.path) else {
+        return Ok(());
+    };
+    if dir == paths.root {
+        return Ok(());
+    }
+    let Ok(mut client) = Client::connect(&Paths::new(dir.clone()).control_socket()) else {
+        return Ok(());
+    };
+    client.set_timeout(Some(crate::cli::deadline::ANSWER))?;
+    let running = client.request(crate::control::proto::Command::Status {
+        services: Vec::new(),
+    })?;
+    anyhow::bail!(
+        "a supervisor (pid {}) already runs {} as project {:?} (state dir {}); starting project {:?} \
+         would run every service twice\nhint: `proctor down` stops that supervisor (it finds it \
+         through this file), then `proctor up` starts the project under its new name",
+        running.supervisor_pid,
+        spec.path.display(),
+        running.project,
+        dir.display(),
+        spec.project.name
+    )
 }

@@ -155,6 +155,9 @@ pub(super) async fn run(
             return Err(e);
         }
     };
+    if crate::state::home_override().is_none() {
+        crate::state::remember_spec(&spec.path, &paths.root);
+    }
     let mut spec = spec;
     // Ad-hoc services from `proctor run` live on in the state dir until `proctor rm`; a
     // service the spec file declares under the same name wins.

@@ -399,3 +399,58 @@ autostart = false
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("unknown signal"), "{}", stderr(&out));
 }
+
+/// A project run without `PROCTOR_HOME`: its state dir derives from the spec (name and
+/// path), under a temp `XDG_STATE_HOME`.
+fn without_home(ctx: &TestContext, xdg: &std::path::Path, args: &[&str]) -> std::process::Output {
+    ctx.cmd()
+        .env_remove("PROCTOR_HOME")
+        .env("XDG_STATE_HOME", xdg)
+        .args(args)
+        .output()
+        .expect("run proctor")
+}
+
+#[test]
+fn an_invalid_or_renamed_spec_does_not_lock_anyone_out() {
+    let ctx = TestContext::new(
+        "[project]\nname = \"old\"\n\n[service.web]\ncommand = [\"sleep\", \"1000\"]\n",
+    );
+    let xdg = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| without_home(&ctx, xdg.path(), args);
+    assert!(run(&["up", "-d"]).status.success());
+    // A typo while it runs: status, logs and stop still reach the supervisor, with a warning.
+    ctx.write_spec("[project]\nname = \"old\"\n\n[service.web]\ncommand = [\"sleep\", \"1000\"\n");
+    let status = run(&["status", "--json"]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert!(
+        stderr(&status).contains("invalid spec"),
+        "{}",
+        stderr(&status)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(v["services"][0]["state"], "running");
+    assert!(run(&["logs", "web"]).status.success());
+    // Renamed: `up` refuses to start a second copy, naming the running one.
+    ctx.write_spec("[project]\nname = \"new\"\n\n[service.web]\ncommand = [\"sleep\", \"1000\"]\n");
+    let up = run(&["up", "-d"]);
+    assert_eq!(up.status.code(), Some(1));
+    let err = stderr(&up);
+    assert!(
+        err.contains("already runs") && err.contains("\"old\""),
+        "{err}"
+    );
+    let start = run(&["start", "web"]);
+    assert_eq!(start.status.code(), Some(1), "{}", stderr(&start));
+    // `down` finds the old supervisor through the file, and then the new name can start.
+    let down = run(&["down"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert!(
+        stderr(&down).contains("old") || String::from_utf8_lossy(&down.stdout).contains("stopped")
+    );
+    assert!(run(&["up", "-d"]).status.success());
+    let status = run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(v["project"], "new");
+    assert!(run(&["down"]).status.success());
+}

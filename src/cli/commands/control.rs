@@ -12,7 +12,6 @@ use crate::cli::spawn::ensure_supervisor;
 use crate::cli::{project, Printer};
 use crate::control::proto::{Command, Reply, StartOverrides};
 use crate::control::{Client, ControlError};
-use crate::state::Paths;
 
 fn millis(d: Option<Duration>) -> Option<u64> {
     d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -20,10 +19,7 @@ fn millis(d: Option<Duration>) -> Option<u64> {
 
 /// Connects to the running supervisor; `None` when none runs.
 pub(crate) fn try_connect(file: Option<&Path>) -> Result<Option<Client>> {
-    let paths = match crate::state::home_override() {
-        Some(home) => Paths::new(home),
-        None => project(file)?.1,
-    };
+    let paths = crate::cli::running_paths(file)?;
     match Client::connect(&paths.control_socket()) {
         Ok(c) => Ok(Some(c)),
         Err(ControlError::NotRunning { .. }) => Ok(None),
@@ -35,10 +31,7 @@ pub(crate) fn try_connect(file: Option<&Path>) -> Result<Option<Client>> {
 pub(crate) fn connect(file: Option<&Path>) -> Result<Client> {
     // With PROCTOR_HOME the socket's place does not depend on the spec, and the supervisor
     // already holds the spec it runs: skip parsing it.
-    let paths = match crate::state::home_override() {
-        Some(home) => Paths::new(home),
-        None => project(file)?.1,
-    };
+    let paths = crate::cli::running_paths(file)?;
     match Client::connect(&paths.control_socket()) {
         Ok(c) => Ok(c),
         Err(ControlError::NotRunning { .. }) => anyhow::bail!(

@@ -66,8 +66,29 @@ impl View<'_> {
 }
 
 pub(crate) fn run(file: Option<&Path>, a: LogsArgs, p: &Printer) -> Result<ExitCode> {
-    let (spec, paths) = project(file)?;
-    let all: Vec<String> = spec.services.iter().map(|s| s.name.clone()).collect();
+    let (all, paths) = match project(file) {
+        Ok((spec, paths)) => (
+            spec.services.iter().map(|s| s.name.clone()).collect(),
+            paths,
+        ),
+        // An unreadable spec must not hide the logs: the services are those the running
+        // supervisor knows, else those with a log file.
+        Err(e) => {
+            let paths = crate::cli::running_paths(file).map_err(|_| e)?;
+            let known = Client::connect(&paths.control_socket())
+                .and_then(|mut c| {
+                    c.set_timeout(Some(crate::cli::deadline::ANSWER))?;
+                    c.request(Command::Status {
+                        services: Vec::new(),
+                    })
+                })
+                .map(|r| r.services.into_iter().map(|s| s.name).collect());
+            (
+                known.unwrap_or_else(|_| logged_services(&paths.logs_dir())),
+                paths,
+            )
+        }
+    };
     for n in &a.services {
         if !all.contains(n) {
             bail!("no service named {n:?}; services: {}", all.join(", "));
@@ -162,4 +183,21 @@ pub(crate) fn run(file: Option<&Path>, a: LogsArgs, p: &Printer) -> Result<ExitC
 fn stamp(raw: &[u8]) -> &[u8] {
     let end = memchr::memchr(b' ', raw).unwrap_or(raw.len());
     &raw[..end]
+}
+
+/// The services that have a log in `dir` (`NAME.log`), sorted.
+fn logged_services(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".log"))
+                .map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    names
 }

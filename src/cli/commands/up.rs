@@ -51,6 +51,9 @@ pub(crate) fn run(file: Option<&Path>, a: UpArgs, p: &Printer) -> Result<ExitCod
         return Ok(report(&reply, p, "ready"));
     }
     match Client::connect(&paths.control_socket()) {
+        Err(ControlError::NotRunning { .. }) => {
+            crate::cli::spawn::refuse_second_copy(&spec, &paths)?;
+        }
         Ok(mut client) => {
             let within = Deadline::new(a.timeout);
             let plan = super::reload::reload(&mut client, false, within)?;
@@ -62,7 +65,6 @@ pub(crate) fn run(file: Option<&Path>, a: UpArgs, p: &Printer) -> Result<ExitCod
             ));
             return Ok(report(&reply, p, "ready"));
         }
-        Err(ControlError::NotRunning { .. }) => {}
         Err(e) => return Err(e.into()),
     }
     init_tracing("warn");
