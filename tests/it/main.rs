@@ -13,6 +13,7 @@ mod install_cli;
 mod lifecycle;
 mod locks;
 mod logs;
+mod operate;
 mod probes;
 mod reload;
 mod roles;

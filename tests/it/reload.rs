@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use proctor::State;
 
-use crate::support::{alive, TestContext};
+use crate::support::{alive, stderr, TestContext};
 
 const THREE: &str = r#"
 [service.a]
@@ -50,10 +50,6 @@ fn assert_same(
         a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w))),
         "changed:\n{a:?}\n{b:?}"
     );
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
@@ -252,63 +248,6 @@ fn signal(pid: u32, sig: rustix::process::Signal) {
 }
 
 #[test]
-fn start_overrides_hold_for_restarts_until_a_reload() {
-    let ctx = TestContext::new(
-        "[service.job]\ncommand = [\"sleep\", \"1000\"]\nenv = { A = \"1\" }\nautostart = false\n",
-    );
-    ctx.ok(&["up", "-d"]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let dir_arg = dir.path().to_string_lossy().into_owned();
-    ctx.ok(&[
-        "start", "job", "-e", "X=42", "--cwd", &dir_arg, "--", "2000",
-    ]);
-    let look = |ctx: &TestContext| {
-        let pid = ctx.service("job").pid.expect("pid");
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
-        let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
-        let env: Vec<String> = environ
-            .split(|b| *b == 0)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .collect();
-        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).expect("cwd");
-        (cmdline, env, cwd)
-    };
-    let (cmdline, env, cwd) = look(&ctx);
-    assert_eq!(cmdline, b"sleep\x001000\x002000\x00");
-    assert!(env.iter().any(|v| v == "X=42") && env.iter().any(|v| v == "A=1"));
-    assert_eq!(cwd, dir.path().canonicalize().expect("canonical"));
-    ctx.ok(&["restart", "job"]);
-    assert_eq!(
-        look(&ctx).0,
-        b"sleep\x001000\x002000\x00",
-        "a restart keeps them"
-    );
-    let refused = ctx.run(&["start", "job", "-e", "X=1"]);
-    assert_eq!(refused.status.code(), Some(1), "not while it runs");
-    ctx.ok(&["reload"]);
-    ctx.ok(&["restart", "job"]);
-    let (cmdline, env, _) = look(&ctx);
-    assert_eq!(cmdline, b"sleep\x001000\x00", "a reload drops them");
-    assert!(!env.iter().any(|v| v == "X=42"));
-}
-
-/// Waits for a log line of the followed services containing `text`.
-fn follow_until(c: &mut proctor::control::Client, text: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        assert!(!left.is_zero(), "no log line with {text:?} within 10s");
-        c.set_timeout(Some(left)).expect("timeout");
-        let resp = c.recv().expect("log stream");
-        if let proctor::control::proto::Body::Log(l) = resp.body {
-            if l.record.contains(text) {
-                return;
-            }
-        }
-    }
-}
-
-#[test]
 fn changed_config_files_get_the_reload_signal_or_a_restart() {
     let spec = r#"
 [service.web]
@@ -331,7 +270,7 @@ reload_on = "plain.conf"
     })
     .expect("follow");
     // A line of its own proves the stream is live before anything happens.
-    follow_until(&mut c, "tick");
+    crate::support::follow_until(&mut c, "tick");
     assert_eq!(
         ctx.ok(&["reload", "--dry-run"]).trim(),
         "",
@@ -349,7 +288,7 @@ reload_on = "plain.conf"
         "{plan}"
     );
     ctx.ok(&["reload"]);
-    follow_until(&mut c, "reloaded v2");
+    crate::support::follow_until(&mut c, "reloaded v2");
     let after = snapshot(&ctx);
     assert!(
         same(&after["web"], &before["web"]),

@@ -7,14 +7,10 @@ use proctor::control::proto::{Body, Command};
 use proctor::control::Client;
 
 use crate::backends::{podman_usable, unique_project, IMAGE};
-use crate::support::{require, which, TestContext};
+use crate::support::{require, stderr, which, TestContext};
 
 /// A shell that traps USR1 and a child shell of its group that does too; each says so.
 const TRAPS: &str = r#"trap 'echo parent-usr1' USR1; sh -c "trap 'echo child-usr1' USR1; while :; do sleep 0.05; done" & while :; do echo tick; sleep 0.05; done"#;
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// Follows `service`'s log lines, once they are seen to flow (a `tick`), so that nothing
 /// caused after this returns can be missed.

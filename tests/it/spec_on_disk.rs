@@ -11,7 +11,7 @@ use proctor::control::proto::Command as Cmd;
 use proctor::control::Client;
 use proctor::State;
 
-use crate::support::{alive, TestContext};
+use crate::support::{alive, stderr, TestContext};
 
 const TWO: &str = r#"
 [service.web]
@@ -33,10 +33,6 @@ comand = "oops"
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// `proctor logs ARGS…` once its output has `text` (a line reaches its file a moment after

@@ -200,3 +200,24 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("free port")
 }
+
+/// Waits for a log line of the followed services containing `text`.
+pub fn follow_until(c: &mut proctor::control::Client, text: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(!left.is_zero(), "no log line with {text:?} within 10s");
+        c.set_timeout(Some(left)).expect("timeout");
+        let resp = c.recv().expect("log stream");
+        if let proctor::control::proto::Body::Log(l) = resp.body {
+            if l.record.contains(text) {
+                return;
+            }
+        }
+    }
+}
+
+/// A command's stderr as text.
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
