@@ -187,10 +187,15 @@ impl Runner for ContainerBackend {
                 })?;
             }
             this.remove_leftover(rt, &service).await;
-            let GroupChild { pid, output, pidfd } =
-                spawn_group(program(rt), &args, &cwd, std::iter::empty())?;
+            let GroupChild {
+                pid,
+                output,
+                pidfd,
+                tracked,
+            } = spawn_group(program(rt), &args, &cwd, std::iter::empty(), None)?;
             let (control, rx) = Control::new();
             let w = Watch {
+                tracked,
                 rt,
                 name: name.clone(),
                 pid,
@@ -210,6 +215,8 @@ impl Runner for ContainerBackend {
 
 /// What the watcher of one container needs.
 struct Watch {
+    /// The `run` client is ours to reap until the watcher has.
+    tracked: crate::sys::children::Tracked,
     rt: Runtime,
     name: String,
     /// The `run` client's pid (and process group).
@@ -272,6 +279,7 @@ impl Watch {
                 None
             }
         };
+        drop(self.tracked);
         if killed || matches!(ended, Some(Ended::Signal(_)) | None) {
             // `run --rm` removes the container only when the client sees it exit.
             if let Ok(id) = std::fs::read_to_string(&self.cidfile) {

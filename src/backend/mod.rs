@@ -49,6 +49,21 @@ pub struct StartRequest<'a> {
     pub extra_env: Vec<(String, String)>,
     /// Where the run's watcher reports what happens to it.
     pub report: Reporter,
+    /// How a backend that starts the service's processes itself keeps hold of them.
+    pub hold: Hold,
+}
+
+/// How the processes a service starts are kept hold of (by backends that start them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    /// The process group only: what leaves it is not followed.
+    Group,
+    /// This cgroup (a leaf of the service's own): everything started stays in it, and the
+    /// run is over only once it is empty.
+    Cgroup(PathBuf),
+    /// The group, plus what was re-parented to the (subreaper) supervisor and carries this
+    /// service's name in its environment.
+    Subreaper(String),
 }
 
 /// A started service.

@@ -6,14 +6,14 @@
 
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use tokio::sync::mpsc;
 
 use super::{
-    BackendError, Control, Ctl, Exit, Reporter, RunEvent, Runner, Running, StartRequest, Started,
-    Stream,
+    BackendError, Control, Ctl, Exit, Hold, Reporter, RunEvent, Runner, Running, StartRequest,
+    Started, Stream,
 };
 use crate::spec::Signal;
 use crate::sys::child::{kill_group, Ended};
@@ -35,6 +35,27 @@ fn start(req: StartRequest<'_>) -> Result<Running, BackendError> {
         .command
         .split_first()
         .ok_or(BackendError::EmptyCommand)?;
+    let cgroup = match &req.hold {
+        Hold::Cgroup(dir) => {
+            let procs =
+                crate::sys::cgroup::open_procs(dir).map_err(|source| BackendError::File {
+                    path: dir.join("cgroup.procs"),
+                    source,
+                })?;
+            let events = crate::sys::cgroup::open_events(dir)
+                .and_then(crate::sys::cgroup::EventsFd::new)
+                .map_err(|source| BackendError::File {
+                    path: dir.join("cgroup.events"),
+                    source,
+                })?;
+            Some((dir.clone(), procs, events))
+        }
+        Hold::Group | Hold::Subreaper(_) => None,
+    };
+    let adopted = match &req.hold {
+        Hold::Subreaper(name) => Some(name.clone()),
+        _ => None,
+    };
     let child = spawn_group(
         program,
         args,
@@ -43,13 +64,24 @@ fn start(req: StartRequest<'_>) -> Result<Running, BackendError> {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .chain(req.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        cgroup.as_ref().map(|(_, procs, _)| procs),
     )?;
     let (control, rx) = Control::new();
+    let cgroup = cgroup.map(|(dir, _, events)| Cgroup { dir, events });
     Ok(Running {
         pid: child.pid,
         output: child.output,
         control,
-        watch: Box::pin(watch(child.pid, child.pidfd, rx, req.report)),
+        watch: Box::pin(watch(
+            Leader {
+                pid: child.pid,
+                pidfd: child.pidfd,
+                tracked: child.tracked,
+            },
+            rx,
+            req.report,
+            Escape { cgroup, adopted },
+        )),
         tty: false,
         session: None,
     })
@@ -63,6 +95,8 @@ pub(crate) struct GroupChild {
     pub(crate) output: Vec<(Stream, OwnedFd)>,
     /// Owns the child from here on: readable once it exits, reaps it.
     pub(crate) pidfd: AsyncPidFd,
+    /// Marks it as ours to reap until whoever holds this has reaped it.
+    pub(crate) tracked: crate::sys::children::Tracked,
 }
 
 /// Spawns `program args` in `cwd` with `env` added, as a process group of its own, stdin
@@ -72,6 +106,7 @@ pub(crate) fn spawn_group<'a>(
     args: &[String],
     cwd: &Path,
     env: impl Iterator<Item = (&'a str, &'a str)>,
+    cgroup_procs: Option<&OwnedFd>,
 ) -> Result<GroupChild, BackendError> {
     let env: Vec<(&str, &str)> = env.collect();
     // Looked up here rather than by the child's `execvp`, which tries every `$PATH` entry
@@ -104,6 +139,9 @@ pub(crate) fn spawn_group<'a>(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    if let Some(procs) = cgroup_procs {
+        crate::sys::cgroup::place_before_exec(&mut cmd, procs);
+    }
     let mut child = cmd.spawn().map_err(|source| BackendError::Spawn {
         program: program.to_string(),
         cwd: cwd.to_path_buf(),
@@ -128,17 +166,27 @@ pub(crate) fn spawn_group<'a>(
     })?;
     // The pidfd owns the child from here on: std's handle must not reap it.
     drop(child);
-    Ok(GroupChild { pid, output, pidfd })
+    Ok(GroupChild {
+        pid,
+        output,
+        pidfd,
+        tracked: crate::sys::children::Tracked::new(pid),
+    })
 }
 
 /// Watches the leader (or the main process it named with `MAINPID=`) and carries out
 /// orders; on `Reap`, kills what is left of the group and reaps the leader.
 async fn watch(
-    pid: u32,
-    pidfd: AsyncPidFd,
+    leader: Leader,
     mut ctl: mpsc::UnboundedReceiver<Ctl>,
     report: Reporter,
+    escape: Escape,
 ) {
+    let Leader {
+        pid,
+        pidfd,
+        tracked: _tracked,
+    } = leader;
     // A forking daemon's leader exits 0 once its main process runs: from then on the service
     // is that process. The leader is reaped then, which is safe for the final group kill
     // because the main process still holds the group id.
@@ -146,7 +194,9 @@ async fn watch(
     let mut ended: Option<Ended> = None;
     let mut main: Option<AsyncPidFd> = None;
     let mut exited = false;
+    let mut drained = false;
     let mut signalled = false;
+    let cgroup = escape.cgroup.as_ref();
     loop {
         tokio::select! {
             ready = exited_of(leader.as_ref()), if !exited && leader.is_some() => {
@@ -168,6 +218,12 @@ async fn watch(
                 exited = true;
                 report.report(RunEvent::Exited);
             }
+            r = emptied(cgroup), if exited && !drained => {
+                drained = true;
+                if r.is_ok() {
+                    report.report(RunEvent::Drained);
+                }
+            }
             c = ctl.recv() => match c {
                 Some(Ctl::AdoptMain(p)) => {
                     if main.is_none() && leader.is_some() && p != pid {
@@ -179,19 +235,10 @@ async fn watch(
                 }
                 Some(Ctl::Signal(sig, _)) => {
                     signalled = true;
-                    if let Err(e) = kill_group(pid, sig) {
-                        tracing::warn!(pid, "sending the stop signal failed: {e}");
-                    }
+                    escape.send(pid, sig);
                 }
-                Some(Ctl::Kill) => {
-                    let _ = kill_group(pid, Signal::KILL);
-                }
-                Some(Ctl::Deliver(sig)) => {
-                    // Unreaped, the leader keeps the group id ours.
-                    if let Err(e) = kill_group(pid, sig) {
-                        tracing::warn!(pid, "sending {sig:?} failed: {e}");
-                    }
-                }
+                Some(Ctl::Deliver(sig)) => escape.send(pid, sig),
+                Some(Ctl::Kill) => escape.kill(pid),
                 Some(Ctl::Reap) | None => break,
             },
         }
@@ -200,7 +247,11 @@ async fn watch(
     // group survives, and the signal cannot hit a stranger. After a hand-over the main
     // process held the group id until a moment ago; the id could only be reused once every
     // member is gone and reaped, which this call races by microseconds at most.
-    let _ = kill_group(pid, Signal::KILL);
+    escape.kill(pid);
+    if let (Some(cg), false) = (cgroup, drained) {
+        // With a cgroup, the run is over only once nothing of it is left.
+        let _ = cg.events.emptied(&cg.dir).await;
+    }
     if let Some(l) = leader {
         ended = match l.reap_async().await {
             Ok(ended) => ended,
@@ -211,4 +262,64 @@ async fn watch(
         };
     }
     report.report(RunEvent::Reaped(Exit::from_ended(ended, false)));
+}
+
+/// A service's first process, ours to reap.
+struct Leader {
+    pid: u32,
+    pidfd: AsyncPidFd,
+    tracked: crate::sys::children::Tracked,
+}
+
+/// Where a service's processes may be besides its process group.
+struct Escape {
+    /// Its cgroup: all of them.
+    cgroup: Option<Cgroup>,
+    /// The service's name, when orphans of its processes are re-parented to us.
+    adopted: Option<String>,
+}
+
+impl Escape {
+    /// Sends `sig` to every process of the service led by `pid`.
+    fn send(&self, pid: u32, sig: Signal) {
+        if let Some(cg) = &self.cgroup {
+            // Every process of the service, wherever it went; its group is in there too.
+            crate::sys::cgroup::signal_all(&cg.dir, sig);
+            return;
+        }
+        // Unreaped, the leader keeps the group id ours.
+        if let Err(e) = kill_group(pid, sig) {
+            tracing::warn!(pid, "sending {sig:?} failed: {e}");
+        }
+        if let Some(name) = &self.adopted {
+            for orphan in crate::sys::children::adopted_of(name) {
+                crate::sys::children::signal_adopted(orphan, sig);
+            }
+        }
+    }
+
+    /// SIGKILLs every process of the service led by `pid`.
+    fn kill(&self, pid: u32) {
+        if let Some(cg) = &self.cgroup {
+            if let Err(e) = crate::sys::cgroup::kill_all(&cg.dir) {
+                tracing::warn!(dir = %cg.dir.display(), "cgroup.kill failed: {e}");
+            }
+        }
+        self.send(pid, Signal::KILL);
+    }
+}
+
+/// The service's cgroup, and its `cgroup.events` to see it empty.
+pub(crate) struct Cgroup {
+    dir: PathBuf,
+    events: crate::sys::cgroup::EventsFd,
+}
+
+/// Resolves once the cgroup is empty; at once without one (the process group's end is seen
+/// through the output pipes then).
+async fn emptied(cgroup: Option<&Cgroup>) -> std::io::Result<()> {
+    match cgroup {
+        Some(cg) => cg.events.emptied(&cg.dir).await,
+        None => std::future::pending().await,
+    }
 }

@@ -75,16 +75,21 @@ pub(crate) async fn output_async(
     what: &'static str,
 ) -> Result<String, BackendError> {
     let program = cmd.as_std().get_program().to_string_lossy().into_owned();
-    let out = cmd
+    let spawn_error = |source| BackendError::Spawn {
+        program: program.clone(),
+        cwd: std::env::current_dir().unwrap_or_default(),
+        source,
+    };
+    let child = cmd
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|source| BackendError::Spawn {
-            program: program.clone(),
-            cwd: std::env::current_dir().unwrap_or_default(),
-            source,
-        })?;
+        .spawn()
+        .map_err(spawn_error)?;
+    // Ours to reap (tokio does): a subreaper supervisor must not take it for an orphan.
+    let _tracked = child.id().map(crate::sys::children::Tracked::new);
+    let out = child.wait_with_output().await.map_err(spawn_error)?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {

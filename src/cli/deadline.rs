@@ -199,6 +199,7 @@ mod tests {
             status_text: None,
             main_pid: None,
             storage_dir: None,
+            containment: None,
             tmux_session: None,
             container: None,
             container_id: None,

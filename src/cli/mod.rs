@@ -130,6 +130,7 @@ pub(crate) fn default_project() -> (Spec, Paths) {
             backend: spec::BackendKind::Process,
             tmux_binary: None,
             container_runtime: None,
+            containment: crate::spec::Containment::Auto,
         },
         services: Vec::new(),
     };

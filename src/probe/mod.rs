@@ -67,6 +67,8 @@ async fn exec(argv: &[String], ctx: &ExecContext) -> Result<(), String> {
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("exec {prog}: {e}"))?;
+    // Ours to reap (tokio does): a subreaper supervisor must not take it for an orphan.
+    let _tracked = child.id().map(crate::sys::children::Tracked::new);
     let mut err = Vec::new();
     if let Some(mut e) = child.stderr.take() {
         let _ = (&mut e).take(512).read_to_end(&mut err).await;

@@ -155,6 +155,7 @@ mod tests {
             backend: BackendKind::Process,
             tmux_binary: None,
             container_runtime: None,
+            containment: crate::spec::Containment::Auto,
         }
     }
 

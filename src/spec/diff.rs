@@ -158,6 +158,7 @@ mod tests {
                 backend: BackendKind::Process,
                 tmux_binary: None,
                 container_runtime: None,
+                containment: crate::spec::Containment::Auto,
             },
             services,
         }

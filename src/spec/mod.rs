@@ -66,6 +66,35 @@ pub struct Project {
     pub tmux_binary: Option<String>,
     /// Container runtime for container services that do not name one.
     pub container_runtime: Option<Runtime>,
+    /// How the supervisor keeps hold of every process a service starts.
+    pub containment: Containment,
+}
+
+/// `[project] containment`: how a supervisor owns every process a service starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Containment {
+    /// A cgroup per service where the supervisor can write one, else `subreaper` (default).
+    #[default]
+    Auto,
+    /// A cgroup per service; refuse to start without one.
+    Cgroup,
+    /// The supervisor adopts and reaps every orphan of its services, and stops escaped
+    /// processes with their service.
+    Subreaper,
+    /// The service's process group only (what escapes it is not followed).
+    ProcessGroup,
+}
+
+impl Containment {
+    /// The name as written in the spec and shown by `status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Containment::Auto => "auto",
+            Containment::Cgroup => "cgroup",
+            Containment::Subreaper => "subreaper",
+            Containment::ProcessGroup => "process-group",
+        }
+    }
 }
 
 /// One `[service.NAME]` table, with defaults applied and paths made absolute.
@@ -353,6 +382,7 @@ impl Project {
             backend: BackendKind::Process,
             tmux_binary: None,
             container_runtime: None,
+            containment: Containment::Auto,
         }
     }
 }

@@ -20,6 +20,7 @@ const PROJECT_KEYS: &[&str] = &[
     "backend",
     "tmux_binary",
     "container_runtime",
+    "containment",
 ];
 
 pub(super) fn load(path: &Path) -> Result<Spec, SpecErrors> {
@@ -132,6 +133,7 @@ fn default_project(dir: &Path) -> Project {
         backend: BackendKind::Process,
         tmux_binary: None,
         container_runtime: None,
+        containment: super::Containment::Auto,
     }
 }
 
@@ -174,6 +176,19 @@ fn project(ctx: &mut Ctx<'_>, v: &Value<'_>) -> Project {
     }
     if let Some(v) = table.get("container_runtime") {
         p.container_runtime = runtime(ctx, "container_runtime", v);
+    }
+    if let Some(v) = table.get("containment") {
+        use super::Containment as C;
+        let choices = [C::Auto, C::Cgroup, C::Subreaper, C::ProcessGroup];
+        if let Some(s) = ctx.string("containment", v) {
+            match choices.iter().find(|c| c.as_str() == s) {
+                Some(c) => p.containment = *c,
+                None => ctx.error(
+                    v.span(),
+                    format!("unknown containment {s:?}: expected \"auto\", \"cgroup\", \"subreaper\" or \"process-group\""),
+                ),
+            }
+        }
     }
     p
 }

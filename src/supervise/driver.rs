@@ -13,6 +13,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::backends::Backends;
+use super::contain::Contain;
 use super::machine::{Action, Answer, Input, Machine, Policy, RequestId, State};
 use super::startup::Startup;
 use super::{Options, ProcessSignal, SuperviseError};
@@ -127,6 +128,8 @@ pub(super) struct Driver {
     pub(super) names: Rc<RefCell<Vec<String>>>,
     /// Where log sinks publish to live followers.
     pub(super) logs_tx: broadcast::Sender<Arc<LogBatch>>,
+    /// How the services' processes are kept hold of.
+    pub(super) contain: Contain,
     /// Until orphans are gone and the first services are asked to start.
     pub(super) startup: Option<Startup>,
 }
@@ -154,6 +157,21 @@ pub(super) async fn run(
             super::startup::report_ready(ready.as_mut(), Err(&e.to_string()));
             return Err(e);
         }
+    };
+    let contain = match Contain::set_up(&spec.project, &paths, signals.is_some()) {
+        Ok(c) => c,
+        Err(e) => {
+            let e = SuperviseError::from(e);
+            super::startup::report_ready(ready.as_mut(), Err(&e.to_string()));
+            return Err(e);
+        }
+    };
+    // A subreaper reaps the orphans it adopts: each SIGCHLD, those that exited.
+    let mut sigchld = match contain {
+        Contain::Subreaper => tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
+            .map_err(|e| tracing::warn!("cannot watch SIGCHLD: {e}"))
+            .ok(),
+        _ => None,
     };
     // So that the CLI finds us from the spec file alone, even once it no longer parses. The
     // stamp postdates the load by the start-up's few milliseconds; an edit in between goes
@@ -223,6 +241,7 @@ pub(super) async fn run(
         removals: TaskTracker::new(),
         down_replies: Vec::new(),
         backends: Backends::new(&spec_project, &paths.root),
+        contain,
         adhoc,
         names: shared_names,
         logs_tx: logs_tx.clone(),
@@ -259,6 +278,9 @@ pub(super) async fn run(
                 }
             }
             () = sleep, if deadline.is_some() => sup.apply_all(vec![Input::Tick]),
+            Some(()) = next_sigchld(&mut sigchld) => {
+                crate::sys::children::reap_adopted();
+            }
             () = &mut shutdown, if !shutdown_done => {
                 shutdown_done = true;
                 tracing::info!("shutting down");
@@ -294,6 +316,7 @@ pub(super) async fn run(
     sup.removals.close();
     sup.removals.wait().await;
     sup.logs_written().await;
+    sup.contain.tear_down(&sup.spec.services);
     let _ = std::fs::remove_file(paths.control_socket());
     drop(lock_file);
     let all: Vec<usize> = (0..sup.spec.services.len())
@@ -463,6 +486,14 @@ impl Driver {
             .map(|i| Input::Stop(i, timeout))
             .collect();
         self.apply_all(inputs);
+    }
+}
+
+/// The next SIGCHLD, for a subreaper; never otherwise.
+async fn next_sigchld(sigchld: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match sigchld {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -15,6 +15,7 @@ use crate::state::Paths;
 
 mod adhoc;
 mod backends;
+mod contain;
 mod driver;
 pub mod echo;
 mod locks;
@@ -85,6 +86,9 @@ pub enum SuperviseError {
     /// Services named on the command line do not exist.
     #[error("{0}")]
     UnknownService(String),
+    /// The containment the spec asks for is not available.
+    #[error(transparent)]
+    Contain(#[from] contain::ContainError),
 }
 
 /// Runs a supervisor until `shutdown` resolves or a `down` request arrives, then stops every

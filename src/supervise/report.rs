@@ -66,6 +66,7 @@ impl Driver {
             status_text: slot.status_text.clone(),
             main_pid: slot.main_pid,
             storage_dir: slot.storage_dir.clone(),
+            containment: Some(self.contain.name(&self.spec.services[i]).to_string()),
         }
     }
 

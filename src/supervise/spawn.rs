@@ -35,7 +35,12 @@ impl Driver {
     pub(super) fn spawn(&mut self, i: usize) -> Option<Input> {
         self.slots[i].gen += 1;
         let gen = self.slots[i].gen;
-        let mut extra_env = Vec::new();
+        // Names the service in the environment of all it starts: how a subreaper attributes
+        // an orphan that left the group (and a hint for people reading `/proc`).
+        let mut extra_env = vec![(
+            crate::sys::children::SERVICE_VAR.to_string(),
+            self.spec.services[i].name.clone(),
+        )];
         let notify = match self.notify_socket(i) {
             Some(Ok(sock)) => {
                 extra_env.push((
@@ -74,7 +79,9 @@ impl Driver {
         }
         let report = self.reporter(i, gen);
         let svc = self.effective(i);
+        let hold = self.contain.hold(&self.spec.services[i]);
         let req = StartRequest {
+            hold,
             project: &self.spec.project.name,
             service: &svc,
             extra_env,

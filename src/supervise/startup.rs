@@ -80,6 +80,7 @@ impl Driver {
         // With the orphans' process groups gone, clear what they leave outside them: dead
         // tmux sessions on the private server, containers the runtime keeps running.
         self.backends.reclaim(&self.spec).await;
+        self.contain.clear_leftovers(&self.spec.services).await;
         report_ready(st.ready.as_mut(), Ok(std::process::id()));
         tracing::info!(project = %self.spec.project.name, pid = std::process::id(), "supervisor started");
         let id = self.next_request_id();

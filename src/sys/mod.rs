@@ -3,7 +3,9 @@
 //! This is the only module allowed `unsafe`; prefer rustix, which is safe, and put a
 //! `// SAFETY:` comment on any block that cannot avoid it.
 
+pub mod cgroup;
 pub mod child;
+pub mod children;
 pub mod fd;
 pub mod fs;
 pub mod pidfd;

@@ -73,6 +73,7 @@ fn not_running(
             status_text: None,
             main_pid: None,
             storage_dir: None,
+            containment: None,
             tmux_session: None,
             container: None,
             container_id: None,

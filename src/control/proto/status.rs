@@ -233,6 +233,10 @@ pub struct ServiceStatus {
     /// Main pid the service announced with `MAINPID=`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub main_pid: Option<u32>,
+    /// How the supervisor keeps hold of the service's processes: `cgroup`, `subreaper`,
+    /// `process-group`, or `container`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containment: Option<String>,
     /// The service's state directory (`PROCTOR_STATE_DIR`), while it exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_dir: Option<PathBuf>,

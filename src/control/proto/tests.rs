@@ -77,6 +77,7 @@ fn service(name: &str, state: State, pid: Option<u32>) -> ServiceStatus {
         status_text: None,
         main_pid: None,
         storage_dir: None,
+        containment: None,
         tmux_session: None,
         container: None,
         container_id: None,
