@@ -512,7 +512,13 @@ impl Bench {
         std::fs::create_dir_all(&dir)?;
         std::fs::write(
             dir.join("proctor.toml"),
-            format!("[project]\nname = \"{name}\"\n{services}"),
+            format!(
+                "[project]\nname = \"{name}\"\n{}{services}",
+                // `auto`, `cgroup`, `subreaper`, `process-group`: compare containments.
+                std::env::var("PROCTOR_BENCH_CONTAINMENT")
+                    .map(|c| format!("containment = \"{c}\"\n"))
+                    .unwrap_or_default()
+            ),
         )?;
         Ok(Project {
             home: dir.join("home"),
