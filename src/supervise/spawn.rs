@@ -78,8 +78,11 @@ impl Driver {
             return Some(self.spawn_failed(i, msg));
         }
         let report = self.reporter(i, gen);
-        let svc = self.effective(i);
         let hold = self.contain.hold(&self.spec.services[i]);
+        if matches!(hold, crate::backend::Hold::Cgroup(_)) {
+            self.machine.watch_group(i);
+        }
+        let svc = self.effective(i);
         let req = StartRequest {
             hold,
             project: &self.spec.project.name,

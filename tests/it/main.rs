@@ -5,6 +5,7 @@ mod support;
 
 mod backends;
 mod cli;
+mod contain;
 mod control;
 mod core;
 mod daemon;

@@ -60,6 +60,10 @@ pub(crate) struct Run {
     timed_out: bool,
     /// Every output pipe reached end of file.
     output_closed: bool,
+    /// The backend sees the whole group (a cgroup) and says when it is gone: the pipes
+    /// closing does not end the grace period then (a daemon that closed its output may
+    /// still be shutting down).
+    group_watched: bool,
     /// How it ended, once reaped.
     exit: Option<Exit>,
 }
@@ -72,6 +76,7 @@ impl Run {
             stopped: false,
             timed_out: false,
             output_closed: false,
+            group_watched: false,
             exit: None,
         }
     }
@@ -99,6 +104,14 @@ impl Run {
 }
 
 impl Machine {
+    /// Unit `i`'s backend watches the whole of its current process's group (a cgroup) and
+    /// reports `Drained`: only that ends a stop's drain.
+    pub(crate) fn watch_group(&mut self, i: usize) {
+        if let Some(run) = self.units[i].run.as_mut() {
+            run.group_watched = true;
+        }
+    }
+
     pub(super) fn spawned(&mut self, i: usize, pid: u32, now: Instant, acts: &mut Vec<Action>) {
         let u = &mut self.units[i];
         let Some(run) = u.run.as_mut().filter(|r| r.phase == Phase::Spawning) else {
@@ -169,7 +182,7 @@ impl Machine {
                 acts.push(Action::Reap(i));
             }
             Phase::Signalled { deadline } => {
-                if run.output_closed {
+                if run.output_closed && !run.group_watched {
                     run.phase = Phase::Reaping;
                     acts.push(Action::Reap(i));
                 } else {
@@ -197,7 +210,7 @@ impl Machine {
         run.output_closed = true;
         match run.phase {
             // The pipes close once the whole group has let go of them.
-            Phase::Draining { .. } => {
+            Phase::Draining { .. } if !run.group_watched => {
                 run.phase = Phase::Reaping;
                 acts.push(Action::Reap(i));
             }

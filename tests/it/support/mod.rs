@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use proctor::control::proto::{Body, Command as Cmd, Event, Reply};
 use proctor::control::Client;
 
-mod require;
+pub mod require;
 pub use require::{require, which};
 
 /// A project in a temp dir with its own state dir.

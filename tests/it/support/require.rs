@@ -39,3 +39,31 @@ pub fn which(program: &str) -> Result<PathBuf, String> {
         })
         .ok_or_else(|| format!("{program} is not on PATH"))
 }
+
+/// Whether this process can write a cgroup v2 subtree (root on a cgroup2 host): the
+/// supervisor's cgroup containment needs it.
+pub fn cgroup_writable() -> bool {
+    let probe = || -> Result<(), String> {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
+        let mount = info
+            .lines()
+            .find_map(|l| {
+                let (left, right) = l.split_once(" - ")?;
+                (right.split_whitespace().next()? == "cgroup2")
+                    .then(|| left.split_whitespace().nth(4).map(PathBuf::from))?
+            })
+            .ok_or("no cgroup2 hierarchy is mounted")?;
+        let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
+        let rel = own
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .ok_or("not in a cgroup2 hierarchy")?;
+        let dir = mount
+            .join(rel.trim_start_matches('/'))
+            .join(format!("proctor-probe-{}", std::process::id()));
+        std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let _ = std::fs::remove_dir(&dir);
+        Ok(())
+    };
+    require("a writable cgroup2 subtree (root)", probe()).is_some()
+}

@@ -269,3 +269,19 @@ fn a_stopped_dependency_waits_for_its_dependent_even_when_both_are_asked() {
         }]
     );
 }
+
+#[test]
+fn with_a_watched_group_only_its_end_ends_the_drain() {
+    let t0 = Instant::now();
+    let mut m = Machine::new(vec![policy("web")], t0);
+    m.on(Input::Start(0), t0);
+    m.watch_group(0);
+    m.on(Input::Spawned(0, 10), t0);
+    m.on(Input::Stop(0, None), t0);
+    m.on(Input::Exited(0), t0);
+    assert!(
+        m.on(Input::OutputClosed(0), t0).is_empty(),
+        "a daemon that closed its output may still be stopping"
+    );
+    assert_eq!(m.on(Input::Drained(0), t0), vec![Action::Reap(0)]);
+}
