@@ -88,6 +88,10 @@ pub enum Cmd {
     Install(InstallArgs),
     /// Stop, disable and remove a boot service written by `install` (and only what it wrote).
     Uninstall(UninstallArgs),
+    /// Run as a container's entrypoint (PID 1): reap every orphan, pass HUP on, stop
+    /// everything gracefully on TERM, and exit with the main service's status. With
+    /// `-- CMD…`, CMD is the one (main) service; else the spec's services run.
+    Init(InitArgs),
     /// Run the supervisor (used by `up -d` and boot units).
     #[command(hide = true)]
     Supervise(SuperviseArgs),
@@ -246,6 +250,21 @@ pub struct SignalArgs {
     /// Services, then the signal: a name (USR1, SIGHUP) or a number.
     #[arg(required = true, num_args = 2.., value_name = "WORDS")]
     pub words: Vec<String>,
+}
+
+/// `init` arguments.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The service whose end ends the container, and whose status is its exit status
+    /// (default: the first service that autostarts).
+    #[arg(long, value_name = "NAME")]
+    pub main: Option<String>,
+    /// Start the services whose autostart lists this role.
+    #[arg(long)]
+    pub role: Option<String>,
+    /// The command to run as the main service (after `--`).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 /// `reload` arguments.

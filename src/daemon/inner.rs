@@ -189,6 +189,7 @@ impl Inner {
                     ready_fd: None,
                     autostart: false,
                     manager_socket: None,
+                    init: None,
                 };
                 SupervisorThread::spawn(&self.name, opts).map(Running::Thread)
             }

@@ -70,6 +70,7 @@ fn serve(spec: &Path, home: PathBuf, mut handoff: Handoff) -> i32 {
         ready_fd: handoff.ready.take(),
         autostart: false,
         manager_socket: None,
+        init: None,
     };
     match supervise::run_blocking_until(opts, parent_gone) {
         Ok(()) => 0,

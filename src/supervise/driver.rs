@@ -148,6 +148,7 @@ pub(super) async fn run(
         ready_fd,
         autostart,
         manager_socket,
+        init,
     } = opts;
     let foreground = echo.is_some();
     let mut ready = ready_fd.map(std::fs::File::from);
@@ -167,10 +168,19 @@ pub(super) async fn run(
         }
     };
     // A subreaper reaps the orphans it adopts: each SIGCHLD, those that exited.
-    let mut sigchld = match contain {
-        Contain::Subreaper => tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
-            .map_err(|e| tracing::warn!("cannot watch SIGCHLD: {e}"))
-            .ok(),
+    if init.is_some() {
+        // An entrypoint inherits every orphan of the container (as PID 1, or as the
+        // subreaper it becomes here): it reaps them all.
+        if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
+            tracing::warn!("cannot become a child subreaper: {e}");
+        }
+    }
+    let mut sigchld = match (&contain, &init) {
+        (Contain::Subreaper, _) | (_, Some(_)) => {
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
+                .map_err(|e| tracing::warn!("cannot watch SIGCHLD: {e}"))
+                .ok()
+        }
         _ => None,
     };
     // So that the CLI finds us from the spec file alone, even once it no longer parses. The
@@ -261,6 +271,9 @@ pub(super) async fn run(
         {
             sup.finish_startup().await;
         }
+        if let Some(init) = &init {
+            sup.init_main_done(init);
+        }
         if sup.shutting_down && sup.machine.all_down() {
             break;
         }
@@ -287,7 +300,7 @@ pub(super) async fn run(
                 sup.begin_shutdown(None);
             }
             Some(sig) = super::signals::next(&mut signals) => {
-                if sup.on_signal(sig, foreground, &mut interrupted) {
+                if sup.on_signal(sig, foreground && init.is_none(), init.is_some(), &mut interrupted) {
                     quit = true;
                     break;
                 }

@@ -51,6 +51,19 @@ pub struct Options {
     /// Our own service manager's notify socket (`NOTIFY_SOCKET` when run by systemd): it
     /// gets `READY=1` once the first services are ready and `STOPPING=1` on the way down.
     pub manager_socket: Option<String>,
+    /// Run as a container's entrypoint (`proctor init`): see [`Init`].
+    pub init: Option<Init>,
+}
+
+/// `proctor init`: the supervisor is the entrypoint (often PID 1) of a container. It reaps
+/// every orphan, passes HUP on to the services, and once the main service is done (exited
+/// or failed for good) stops the rest and exits with the main service's status.
+#[derive(Debug, Clone)]
+pub struct Init {
+    /// The main service.
+    pub main: String,
+    /// Where its exit status is left for the process's exit code.
+    pub code: std::sync::Arc<std::sync::atomic::AtomicI32>,
 }
 
 /// Takes `NOTIFY_SOCKET` out of this process's environment, so the services we spawn do

@@ -8,6 +8,7 @@ use tokio::net::UnixListener;
 use tokio::sync::mpsc;
 
 use super::driver::Driver;
+use super::machine::State;
 use super::{ProcessSignal, SuperviseError};
 use crate::state::{ensure_private_dir, Paths};
 
@@ -74,9 +75,18 @@ impl Driver {
         &mut self,
         sig: ProcessSignal,
         foreground: bool,
+        entrypoint: bool,
         interrupted: &mut bool,
     ) -> bool {
         match sig {
+            ProcessSignal::Hup if entrypoint => {
+                // A container's entrypoint passes HUP on, as tini and dumb-init do.
+                for i in 0..self.slots.len() {
+                    if self.machine.units()[i].run.is_some() {
+                        self.order(i, crate::backend::Ctl::Deliver(crate::spec::Signal::HUP));
+                    }
+                }
+            }
             ProcessSignal::Term => {
                 tracing::info!("SIGTERM: stopping every service");
                 self.begin_shutdown(None);
@@ -107,5 +117,32 @@ impl Driver {
             }
         }
         false
+    }
+
+    /// `proctor init`: once the main service is done for good, stop the rest; its exit
+    /// status becomes the process's.
+    pub(super) fn init_main_done(&mut self, init: &super::Init) {
+        if self.shutting_down {
+            return;
+        }
+        let Some(i) = self.visible_index(&init.main) else {
+            return;
+        };
+        let u = &self.machine.units()[i];
+        if u.run.is_some() || !matches!(u.state, State::Exited | State::Failed | State::Stopped) {
+            return;
+        }
+        if u.state == State::Stopped && u.last_exit.is_none() {
+            // Not started yet.
+            return;
+        }
+        let code = match &u.last_exit {
+            Some(e) if e.spawn_error.is_some() => 127,
+            Some(e) => e.code.or(e.signal.map(|s| 128 + s)).unwrap_or(1),
+            None => 0,
+        };
+        init.code.store(code, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(code, "the main service is done: stopping the rest");
+        self.begin_shutdown(None);
     }
 }

@@ -9,6 +9,7 @@ use super::Printer;
 
 mod attach;
 mod control;
+mod init;
 mod install;
 mod lock;
 mod logs;
@@ -41,6 +42,7 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Reload(a) => reload::run(file, &a, p),
         Cmd::Signal(a) => control::signal(file, &a, p),
         Cmd::Validate => validate::run(file, p),
+        Cmd::Init(a) => init::run(file, a),
         Cmd::Install(a) => install::install(file, a, p),
         Cmd::Uninstall(a) => install::uninstall(file, a, p),
         Cmd::Supervise(a) => supervise::run(file, a),

@@ -52,6 +52,7 @@ pub(crate) fn run(file: Option<&Path>, a: SuperviseArgs) -> Result<ExitCode> {
         ready_fd: handoff.ready.take(),
         autostart: !a.start_nothing,
         manager_socket,
+        init: None,
     };
     run_blocking_until(opts, parent_gone)?;
     Ok(ExitCode::SUCCESS)

@@ -77,6 +77,7 @@ pub(crate) fn run(file: Option<&Path>, a: UpArgs, p: &Printer) -> Result<ExitCod
         ready_fd: None,
         autostart: true,
         manager_socket: crate::supervise::take_manager_socket(),
+        init: None,
     };
     match run_blocking(opts) {
         Ok(()) => Ok(ExitCode::SUCCESS),
