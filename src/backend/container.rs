@@ -192,7 +192,13 @@ impl Runner for ContainerBackend {
                 output,
                 pidfd,
                 tracked,
-            } = spawn_group(program(rt), &args, &cwd, std::iter::empty(), None)?;
+            } = spawn_group(
+                program(rt),
+                &args,
+                &cwd,
+                std::iter::empty(),
+                crate::sys::exec::ExecSetup::default(),
+            )?;
             let (control, rx) = Control::new();
             let w = Watch {
                 tracked,

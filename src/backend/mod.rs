@@ -269,6 +269,14 @@ pub enum BackendError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The service's `user`, `group` or limits cannot be applied.
+    #[error("service {service:?}: {why}")]
+    Identity {
+        /// The service.
+        service: String,
+        /// Why.
+        why: String,
+    },
     /// The service has no command to run.
     #[error("service has an empty command")]
     EmptyCommand,

@@ -4,7 +4,7 @@
 //! /dev/null, stdout and stderr through pipes. The exit is seen through a pidfd; the leader
 //! is reaped only after the final SIGKILL to its group, so the group id stays ours.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -64,7 +64,12 @@ fn start(req: StartRequest<'_>) -> Result<Running, BackendError> {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .chain(req.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-        cgroup.as_ref().map(|(_, procs, _)| procs),
+        {
+            let mut setup = exec_setup(svc)?;
+            // Open until the spawn returns, which is when the child has used it.
+            setup.cgroup_procs = cgroup.as_ref().map(|(_, procs, _)| procs.as_raw_fd());
+            setup
+        },
     )?;
     let (control, rx) = Control::new();
     let cgroup = cgroup.map(|(dir, _, events)| Cgroup { dir, events });
@@ -87,6 +92,50 @@ fn start(req: StartRequest<'_>) -> Result<Running, BackendError> {
     })
 }
 
+/// What the child sets up before it execs, from `svc`'s identity and limits.
+fn exec_setup(svc: &crate::spec::Service) -> Result<crate::sys::exec::ExecSetup, BackendError> {
+    use crate::sys::exec::{lookup_group, lookup_user, resource, ExecSetup};
+    let id = &svc.identity;
+    let fail = |why: String| BackendError::Identity {
+        service: svc.name.clone(),
+        why,
+    };
+    let mut setup = ExecSetup {
+        rlimits: id
+            .rlimits
+            .iter()
+            .filter_map(|l| resource(l.resource).map(|r| (r, l.soft, l.hard)))
+            .collect(),
+        nice: id.nice,
+        umask: id.umask,
+        ..ExecSetup::default()
+    };
+    if id.user.is_some() || id.group.is_some() || !id.supplementary_groups.is_empty() {
+        if !rustix::process::getuid().is_root() {
+            return Err(fail(format!(
+                "`user`, `group` and `supplementary_groups` need a supervisor running as root; this one runs as uid {}",
+                rustix::process::getuid().as_raw()
+            )));
+        }
+        let (uid, user_gid) = match &id.user {
+            Some(u) => lookup_user(u).map_err(fail)?,
+            None => (0, 0),
+        };
+        let gid = match &id.group {
+            Some(g) => lookup_group(g).map_err(fail)?,
+            None => user_gid,
+        };
+        let groups = id
+            .supplementary_groups
+            .iter()
+            .map(|g| lookup_group(g).map(rustix::process::Gid::from_raw))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(fail)?;
+        setup.ids = Some((uid, gid, groups));
+    }
+    Ok(setup)
+}
+
 /// A native child spawned as the leader of its own process group.
 pub(crate) struct GroupChild {
     /// Its pid, which is also its process group id.
@@ -106,7 +155,7 @@ pub(crate) fn spawn_group<'a>(
     args: &[String],
     cwd: &Path,
     env: impl Iterator<Item = (&'a str, &'a str)>,
-    cgroup_procs: Option<&OwnedFd>,
+    setup: crate::sys::exec::ExecSetup,
 ) -> Result<GroupChild, BackendError> {
     let env: Vec<(&str, &str)> = env.collect();
     // Looked up here rather than by the child's `execvp`, which tries every `$PATH` entry
@@ -139,9 +188,7 @@ pub(crate) fn spawn_group<'a>(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    if let Some(procs) = cgroup_procs {
-        crate::sys::cgroup::place_before_exec(&mut cmd, procs);
-    }
+    crate::sys::exec::install(&mut cmd, setup);
     let mut child = cmd.spawn().map_err(|source| BackendError::Spawn {
         program: program.to_string(),
         cwd: cwd.to_path_buf(),

@@ -92,6 +92,15 @@ pub(crate) fn service(old: &Service, new: &Service) -> Change {
     restart("cwd", old.cwd != new.cwd);
     restart("backend", old.backend != new.backend);
     restart("storage", old.storage != new.storage);
+    let (a, b) = (&old.identity, &new.identity);
+    restart("user", a.user != b.user);
+    restart(
+        "group",
+        a.group != b.group || a.supplementary_groups != b.supplementary_groups,
+    );
+    restart("umask", a.umask != b.umask);
+    restart("nice", a.nice != b.nice);
+    restart("rlimits", a.rlimits != b.rlimits);
     let keys: BTreeSet<&String> = old.env.keys().chain(new.env.keys()).collect();
     for k in keys {
         restart(&format!("env.{k}"), old.env.get(k) != new.env.get(k));

@@ -17,6 +17,7 @@ pub(crate) mod adhoc;
 mod depends;
 pub(crate) mod diff;
 mod error;
+mod identity;
 mod locate;
 mod parse;
 mod pattern;
@@ -27,6 +28,7 @@ mod validate;
 mod values;
 
 pub use error::{SpecError, SpecErrors};
+pub use identity::{Identity, Rlimit, RESOURCES};
 pub use pattern::LogPattern;
 pub use validate::{Invalid, Seg};
 
@@ -138,6 +140,8 @@ pub struct Service {
     pub reload_on: Vec<PathBuf>,
     /// The signal that makes the service re-read `reload_on` itself (e.g. HUP for nginx).
     pub reload_signal: Option<Signal>,
+    /// Who it runs as and within which limits.
+    pub identity: Identity,
 }
 
 /// `autostart = true | false | ["role", …]`.
@@ -409,6 +413,7 @@ impl Service {
             backend: Backend::Process,
             reload_on: Vec::new(),
             reload_signal: None,
+            identity: Identity::default(),
         }
     }
 

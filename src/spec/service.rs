@@ -38,6 +38,12 @@ const SERVICE_KEYS: &[&str] = &[
     "container_name",
     "reload_on",
     "reload_signal",
+    "user",
+    "group",
+    "supplementary_groups",
+    "umask",
+    "nice",
+    "rlimits",
 ];
 const CONTAINER_KEYS: &[&str] = &["image", "volumes", "ports", "runtime", "container_name"];
 
@@ -138,6 +144,7 @@ pub(super) fn parse<'a, 'i>(
     if let Some(v) = table.get("storage") {
         s.storage = storage(ctx, v);
     }
+    s.identity = super::identity::parse(ctx, table);
     if let Some(v) = table.get("reload_on") {
         s.reload_on = reload_on(ctx, v);
     }

@@ -6,7 +6,7 @@
 //! `/proc/self/cgroup` (`0::/path`), never from a fixed path.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
@@ -132,25 +132,6 @@ pub fn open_events(dir: &Path) -> io::Result<OwnedFd> {
         OFlags::RDONLY | OFlags::CLOEXEC,
         Mode::empty(),
     )?)
-}
-
-/// Makes a child spawned by `cmd` move itself into the cgroup whose `cgroup.procs` is
-/// `procs` before it execs, so nothing it starts can be outside. This costs a fork instead
-/// of posix_spawn's vfork, paid only by services that run in a cgroup.
-pub fn place_before_exec(cmd: &mut std::process::Command, procs: &OwnedFd) {
-    use std::os::unix::process::CommandExt;
-    let fd = procs.as_raw_fd();
-    // SAFETY: the closure runs in the child between fork and exec, where only
-    // async-signal-safe calls are allowed: it makes one `write(2)` on a descriptor the
-    // parent keeps open for the duration of the spawn, and allocates nothing.
-    #[allow(unsafe_code)]
-    unsafe {
-        cmd.pre_exec(move || {
-            let fd = rustix::fd::BorrowedFd::borrow_raw(fd);
-            rustix::io::write(fd, b"0")?;
-            Ok(())
-        });
-    }
 }
 
 /// A `cgroup.events` file registered with the runtime: resolves when the cgroup's state

@@ -6,6 +6,7 @@
 pub mod cgroup;
 pub mod child;
 pub mod children;
+pub mod exec;
 pub mod fd;
 pub mod fs;
 pub mod pidfd;

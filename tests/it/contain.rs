@@ -116,3 +116,71 @@ ready = {{ log = "started" }}
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A field of `/proc/PID/status`.
+fn status_field(pid: u32, field: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("status")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{field}:"))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn user_umask_nice_and_rlimits_are_what_the_process_runs_with() {
+    if crate::support::require::require(
+        "root (to change user)",
+        if rustix::process::getuid().is_root() {
+            Ok(())
+        } else {
+            Err("not root".to_string())
+        },
+    )
+    .is_none()
+    {
+        return;
+    }
+    let ctx = TestContext::new(
+        r#"
+[service.limited]
+command = ["sleep", "1000"]
+cwd = "/"
+user = "nobody"
+umask = "027"
+nice = 5
+rlimits = { nofile = 4096, core = "unlimited", stack = ["8MB", "16MB"] }
+"#,
+    );
+    ctx.ok(&["up", "-d"]);
+    let pid = ctx.service("limited").pid.expect("pid");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let row = |name: &str| {
+        limits
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    assert!(row("Max open files").contains("4096 4096"), "{limits}");
+    assert!(
+        row("Max core file size").contains("unlimited unlimited"),
+        "{limits}"
+    );
+    assert!(
+        row("Max stack size").contains("8000000 16000000"),
+        "{limits}"
+    );
+    assert_eq!(status_field(pid, "Umask"), "0027");
+    let uid = status_field(pid, "Uid");
+    assert!(uid.starts_with("65534"), "runs as nobody: {uid}");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let nice: i32 = stat[stat.rfind(')').expect(")") + 2..]
+        .split_whitespace()
+        .nth(16)
+        .and_then(|n| n.parse().ok())
+        .expect("nice");
+    assert_eq!(nice, 5);
+}
