@@ -101,6 +101,10 @@ pub(crate) fn service(old: &Service, new: &Service) -> Change {
     restart("umask", a.umask != b.umask);
     restart("nice", a.nice != b.nice);
     restart("rlimits", a.rlimits != b.rlimits);
+    restart("memory_max", a.memory_max != b.memory_max);
+    restart("cpu_max", a.cpu_max != b.cpu_max);
+    restart("pids_max", a.pids_max != b.pids_max);
+    restart("io_weight", a.io_weight != b.io_weight);
     let keys: BTreeSet<&String> = old.env.keys().chain(new.env.keys()).collect();
     for k in keys {
         restart(&format!("env.{k}"), old.env.get(k) != new.env.get(k));

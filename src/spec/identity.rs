@@ -20,6 +20,17 @@ pub struct Identity {
     pub nice: Option<i32>,
     /// `rlimits = { nofile = 65536, core = "unlimited", stack = [soft, hard] }`.
     pub rlimits: Vec<Rlimit>,
+    /// `memory_max = "500MB"`: the cgroup's `memory.max` (needs the memory controller).
+    pub memory_max: Option<u64>,
+    /// `cpu_max = "50%"`: the cgroup's `cpu.max`, as percent of one CPU (cpu controller).
+    pub cpu_max: Option<u32>,
+    /// `pids_max = 100`: the cgroup's `pids.max` (pids controller).
+    pub pids_max: Option<u64>,
+    /// `io_weight = 100` (1..=10000): the cgroup's `io.weight` (io controller).
+    pub io_weight: Option<u64>,
+    /// `restart_on_memory = "500MB"`: restart (as a failure) once the service's processes
+    /// use more, by the cgroup's `memory.current` or their summed RSS.
+    pub restart_on_memory: Option<u64>,
 }
 
 impl Identity {
@@ -90,6 +101,31 @@ pub(super) fn parse(ctx: &mut Ctx<'_>, table: &toml::de::DeTable<'_>) -> Identit
                 _ => ctx.error(v.span(), "`nice` must be between -20 and 19"),
             },
             _ => ctx.expected("nice", v, "an integer from -20 to 19"),
+        }
+    }
+    if let Some(v) = table.get("memory_max") {
+        id.memory_max = ctx.size("memory_max", v);
+    }
+    if let Some(v) = table.get("restart_on_memory") {
+        id.restart_on_memory = ctx.size("restart_on_memory", v);
+    }
+    if let Some(v) = table.get("pids_max") {
+        id.pids_max = ctx.uint("pids_max", v);
+    }
+    if let Some(v) = table.get("io_weight") {
+        match ctx.uint("io_weight", v) {
+            Some(w) if (1..=10_000).contains(&w) => id.io_weight = Some(w),
+            Some(_) => ctx.error(v.span(), "`io_weight` must be between 1 and 10000"),
+            None => {}
+        }
+    }
+    if let Some(v) = table.get("cpu_max") {
+        let pct = ctx
+            .string("cpu_max", v)
+            .and_then(|s| s.trim().strip_suffix('%').and_then(|n| n.trim().parse::<u32>().ok()));
+        match pct {
+            Some(p) if p > 0 => id.cpu_max = Some(p),
+            _ => ctx.expected("cpu_max", v, "a percentage of one CPU, such as \"50%\" or \"200%\""),
         }
     }
     if let Some(v) = table.get("rlimits") {

@@ -44,6 +44,11 @@ const SERVICE_KEYS: &[&str] = &[
     "umask",
     "nice",
     "rlimits",
+    "memory_max",
+    "cpu_max",
+    "pids_max",
+    "io_weight",
+    "restart_on_memory",
 ];
 const CONTAINER_KEYS: &[&str] = &["image", "volumes", "ports", "runtime", "container_name"];
 
