@@ -77,24 +77,53 @@ impl Contain {
         }
     }
 
-    /// How the process backend keeps hold of `svc`'s processes.
-    pub(crate) fn hold(&self, svc: &Service) -> Hold {
+    /// How the process backend keeps hold of `svc`'s processes, with its cgroup limits
+    /// written; an error says why a limit the spec sets cannot be applied.
+    pub(crate) fn hold(&self, svc: &Service) -> Result<Hold, String> {
+        let limits = limits(svc);
         if svc.backend != Backend::Process {
-            return Hold::Group;
+            return match limits.first() {
+                Some(l) => Err(format!(
+                    "`{}` applies to process services only (a tmux pane or a container is not in proctor's cgroup)",
+                    l.key
+                )),
+                None => Ok(Hold::Group),
+            };
         }
         match self {
-            Contain::Cgroup { project, .. } => {
+            Contain::Cgroup { project, home } => {
                 let leaf = leaf(project, &svc.name);
-                match cgroup::create(&leaf) {
-                    Ok(()) => Hold::Cgroup(leaf),
-                    Err(e) => {
-                        tracing::warn!(service = %svc.name, "cannot create {}: {e}; this run is held by its process group", leaf.display());
-                        Hold::Group
+                if let Err(e) = cgroup::create(&leaf) {
+                    if let Some(l) = limits.first() {
+                        return Err(format!("`{}` needs the cgroup {}: {e}", l.key, leaf.display()));
+                    }
+                    tracing::warn!(service = %svc.name, "cannot create {}: {e}; this run is held by its process group", leaf.display());
+                    return Ok(Hold::Group);
+                }
+                for l in &limits {
+                    ensure_controller(home, project, &leaf, l)?;
+                    cgroup::set(&leaf, l.file, &l.value)
+                        .map_err(|e| format!("cannot set {} of {}: {e}", l.file, leaf.display()))?;
+                }
+                // A limit the spec dropped (a reload) must not outlive it in the leaf.
+                for (file, default) in DEFAULTS {
+                    if !limits.iter().any(|l| l.file == *file) && leaf.join(file).exists() {
+                        let _ = cgroup::set(&leaf, file, default);
                     }
                 }
+                Ok(Hold::Cgroup(leaf))
             }
-            Contain::Subreaper => Hold::Subreaper(svc.name.clone()),
-            Contain::Group => Hold::Group,
+            Contain::Subreaper | Contain::Group => match limits.first() {
+                Some(l) => Err(format!(
+                    "`{}` needs a cgroup, but this supervisor contains its services with {}\nhint: run the supervisor as root, or under systemd with Delegate=yes (the unit `proctor install` writes asks for it)",
+                    l.key,
+                    if matches!(self, Contain::Subreaper) { "a subreaper" } else { "process groups" }
+                )),
+                None => Ok(match self {
+                    Contain::Subreaper => Hold::Subreaper(svc.name.clone()),
+                    _ => Hold::Group,
+                }),
+            },
         }
     }
 
@@ -166,4 +195,103 @@ fn set_up_cgroup(name: &str, paths: &Paths) -> Result<Contain, String> {
         .map_err(|e| format!("{} is not writable: {e}", home.display()))?;
     cgroup::move_into(&own, 0).map_err(|e| format!("cannot move into {}: {e}", own.display()))?;
     Ok(Contain::Cgroup { project, home })
+}
+
+/// A cgroup limit a service's spec sets.
+struct Limit {
+    key: &'static str,
+    controller: &'static str,
+    file: &'static str,
+    value: String,
+}
+
+/// What each limit file holds when nothing is set.
+const DEFAULTS: &[(&str, &str)] = &[
+    ("memory.max", "max"),
+    ("cpu.max", "max"),
+    ("pids.max", "max"),
+    ("io.weight", "default 100"),
+];
+
+fn limits(svc: &Service) -> Vec<Limit> {
+    let id = &svc.identity;
+    let mut out = Vec::new();
+    let mut add = |key, controller, file, value: Option<String>| {
+        if let Some(value) = value {
+            out.push(Limit {
+                key,
+                controller,
+                file,
+                value,
+            });
+        }
+    };
+    add(
+        "memory_max",
+        "memory",
+        "memory.max",
+        id.memory_max.map(|b| b.to_string()),
+    );
+    // A percentage of one CPU: the quota per 100 ms period.
+    add(
+        "cpu_max",
+        "cpu",
+        "cpu.max",
+        id.cpu_max
+            .map(|p| format!("{} 100000", u64::from(p) * 1000)),
+    );
+    add(
+        "pids_max",
+        "pids",
+        "pids.max",
+        id.pids_max.map(|n| n.to_string()),
+    );
+    add(
+        "io_weight",
+        "io",
+        "io.weight",
+        id.io_weight.map(|w| format!("default {w}")),
+    );
+    out
+}
+
+/// Makes `l`'s controller available in `leaf`, handing it down from `home` through
+/// `project` where the hierarchy allows; else says which controller and how to delegate it.
+fn ensure_controller(
+    home: &std::path::Path,
+    project: &std::path::Path,
+    leaf: &std::path::Path,
+    l: &Limit,
+) -> Result<(), String> {
+    let has = |dir: &std::path::Path| cgroup::controllers(dir).iter().any(|c| c == l.controller);
+    if has(leaf) {
+        return Ok(());
+    }
+    if has(home) {
+        let _ = cgroup::enable(home, l.controller);
+        let _ = cgroup::enable(project, l.controller);
+    }
+    if has(leaf) {
+        return Ok(());
+    }
+    let mount = cgroup::mount_point().unwrap_or_default();
+    let hint = match home.parent().filter(|p| p.starts_with(&mount) && *p != home) {
+        _ if home == mount => format!(
+            "this hierarchy ({}) offers no `{}` controller: it is bound to a cgroup v1 hierarchy or disabled (boot with systemd.unified_cgroup_hierarchy=1)",
+            mount.display(),
+            l.controller
+        ),
+        Some(parent) => format!(
+            "as root: echo +{c} > {p}/cgroup.subtree_control, or under systemd Delegate=yes (or Delegate={c}) in the unit that runs proctor",
+            c = l.controller,
+            p = parent.display()
+        ),
+        None => format!("delegate `{}` to {}", l.controller, home.display()),
+    };
+    Err(format!(
+        "`{key}` needs the cgroup `{c}` controller, which is not enabled for {home}; hint: {hint}",
+        key = l.key,
+        c = l.controller,
+        home = home.display(),
+    ))
 }

@@ -78,7 +78,10 @@ impl Driver {
             return Some(self.spawn_failed(i, msg));
         }
         let report = self.reporter(i, gen);
-        let hold = self.contain.hold(&self.spec.services[i]);
+        let hold = match self.contain.hold(&self.spec.services[i]) {
+            Ok(h) => h,
+            Err(msg) => return Some(self.spawn_failed(i, msg)),
+        };
         if matches!(hold, crate::backend::Hold::Cgroup(_)) {
             self.machine.watch_group(i);
         }

@@ -114,6 +114,23 @@ pub fn signal_all(dir: &Path, sig: rustix::process::Signal) {
     }
 }
 
+/// The controllers the cgroup `dir` may use (`cgroup.controllers`).
+pub fn controllers(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("cgroup.controllers"))
+        .map(|t| t.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Hands `controller` down to the children of `dir` (`+name` in `cgroup.subtree_control`).
+pub fn enable(dir: &Path, controller: &str) -> io::Result<()> {
+    std::fs::write(dir.join("cgroup.subtree_control"), format!("+{controller}"))
+}
+
+/// Writes `value` into the interface file `file` of the cgroup `dir` (e.g. `memory.max`).
+pub fn set(dir: &Path, file: &str, value: &str) -> io::Result<()> {
+    std::fs::write(dir.join(file), value)
+}
+
 /// `cgroup.procs` of `dir`, opened for writing: a child that writes `0` into it moves
 /// itself there.
 pub fn open_procs(dir: &Path) -> io::Result<OwnedFd> {

@@ -184,3 +184,84 @@ rlimits = { nofile = 4096, core = "unlimited", stack = ["8MB", "16MB"] }
         .expect("nice");
     assert_eq!(nice, 5);
 }
+
+const LIMITED: &str = r#"
+[project]
+containment = "CONTAINMENT"
+
+[service.capped]
+command = ["sleep", "1000"]
+memory_max = "64MB"
+pids_max = 50
+restart = "no"
+"#;
+
+/// Where the failed start's reason shows: `up -d`'s output or the service's status.
+fn start_failure(ctx: &TestContext) -> String {
+    let out = ctx.run(&["up", "-d"]);
+    let s = ctx.service("capped");
+    format!(
+        "{}{}{:?}",
+        String::from_utf8_lossy(&out.stdout),
+        crate::support::stderr(&out),
+        s.last_exit
+    )
+}
+
+#[test]
+fn a_limit_without_a_cgroup_is_refused_not_ignored() {
+    let ctx = TestContext::new(&LIMITED.replace("CONTAINMENT", "subreaper"));
+    let text = start_failure(&ctx);
+    assert!(ctx.service("capped").pid.is_none(), "{text}");
+    assert!(
+        text.contains("`memory_max` needs a cgroup") && text.contains("Delegate=yes"),
+        "{text}"
+    );
+}
+
+#[test]
+fn memory_max_is_written_or_names_the_missing_controller() {
+    if !crate::support::require::cgroup_writable() {
+        return;
+    }
+    let ctx = TestContext::new(&LIMITED.replace("CONTAINMENT", "cgroup"));
+    let out = ctx.run(&["up", "-d"]);
+    let s = ctx.service("capped");
+    match s.pid {
+        // The controllers are there: the leaf holds the limits.
+        Some(pid) => {
+            let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+            let rel = cg.lines().find_map(|l| l.strip_prefix("0::")).expect("0::");
+            let mount = proctor_cgroup_mount();
+            let leaf = mount.join(rel.trim_start_matches('/'));
+            let read = |f: &str| std::fs::read_to_string(leaf.join(f)).unwrap_or_default();
+            assert_eq!(read("memory.max").trim(), "64000000");
+            assert_eq!(read("pids.max").trim(), "50");
+        }
+        // Not enabled for our subtree (this machine's hybrid hierarchy has none): the
+        // start fails and says which controller and how to delegate it.
+        None => {
+            let text = format!(
+                "{}{}{:?}",
+                String::from_utf8_lossy(&out.stdout),
+                crate::support::stderr(&out),
+                s.last_exit
+            );
+            assert!(
+                text.contains("needs the cgroup `memory` controller") && text.contains("hint: "),
+                "{text}"
+            );
+        }
+    }
+}
+
+fn proctor_cgroup_mount() -> std::path::PathBuf {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    info.lines()
+        .find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            (right.split_whitespace().next()? == "cgroup2")
+                .then(|| left.split_whitespace().nth(4).map(std::path::PathBuf::from))?
+        })
+        .expect("cgroup2 mount")
+}
