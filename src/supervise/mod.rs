@@ -20,6 +20,7 @@ mod driver;
 pub mod echo;
 mod locks;
 pub(crate) mod machine;
+mod memory;
 mod probes;
 mod reload;
 mod report;

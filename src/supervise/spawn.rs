@@ -181,7 +181,8 @@ impl Driver {
                 tracing::warn!("cannot record the child in its lock: {e}");
             }
         }
-        let tasks = self.start_readiness(i, gen, run.pid, notify);
+        let mut tasks = self.start_readiness(i, gen, run.pid, notify);
+        tasks.extend(self.watch_memory(i, gen, run.pid));
         self.slots[i].tasks = tasks;
         if self.service(i).ready.is_none() {
             // Ready once spawned, so liveness checking starts now.

@@ -265,3 +265,33 @@ fn proctor_cgroup_mount() -> std::path::PathBuf {
         })
         .expect("cgroup2 mount")
 }
+
+#[test]
+fn restart_on_memory_restarts_a_service_that_outgrows_it() {
+    // The shell holds 60 MB of output in a variable, so the tree outgrows 20 MB.
+    let ctx = TestContext::new(
+        r#"
+[service.hungry]
+command = ["sh", "-c", "x=$(head -c 60000000 /dev/zero | tr '\\0' a); echo full; sleep 1000"]
+restart_on_memory = "20MB"
+restart = "on-failure"
+"#,
+    );
+    ctx.ok(&["up", "-d"]);
+    let first = ctx.service("hungry").pid.expect("pid");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = ctx.service("hungry");
+        if s.restarts >= 1 {
+            assert_ne!(s.pid, Some(first), "a new run after the restart");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never restarted: {s:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let logs = ctx.ok(&["logs", "hungry"]);
+    assert!(logs.contains("restart_on_memory (19 MiB)"), "{logs}");
+}

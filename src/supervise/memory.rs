@@ -1,0 +1,125 @@
+//! `restart_on_memory` (pm2's `max_memory_restart`): a service whose processes together
+//! use more memory than the spec allows is restarted, as a liveness failure.
+//!
+//! Only a service that sets the key gets a watch, once a second while it runs; every other
+//! service (and an idle project without such a service) costs no wake-up at all.
+
+use std::time::Duration;
+
+use tokio::task::AbortHandle;
+
+use super::driver::{Driver, Msg};
+use super::probes::ProbeMsg;
+use crate::probe::Report;
+
+/// How often a watched service's memory is read.
+const EVERY: Duration = Duration::from_secs(1);
+
+impl Driver {
+    /// Starts the memory watch of run `gen` of service `i` (main pid `pid`), if it has one.
+    pub(super) fn watch_memory(&self, i: usize, gen: u64, pid: u32) -> Option<AbortHandle> {
+        let limit = self.service(i).identity.restart_on_memory?;
+        let tx = self.tx.clone();
+        let task = tokio::task::spawn_local(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + EVERY, EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let used = tree_memory(pid);
+                if used > limit {
+                    let why = format!(
+                        "using {} MiB, more than restart_on_memory ({} MiB)",
+                        used >> 20,
+                        limit >> 20
+                    );
+                    let _ = tx.send(Msg::Probe {
+                        unit: i,
+                        gen,
+                        msg: ProbeMsg::Report {
+                            live: true,
+                            report: Report::Unhealthy(why),
+                        },
+                    });
+                    return;
+                }
+            }
+        });
+        Some(task.abort_handle())
+    }
+}
+
+/// The memory the service led by `leader` uses: its cgroup's `memory.current` when it has a
+/// leaf of its own with the memory controller, else the summed RSS of its process group,
+/// its session and their descendants (so `setsid` and double forks still count).
+pub(crate) fn tree_memory(leader: u32) -> u64 {
+    if let Some(bytes) = cgroup_memory(leader) {
+        return bytes;
+    }
+    let page = rustix::param::page_size() as u64;
+    tree(leader)
+        .into_iter()
+        .filter_map(|p| {
+            let statm = std::fs::read_to_string(format!("/proc/{p}/statm")).ok()?;
+            statm.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .sum::<u64>()
+        * page
+}
+
+fn cgroup_memory(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let name = rel.rsplit('/').next()?;
+    if !name.starts_with("svc.") {
+        return None;
+    }
+    let dir = crate::sys::cgroup::mount_point()?.join(rel.trim_start_matches('/'));
+    std::fs::read_to_string(dir.join("memory.current"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// `leader`, the members of its group and session, and every descendant of those.
+fn tree(leader: u32) -> Vec<u32> {
+    // (pid, ppid, pgrp, session) of every process.
+    let all: Vec<(u32, u32, u32, u32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // After `(comm)`: state ppid pgrp session …
+            let mut f = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().skip(1);
+            let mut next = || f.next()?.parse::<u32>().ok();
+            Some((pid, next()?, next()?, next()?))
+        })
+        .collect();
+    let mut members: Vec<u32> = all
+        .iter()
+        .filter(|(pid, _, pgrp, sid)| *pid == leader || *pgrp == leader || *sid == leader)
+        .map(|(pid, ..)| *pid)
+        .collect();
+    let mut i = 0;
+    while i < members.len() {
+        let parent = members[i];
+        for (pid, ppid, ..) in &all {
+            if *ppid == parent && !members.contains(pid) {
+                members.push(*pid);
+            }
+        }
+        i += 1;
+    }
+    members
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_this_process() {
+        // The test process leads no group of its own, but its own pid is always counted.
+        assert!(super::tree_memory(std::process::id()) > 0);
+    }
+}
