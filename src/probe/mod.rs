@@ -18,6 +18,7 @@ use crate::spec::{Probe, ProbeKind};
 
 mod http;
 pub mod notify;
+mod owner;
 
 /// Where `exec` probes run: the service's working directory and environment.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +27,9 @@ pub struct ExecContext {
     pub cwd: Option<PathBuf>,
     /// Variables added to the environment.
     pub env: BTreeMap<String, String>,
+    /// The service's leader pid, when its processes are proctor's own children: a tcp
+    /// probe then passes only on a port one of them listens on.
+    pub owner: Option<u32>,
 }
 
 /// Runs one attempt of `kind`; `Err` says why it failed.
@@ -38,10 +42,15 @@ pub async fn attempt(kind: &ProbeKind, limit: Duration, ctx: &ExecContext) -> Re
 
 async fn attempt_inner(kind: &ProbeKind, ctx: &ExecContext) -> Result<(), String> {
     match kind {
-        ProbeKind::Tcp(addr) => TcpStream::connect(addr.as_str())
-            .await
-            .map(drop)
-            .map_err(|e| format!("tcp {addr}: {e}")),
+        ProbeKind::Tcp(addr) => {
+            let stream = TcpStream::connect(addr.as_str())
+                .await
+                .map_err(|e| format!("tcp {addr}: {e}"))?;
+            match (ctx.owner, stream.peer_addr()) {
+                (Some(leader), Ok(peer)) => owner::check(peer.port(), leader),
+                _ => Ok(()),
+            }
+        }
         ProbeKind::Unix(path) => UnixStream::connect(path)
             .await
             .map(drop)

@@ -56,7 +56,7 @@ pub(crate) fn tree_memory(leader: u32) -> u64 {
         return bytes;
     }
     let page = rustix::param::page_size() as u64;
-    tree(leader)
+    crate::sys::proc::service_tree(leader)
         .into_iter()
         .filter_map(|p| {
             let statm = std::fs::read_to_string(format!("/proc/{p}/statm")).ok()?;
@@ -79,40 +79,6 @@ fn cgroup_memory(pid: u32) -> Option<u64> {
         .trim()
         .parse()
         .ok()
-}
-
-/// `leader`, the members of its group and session, and every descendant of those.
-fn tree(leader: u32) -> Vec<u32> {
-    // (pid, ppid, pgrp, session) of every process.
-    let all: Vec<(u32, u32, u32, u32)> = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            // After `(comm)`: state ppid pgrp session …
-            let mut f = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().skip(1);
-            let mut next = || f.next()?.parse::<u32>().ok();
-            Some((pid, next()?, next()?, next()?))
-        })
-        .collect();
-    let mut members: Vec<u32> = all
-        .iter()
-        .filter(|(pid, _, pgrp, sid)| *pid == leader || *pgrp == leader || *sid == leader)
-        .map(|(pid, ..)| *pid)
-        .collect();
-    let mut i = 0;
-    while i < members.len() {
-        let parent = members[i];
-        for (pid, ppid, ..) in &all {
-            if *ppid == parent && !members.contains(pid) {
-                members.push(*pid);
-            }
-        }
-        i += 1;
-    }
-    members
 }
 
 #[cfg(test)]

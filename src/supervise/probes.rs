@@ -110,7 +110,11 @@ impl Driver {
                 }));
             }
             _ => {
-                let ctx = self.exec_context(i);
+                let mut ctx = self.exec_context(i);
+                // This run's pid: the machine learns it only once the run is taken over.
+                if self.service(i).backend == crate::spec::Backend::Process {
+                    ctx.owner = Some(pid);
+                }
                 tasks.push(spawn(probe::readiness(probe, ctx, move |r| {
                     send(
                         &tx,
@@ -191,6 +195,9 @@ impl Driver {
         probe::ExecContext {
             cwd: Some(s.cwd.clone()),
             env,
+            owner: (s.backend == crate::spec::Backend::Process)
+                .then(|| self.machine.units()[i].pid)
+                .flatten(),
         }
     }
 

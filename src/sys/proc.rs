@@ -114,6 +114,40 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// `leader`, the members of its group and session, and every descendant of those.
+pub fn service_tree(leader: u32) -> Vec<u32> {
+    // (pid, ppid, pgrp, session) of every process.
+    let all: Vec<(u32, u32, u32, u32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // After `(comm)`: state ppid pgrp session …
+            let mut f = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().skip(1);
+            let mut next = || f.next()?.parse::<u32>().ok();
+            Some((pid, next()?, next()?, next()?))
+        })
+        .collect();
+    let mut members: Vec<u32> = all
+        .iter()
+        .filter(|(pid, _, pgrp, sid)| *pid == leader || *pgrp == leader || *sid == leader)
+        .map(|(pid, ..)| *pid)
+        .collect();
+    let mut i = 0;
+    while i < members.len() {
+        let parent = members[i];
+        for (pid, ppid, ..) in &all {
+            if *ppid == parent && !members.contains(pid) {
+                members.push(*pid);
+            }
+        }
+        i += 1;
+    }
+    members
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

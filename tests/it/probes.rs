@@ -332,3 +332,42 @@ ready = { notify = true, deadline = "20s" }
     ctx.ok(&["stop", "forker"]);
     assert!(!crate::support::alive(main));
 }
+
+#[test]
+fn a_port_held_by_another_program_is_not_the_service_being_ready() {
+    // This test process holds the port; the service never listens on it.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    let ctx = TestContext::new(&format!(
+        r#"
+[service.impostor]
+command = ["sleep", "1000"]
+ready = {{ tcp = "127.0.0.1:{port}", interval = "20ms", deadline = "20s" }}
+
+[service.dependent]
+command = ["sleep", "1000"]
+depends_on = ["impostor"]
+"#
+    ));
+    let _ = ctx.run(&["up", "-d", "--timeout", "1s"]);
+    let want = format!("port {port} is held by pid {}", std::process::id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = ctx.service("impostor");
+        assert!(!s.ready, "ready on a port it does not hold");
+        if s.probe_error.as_deref().is_some_and(|e| e.contains(&want)) {
+            assert!(s
+                .probe_error
+                .as_deref()
+                .is_some_and(|e| e.contains("not by this service")));
+            break;
+        }
+        assert!(Instant::now() < deadline, "no port-held reason: {s:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        ctx.service("dependent").pid.is_none(),
+        "the dependent waits"
+    );
+    drop(holder);
+}
