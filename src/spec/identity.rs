@@ -120,12 +120,18 @@ pub(super) fn parse(ctx: &mut Ctx<'_>, table: &toml::de::DeTable<'_>) -> Identit
         }
     }
     if let Some(v) = table.get("cpu_max") {
-        let pct = ctx
-            .string("cpu_max", v)
-            .and_then(|s| s.trim().strip_suffix('%').and_then(|n| n.trim().parse::<u32>().ok()));
+        let pct = ctx.string("cpu_max", v).and_then(|s| {
+            s.trim()
+                .strip_suffix('%')
+                .and_then(|n| n.trim().parse::<u32>().ok())
+        });
         match pct {
             Some(p) if p > 0 => id.cpu_max = Some(p),
-            _ => ctx.expected("cpu_max", v, "a percentage of one CPU, such as \"50%\" or \"200%\""),
+            _ => ctx.expected(
+                "cpu_max",
+                v,
+                "a percentage of one CPU, such as \"50%\" or \"200%\"",
+            ),
         }
     }
     if let Some(v) = table.get("rlimits") {

@@ -1,0 +1,128 @@
+//! Issue 15: state on disk is input, not truth; limits are survived. Each test reproduces
+//! an attack (or an unlucky limit) first.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{alive, group_members, TestContext};
+use proctor::lock::LockRecord;
+
+/// Kernel start time of `pid` (field 22 of /proc/PID/stat).
+pub fn start_time(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let rest = &s[s.rfind(')').expect("comm") + 2..];
+    rest.split_whitespace()
+        .nth(19)
+        .expect("field 22")
+        .parse()
+        .expect("number")
+}
+
+/// A pid that is certainly dead: a reaped child's.
+fn dead_pid() -> u32 {
+    let mut c = Command::new("true").spawn().expect("spawn true");
+    let pid = c.id();
+    c.wait().expect("wait");
+    pid
+}
+
+/// A `sleep` in a session (and process group) of its own, as an unrelated daemon would be.
+struct Stranger(Child);
+
+impl Stranger {
+    fn spawn() -> Self {
+        let child = Command::new("setsid")
+            .args(["sleep", "1000"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn setsid sleep");
+        let s = Stranger(child);
+        // `setsid` execs `sleep` in a new session: wait until it leads its own group.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while crate::support::stat(s.pid()).map(|(_, _, g)| g) != Some(s.pid()) {
+            assert!(Instant::now() < deadline, "setsid never took effect");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        s
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Stranger {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Writes `record` as the lock of `service` under `ctx`'s state dir.
+fn forge_lock(ctx: &TestContext, service: &str, record: &LockRecord) {
+    let dir = ctx.home().join("locks");
+    std::fs::create_dir_all(&dir).expect("locks dir");
+    let json = serde_json::to_vec_pretty(record).expect("json");
+    std::fs::write(dir.join(format!("{service}.lock")), json).expect("write lock");
+}
+
+/// A record of a live holder whose supervisor is dead: what the reclaim path stops.
+fn orphan_record(pid: u32, pgid: u32) -> LockRecord {
+    let supervisor = dead_pid();
+    LockRecord {
+        schema_version: 1,
+        pid,
+        pgid,
+        start_time: start_time(pid),
+        hostname: rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned(),
+        started_at: "2026-05-01T12:00:00Z".into(),
+        supervisor_pid: supervisor,
+        supervisor_start_time: Some(1),
+    }
+}
+
+const ONE_SLEEPER: &str = "[service.web]\ncommand = [\"sleep\", \"1000\"]\nstop_timeout = \"2s\"\n";
+
+/// A forged record names our own live process (right pid, right start time) but an
+/// unrelated process group: the reclaim path must not signal that group.
+#[test]
+fn r15_a_forged_pgid_is_never_signalled() {
+    let stranger = Stranger::spawn();
+    let mut decoy = Command::new("sleep").arg("1000").spawn().expect("decoy");
+    let ctx = TestContext::new(ONE_SLEEPER);
+    forge_lock(&ctx, "web", &orphan_record(decoy.id(), stranger.pid()));
+    ctx.ok(&["up", "-d"]);
+    let web = ctx.service("web").pid.expect("web runs");
+    assert!(
+        alive(stranger.pid()),
+        "proctor signalled an unrelated group"
+    );
+    assert_eq!(group_members(stranger.pid()), vec![stranger.pid()]);
+    assert!(
+        alive(decoy.id()),
+        "proctor signalled a process it does not own"
+    );
+    assert_ne!(web, decoy.id());
+    let log = std::fs::read_to_string(ctx.home().join("supervisor.log")).expect("log");
+    assert!(log.contains("outside its recorded group"), "{log}");
+    let _ = decoy.kill();
+    let _ = decoy.wait();
+}
+
+/// Group 0 (which `kill` reads as "the caller's own group") and group 1 are never
+/// signalled, whatever a record says. Here the recorded pid is init, alive with its real
+/// start time and really in group 0, so only that rule stands in the way.
+#[test]
+fn r15_group_zero_is_never_signalled() {
+    let init_group = crate::support::stat(1).expect("stat 1").2;
+    let ctx = TestContext::new(ONE_SLEEPER);
+    forge_lock(&ctx, "web", &orphan_record(1, init_group));
+    ctx.ok(&["up", "-d"]);
+    let sup = ctx.supervisor_pid();
+    assert!(ctx.service("web").pid.is_some());
+    assert!(alive(sup), "the supervisor signalled its own group");
+    assert!(alive(1));
+}
