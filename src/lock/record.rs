@@ -107,7 +107,7 @@ pub fn now_rfc3339() -> String {
 /// corrupt in any way (empty, truncated, not JSON, wrong types), with a warning; other IO
 /// errors are errors.
 pub(crate) fn read(path: &Path) -> Result<Option<LockRecord>, LockError> {
-    let bytes = match fs::read(path) {
+    let bytes = match read_nofollow(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(LockError::io(path, e)),
@@ -119,6 +119,14 @@ pub(crate) fn read(path: &Path) -> Result<Option<LockRecord>, LockError> {
             Ok(None)
         }
     }
+}
+
+/// The bytes of `path`, refusing a symbolic link there.
+fn read_nofollow(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    sys::fs::open_nofollow(OpenOptions::new().read(true), path)?.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Atomically replaces `path` with `record`, mode 0600, durably. The directory must exist.
@@ -245,13 +253,14 @@ fn to_json(path: &Path, record: Option<&LockRecord>) -> Result<Vec<u8>, LockErro
 /// could see a mix; only a hand-edited file gets there) is cut to length first.
 fn overwrite(path: &Path, mut json: Vec<u8>, create: bool) -> io::Result<Option<File>> {
     use std::os::unix::fs::FileExt;
-    let file = match OpenOptions::new()
-        .write(true)
-        .create(create)
-        .truncate(false)
-        .mode(sys::fs::PRIVATE_FILE_MODE)
-        .open(path)
-    {
+    let file = match sys::fs::open_nofollow(
+        OpenOptions::new()
+            .write(true)
+            .create(create)
+            .truncate(false)
+            .mode(sys::fs::PRIVATE_FILE_MODE),
+        path,
+    ) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound && !create => return Ok(None),
         Err(e) => return Err(e),

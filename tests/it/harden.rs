@@ -126,3 +126,78 @@ fn r15_group_zero_is_never_signalled() {
     assert!(alive(sup), "the supervisor signalled its own group");
     assert!(alive(1));
 }
+
+/// `proctor up -d` in `ctx`, expected to fail: its stderr.
+fn refused(ctx: &TestContext) -> String {
+    let out = ctx.run(&["up", "-d"]);
+    assert!(!out.status.success(), "up -d accepted an unsafe state dir");
+    crate::support::stderr(&out)
+}
+
+#[test]
+fn r15_a_state_dir_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let ctx = TestContext::new(ONE_SLEEPER);
+    let home = ctx.home().to_path_buf();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let err = refused(&ctx);
+    assert!(err.contains(&home.display().to_string()), "{err}");
+    assert!(err.contains("chmod 700"), "{err}");
+    assert!(!ctx.socket().exists());
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o770)).expect("chmod");
+    assert!(refused(&ctx).contains("its group"));
+    // Fixed as told, it is accepted.
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    ctx.ok(&["up", "-d"]);
+}
+
+#[test]
+fn r15_a_state_dir_owned_by_another_user_is_refused() {
+    if !rustix::process::geteuid().is_root() {
+        // Only root can give a directory away; as anyone else there is nothing to test.
+        eprintln!("r15_a_state_dir_owned_by_another_user_is_refused: needs root, skipped");
+        return;
+    }
+    let ctx = TestContext::new(ONE_SLEEPER);
+    let home = ctx.home().to_path_buf();
+    std::os::unix::fs::chown(&home, Some(65534), Some(65534)).expect("chown");
+    let err = refused(&ctx);
+    assert!(err.contains("owned by uid 65534"), "{err}");
+    assert!(err.contains(&home.display().to_string()), "{err}");
+    std::os::unix::fs::chown(&home, Some(0), Some(0)).expect("chown back");
+}
+
+/// A link planted where a service's log goes is not followed: the file it points to keeps
+/// its content, and `status` says why the service's lines are not logged.
+#[test]
+fn r15_a_symlink_in_logs_is_not_followed() {
+    let ctx = TestContext::new(
+        "[service.web]\ncommand = [\"sh\", \"-c\", \"echo overwritten; exec sleep 1000\"]\n",
+    );
+    let target = ctx.dir.path().join("precious");
+    std::fs::write(&target, "precious\n").expect("target");
+    let logs = ctx.home().join("logs");
+    std::fs::create_dir(&logs).expect("logs dir");
+    std::os::unix::fs::symlink(&target, logs.join("web.log")).expect("plant link");
+    ctx.ok(&["up", "-d"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let why = loop {
+        if let Some(e) = ctx.service("web").log_error {
+            break e;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "status never reported the refused log"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(why.contains("symbolic link"), "{why}");
+    assert_eq!(
+        std::fs::read_to_string(&target).expect("target"),
+        "precious\n"
+    );
+    assert!(std::fs::symlink_metadata(logs.join("web.log"))
+        .expect("link")
+        .file_type()
+        .is_symlink());
+}
