@@ -103,22 +103,49 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
+/// What a lock file holds, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnDisk {
+    /// No file.
+    Absent,
+    /// A released lock (a `null` record).
+    Released,
+    /// A record.
+    Held(LockRecord),
+    /// Not a record: empty, truncated, not JSON, wrong types. Says why.
+    Corrupt(String),
+}
+
+/// Parses the bytes of a lock file. Never panics, whatever `bytes` holds.
+pub fn parse(bytes: &[u8]) -> OnDisk {
+    match serde_json::from_slice::<Option<LockRecord>>(bytes) {
+        Ok(Some(record)) => OnDisk::Held(record),
+        Ok(None) => OnDisk::Released,
+        Err(e) => OnDisk::Corrupt(e.to_string()),
+    }
+}
+
+/// Reads the lock file at `path`; only IO errors other than "not found" are errors.
+pub(crate) fn read_state(path: &Path) -> Result<OnDisk, LockError> {
+    match read_nofollow(path) {
+        Ok(bytes) => Ok(parse(&bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(OnDisk::Absent),
+        Err(e) => Err(LockError::io(path, e)),
+    }
+}
+
 /// Reads the record at `path`. Absent or released (a `null` record) is `Ok(None)`; so is
 /// corrupt in any way (empty, truncated, not JSON, wrong types), with a warning; other IO
 /// errors are errors.
 pub(crate) fn read(path: &Path) -> Result<Option<LockRecord>, LockError> {
-    let bytes = match read_nofollow(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(LockError::io(path, e)),
-    };
-    match serde_json::from_slice::<Option<LockRecord>>(&bytes) {
-        Ok(record) => Ok(record),
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "ignoring corrupt lock file");
-            Ok(None)
+    Ok(match read_state(path)? {
+        OnDisk::Held(record) => Some(record),
+        OnDisk::Absent | OnDisk::Released => None,
+        OnDisk::Corrupt(error) => {
+            tracing::warn!(path = %path.display(), %error, "ignoring corrupt lock file");
+            None
         }
-    }
+    })
 }
 
 /// The bytes of `path`, refusing a symbolic link there.
@@ -208,6 +235,15 @@ pub(crate) fn write_in_place(path: &Path, record: &LockRecord) -> Result<(), Loc
         Ok(None) => write_fast(path, record),
         Err(e) => Err(LockError::io(path, e)),
     }
+}
+
+/// Writes `record` to the witness file at `path` in place, creating it 0600 if missing: it
+/// is read only when the lock file is corrupt, so no spare temp file is kept for it (a
+/// witness being created reads as no witness, never as a wrong one).
+pub(crate) fn write_witness(path: &Path, record: &LockRecord) -> Result<(), LockError> {
+    overwrite(path, to_json(path, Some(record))?, true)
+        .map(drop)
+        .map_err(|e| LockError::io(path, e))
 }
 
 /// Marks the lock at `path` released: its record becomes `null`, written in place like

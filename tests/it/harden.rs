@@ -201,3 +201,66 @@ fn r15_a_symlink_in_logs_is_not_followed() {
         .file_type()
         .is_symlink());
 }
+
+/// Live processes of service `service` of the project in `ctx`: by the variables every
+/// service's process is started with, so a duplicate shows whoever started it.
+fn instances(ctx: &TestContext, service: &str) -> Vec<u32> {
+    let home = format!("PROCTOR_HOME={}", ctx.home().display());
+    let svc = format!("PROCTOR_SERVICE={service}");
+    std::fs::read_dir("/proc")
+        .expect("proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let has = |v: &str| env.split(|b| *b == 0).any(|x| x == v.as_bytes());
+            has(&home) && has(&svc) && alive(*pid)
+        })
+        .collect()
+}
+
+fn kill_supervisor(ctx: &TestContext) {
+    let sup = ctx.supervisor_pid();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(sup as i32).expect("pid"),
+        rustix::process::Signal::KILL,
+    )
+    .expect("kill supervisor");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(sup) {
+        assert!(Instant::now() < deadline, "supervisor survived SIGKILL");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A lock file torn (here: emptied, then garbage) while its service's orphan runs on must
+/// not lead to a second instance: the orphan is found through the lock's witness, stopped,
+/// and only then is the service started again; `proctor lock` reports the corruption.
+#[test]
+fn r15_a_corrupt_lock_with_a_live_orphan_starts_no_duplicate() {
+    // With a cgroup, the cgroup is a witness too: what matters is the two without one.
+    let cases = [
+        ("subreaper", &b""[..]),
+        ("process-group", &b"{\"schema_version\": 1, \"pid\": 12"[..]),
+        ("process-group", &b"\x00\x00garbage"[..]),
+    ];
+    for (containment, garbage) in cases {
+        let ctx = TestContext::new(&format!(
+            "[project]\ncontainment = \"{containment}\"\n\n{ONE_SLEEPER}"
+        ));
+        ctx.ok(&["up", "-d"]);
+        let old = ctx.service("web").pid.expect("pid");
+        assert_eq!(instances(&ctx, "web"), vec![old]);
+        kill_supervisor(&ctx);
+        assert!(alive(old), "the service died with its supervisor");
+        std::fs::write(ctx.home().join("locks/web.lock"), garbage).expect("tear the lock");
+        let listed = ctx.ok(&["lock"]);
+        assert!(listed.contains("corrupt"), "{listed}");
+        assert!(listed.contains(&format!("pid {old}")), "{listed}");
+        ctx.ok(&["up", "-d"]);
+        let new = ctx.service("web").pid.expect("pid");
+        assert_eq!(instances(&ctx, "web"), vec![new], "two instances of web");
+        assert!(!alive(old), "the orphan {old} runs beside {new}");
+        ctx.ok(&["down"]);
+    }
+}
