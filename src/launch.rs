@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::control::proto::{self, Ready};
-use crate::state::{ensure_private_dir, Paths};
+use crate::state::{ensure_state_dir, Paths};
 use crate::sys::child::set_inheritable;
 use crate::sys::fd::{take_inherited, wait_readable};
 
@@ -103,7 +103,7 @@ pub(crate) fn launch(
     deadline: Option<Duration>,
 ) -> Result<Launched, LaunchError> {
     let started = Instant::now();
-    ensure_private_dir(&paths.root).map_err(io("cannot create the state directory"))?;
+    ensure_state_dir(&paths.root).map_err(io("cannot use the state directory"))?;
     let pipe = || {
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|e| io("cannot create a pipe")(e.into()))

@@ -61,12 +61,14 @@ impl Paths {
     pub fn open_supervisor_log(&self) -> io::Result<std::fs::File> {
         use std::os::unix::fs::OpenOptionsExt;
         let path = self.supervisor_log();
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+        crate::sys::fs::open_nofollow(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600),
+            &path,
+        )
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
     }
 
     /// Per-service log files.
@@ -200,13 +202,15 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(named)?;
+    let mut f = crate::sys::fs::open_nofollow(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600),
+        &tmp,
+    )
+    .map_err(named)?;
     io::Write::write_all(&mut f, bytes).map_err(named)?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(named)
@@ -250,6 +254,14 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// Creates the state directory `path` (and missing parents) with mode 0700, or checks an
+/// existing one: owned by us and writable by no one else, else refused with an error that
+/// names the path and the fix (see [`crate::sys::fs::check_private_dir`]).
+pub fn ensure_state_dir(path: &Path) -> io::Result<()> {
+    crate::sys::fs::create_state_dir(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 
 /// Creates `path` and its missing parents with mode 0700 (tightening an existing directory

@@ -11,7 +11,8 @@ use super::group::Members;
 use super::{Control, Ctl, Exit, Reporter, RunEvent};
 use crate::lock::LockRecord;
 use crate::spec::Signal;
-use crate::sys::proc::{current_pgid, probe};
+use crate::sys::child::signallable_group;
+use crate::sys::proc::probe;
 
 /// An adopted orphan's watcher; `None` when the record does not describe a live orphan.
 pub(crate) fn adopt(
@@ -19,7 +20,7 @@ pub(crate) fn adopt(
     report: Reporter,
 ) -> Option<(Control, impl std::future::Future<Output = ()>)> {
     let pgid = orphan.pgid;
-    if pgid <= 1 || pgid == current_pgid() || probe(orphan.pid) != Some(orphan.start_time) {
+    if !signallable_group(pgid) || probe(orphan.pid) != Some(orphan.start_time) {
         return None;
     }
     let in_group = rustix::process::Pid::from_raw(i32::try_from(orphan.pid).ok()?)

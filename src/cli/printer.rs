@@ -42,6 +42,11 @@ impl Printer {
         eprintln!("{s}");
     }
 
+    /// Writes a warning to stderr.
+    pub fn warn(&self, s: &str) {
+        eprintln!("warning: {s}");
+    }
+
     /// Writes an error to stderr.
     pub fn error(&self, s: &str) {
         eprintln!("error: {s}");

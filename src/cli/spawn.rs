@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use crate::cli::deadline::Deadline;
 use crate::control::{Client, ControlError};
 use crate::spec::Spec;
-use crate::state::{ensure_private_dir, Paths};
+use crate::state::Paths;
 
 /// Connects to the project's supervisor, starting one in the background if none runs
 /// (and waiting for it no later than `deadline`). Returns the client and whether a new
@@ -24,17 +24,19 @@ pub(crate) fn ensure_supervisor(
         Err(e) => return Err(e.into()),
     }
     crate::cli::running::refuse_second_copy(spec, paths)?;
-    ensure_private_dir(&paths.root)
-        .with_context(|| format!("cannot create the state directory {}", paths.root.display()))?;
+    crate::sys::fs::create_state_dir(&paths.root)
+        .with_context(|| format!("cannot use the state directory {}", paths.root.display()))?;
     // Concurrent CLIs serialize here, so only the first spawns a supervisor and the others
     // find it listening.
     let lock_path = paths.spawn_lock();
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("cannot open {}", lock_path.display()))?;
+    let lock = crate::sys::fs::open_nofollow(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true),
+        &lock_path,
+    )
+    .with_context(|| format!("cannot open {}", lock_path.display()))?;
     lock.lock()
         .with_context(|| format!("cannot lock {}", lock_path.display()))?;
     match Client::connect(&paths.control_socket()) {

@@ -205,7 +205,7 @@ impl Inner {
                         help: Some("use Supervisor::Thread".into()),
                     }]))
                 })?;
-                crate::state::ensure_private_dir(&self.paths.root)
+                crate::state::ensure_state_dir(&self.paths.root)
                     .map_err(|e| Error::io("cannot create the state directory", e))?;
                 let file = self.paths.root.join("daemon.toml");
                 write_private(&file, text.as_bytes())
@@ -398,12 +398,14 @@ impl Inner {
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut f = crate::sys::fs::open_nofollow(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600),
+        path,
+    )?;
     f.write_all(bytes)
 }
 

@@ -34,14 +34,16 @@ impl Drop for Flock {
 /// Takes the exclusive lock on `path` without blocking, creating the file (0600) if needed.
 /// `Ok(None)` means another open file holds it.
 pub(crate) fn try_lock(path: &Path) -> Result<Option<Flock>, LockError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(sys::fs::PRIVATE_FILE_MODE)
-        .open(path)
-        .map_err(|e| LockError::io(path, e))?;
+    let file = sys::fs::open_nofollow(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(sys::fs::PRIVATE_FILE_MODE),
+        path,
+    )
+    .map_err(|e| LockError::io(path, e))?;
     match file.try_lock() {
         Ok(()) => Ok(Some(Flock { file })),
         Err(TryLockError::WouldBlock) => Ok(None),

@@ -19,6 +19,10 @@
 //!   supervisor dies before the orphan is stopped, the next one still finds it.
 //! - The supervisor acquires with its own pid, spawns, then calls [`Lock::set_child`] to
 //!   re-write the record with the service's pid, pgid and start time.
+//! - [`Lock::set_child`] also copies the record to a **witness**, `<service>.witness`
+//!   beside the lock file. A lock file found corrupt (empty, truncated, garbage) is judged
+//!   by its witness instead, so an orphan whose record was torn is still found and stopped,
+//!   never run twice; the corruption is logged and shown by `proctor lock`.
 //! - Dropping the [`Lock`] releases only the flock; [`Lock::release`] also clears the
 //!   record (to `null`, keeping the file), if it names this process.
 
@@ -36,7 +40,7 @@ pub(crate) use decide::{decide, Decision};
 pub use decide::{health, LockHealth, TakeoverReason};
 pub use error::LockError;
 pub(crate) use record::HostInfo;
-pub use record::{LockRecord, SCHEMA_VERSION};
+pub use record::{parse as parse_record, LockRecord, OnDisk, SCHEMA_VERSION};
 
 use crate::sys;
 
@@ -45,6 +49,9 @@ use crate::sys;
 pub struct Lock {
     path: PathBuf,
     flock_path: PathBuf,
+    /// A copy of the last record naming a spawned service, read when the lock file is
+    /// corrupt.
+    witness_path: PathBuf,
     held: Option<Held>,
 }
 
@@ -101,9 +108,12 @@ impl Lock {
         let path = path.into();
         let mut flock_path = path.clone();
         flock_path.set_extension("flock");
+        let mut witness_path = path.clone();
+        witness_path.set_extension("witness");
         Lock {
             path,
             flock_path,
+            witness_path,
             held: None,
         }
     }
@@ -235,7 +245,7 @@ impl Lock {
                 None => LockError::Busy { path },
             });
         };
-        let existing = record::read(&self.path)?;
+        let existing = self.judged_record()?;
         let (acquired, write) = match decide(existing.as_ref(), &me, probe) {
             Decision::Conflict { holder } => {
                 return Err(LockError::Conflict {
@@ -262,6 +272,39 @@ impl Lock {
             me,
             acquired,
             write,
+        })
+    }
+
+    /// The record acquisition judges: the lock file's, or its witness's when the lock file
+    /// is corrupt (logged as a warning).
+    fn judged_record(&self) -> Result<Option<LockRecord>, LockError> {
+        Ok(match self.state()? {
+            LockState::Held(r) => Some(r),
+            LockState::Absent | LockState::Released => None,
+            LockState::Corrupt { reason, witness } => {
+                tracing::warn!(
+                    lock = %self.path.display(), %reason,
+                    witness_pid = witness.as_ref().map(|w| w.pid),
+                    "the lock file is corrupt; judging by its witness"
+                );
+                witness
+            }
+        })
+    }
+
+    /// What the lock file holds, with the witness's record when it is corrupt.
+    pub fn state(&self) -> Result<LockState, LockError> {
+        Ok(match record::read_state(&self.path)? {
+            OnDisk::Absent => LockState::Absent,
+            OnDisk::Released => LockState::Released,
+            OnDisk::Held(r) => LockState::Held(r),
+            OnDisk::Corrupt(reason) => LockState::Corrupt {
+                reason,
+                witness: match record::read_state(&self.witness_path) {
+                    Ok(OnDisk::Held(w)) => Some(w),
+                    _ => None,
+                },
+            },
         })
     }
 
@@ -294,6 +337,10 @@ impl Lock {
         // the child it names, leaving nothing to reclaim. Skipping the fsyncs halves the
         // cost of a service start.
         record::write_in_place(&self.path, &record)?;
+        // Best effort: without it, only a later corruption of the lock file would lose track.
+        if let Err(e) = record::write_witness(&self.witness_path, &record) {
+            tracing::warn!("cannot write the lock's witness: {e}");
+        }
         if let Some(h) = &mut self.held {
             h.own_record = true;
         }
@@ -325,11 +372,15 @@ impl Lock {
         let removed = if self.held.as_ref().is_some_and(|h| h.own_record) {
             // Every writer holds the flock first, so while we hold it the record on disk is
             // the one we wrote (or gone, after a forced unlock): no need to read it back.
+            self.release_witness();
             record::write_released(&self.path)?
         } else {
             let me = self.me();
             match record::read(&self.path)? {
-                Some(r) if r.is_supervised_by(&me) => record::write_released(&self.path)?,
+                Some(r) if r.is_supervised_by(&me) => {
+                    self.release_witness();
+                    record::write_released(&self.path)?
+                }
                 _ => false,
             }
         };
@@ -340,9 +391,22 @@ impl Lock {
     /// Removes the lock file whoever holds it and returns the record it held (`None` if it
     /// was absent or corrupt). For `proctor unlock`; the kernel lock is not touched.
     pub fn force_unlock(&self) -> Result<Option<LockRecord>, LockError> {
-        let previous = record::read(&self.path)?;
+        let previous = match self.state()? {
+            LockState::Held(r) => Some(r),
+            LockState::Corrupt { witness, .. } => witness,
+            LockState::Absent | LockState::Released => None,
+        };
+        remove(&self.witness_path)?;
         remove(&self.path)?;
         Ok(previous)
+    }
+
+    /// Clears the witness with the record (first: a witness outliving its record is only
+    /// read if the record is corrupt, and then names a dead pid, which is harmless).
+    fn release_witness(&self) {
+        if let Err(e) = record::write_released(&self.witness_path) {
+            tracing::warn!("cannot clear the lock's witness: {e}");
+        }
     }
 
     fn me(&self) -> HostInfo {
@@ -350,6 +414,24 @@ impl Lock {
             .as_ref()
             .map_or_else(HostInfo::current, |h| h.me.clone())
     }
+}
+
+/// What a lock file holds, as [`Lock::state`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockState {
+    /// No lock file.
+    Absent,
+    /// Released (a `null` record).
+    Released,
+    /// A record.
+    Held(LockRecord),
+    /// Not a record (empty, truncated, garbage): why, and what the witness says.
+    Corrupt {
+        /// Why the file is not a record.
+        reason: String,
+        /// The witness's record (the last spawned holder), if it has one.
+        witness: Option<LockRecord>,
+    },
 }
 
 /// The sync that makes a batch from [`Lock::acquire_many_sync_later`] durable.

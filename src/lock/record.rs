@@ -103,22 +103,57 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
+/// What a lock file holds, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnDisk {
+    /// No file.
+    Absent,
+    /// A released lock (a `null` record).
+    Released,
+    /// A record.
+    Held(LockRecord),
+    /// Not a record: empty, truncated, not JSON, wrong types. Says why.
+    Corrupt(String),
+}
+
+/// Parses the bytes of a lock file. Never panics, whatever `bytes` holds.
+pub fn parse(bytes: &[u8]) -> OnDisk {
+    match serde_json::from_slice::<Option<LockRecord>>(bytes) {
+        Ok(Some(record)) => OnDisk::Held(record),
+        Ok(None) => OnDisk::Released,
+        Err(e) => OnDisk::Corrupt(e.to_string()),
+    }
+}
+
+/// Reads the lock file at `path`; only IO errors other than "not found" are errors.
+pub(crate) fn read_state(path: &Path) -> Result<OnDisk, LockError> {
+    match read_nofollow(path) {
+        Ok(bytes) => Ok(parse(&bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(OnDisk::Absent),
+        Err(e) => Err(LockError::io(path, e)),
+    }
+}
+
 /// Reads the record at `path`. Absent or released (a `null` record) is `Ok(None)`; so is
 /// corrupt in any way (empty, truncated, not JSON, wrong types), with a warning; other IO
 /// errors are errors.
 pub(crate) fn read(path: &Path) -> Result<Option<LockRecord>, LockError> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(LockError::io(path, e)),
-    };
-    match serde_json::from_slice::<Option<LockRecord>>(&bytes) {
-        Ok(record) => Ok(record),
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "ignoring corrupt lock file");
-            Ok(None)
+    Ok(match read_state(path)? {
+        OnDisk::Held(record) => Some(record),
+        OnDisk::Absent | OnDisk::Released => None,
+        OnDisk::Corrupt(error) => {
+            tracing::warn!(path = %path.display(), %error, "ignoring corrupt lock file");
+            None
         }
-    }
+    })
+}
+
+/// The bytes of `path`, refusing a symbolic link there.
+fn read_nofollow(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    sys::fs::open_nofollow(OpenOptions::new().read(true), path)?.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Atomically replaces `path` with `record`, mode 0600, durably. The directory must exist.
@@ -202,6 +237,15 @@ pub(crate) fn write_in_place(path: &Path, record: &LockRecord) -> Result<(), Loc
     }
 }
 
+/// Writes `record` to the witness file at `path` in place, creating it 0600 if missing: it
+/// is read only when the lock file is corrupt, so no spare temp file is kept for it (a
+/// witness being created reads as no witness, never as a wrong one).
+pub(crate) fn write_witness(path: &Path, record: &LockRecord) -> Result<(), LockError> {
+    overwrite(path, to_json(path, Some(record))?, true)
+        .map(drop)
+        .map_err(|e| LockError::io(path, e))
+}
+
 /// Marks the lock at `path` released: its record becomes `null`, written in place like
 /// [`write_in_place`]. The file stays: deleting it would free its (fsynced) block, and on a
 /// disk mounted with `discard` every freed block is a synchronous discard, which made
@@ -245,13 +289,14 @@ fn to_json(path: &Path, record: Option<&LockRecord>) -> Result<Vec<u8>, LockErro
 /// could see a mix; only a hand-edited file gets there) is cut to length first.
 fn overwrite(path: &Path, mut json: Vec<u8>, create: bool) -> io::Result<Option<File>> {
     use std::os::unix::fs::FileExt;
-    let file = match OpenOptions::new()
-        .write(true)
-        .create(create)
-        .truncate(false)
-        .mode(sys::fs::PRIVATE_FILE_MODE)
-        .open(path)
-    {
+    let file = match sys::fs::open_nofollow(
+        OpenOptions::new()
+            .write(true)
+            .create(create)
+            .truncate(false)
+            .mode(sys::fs::PRIVATE_FILE_MODE),
+        path,
+    ) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound && !create => return Ok(None),
         Err(e) => return Err(e),

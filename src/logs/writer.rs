@@ -365,13 +365,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Opens a log for appending, creating it 0600. A symbolic link in its place is refused,
+/// not followed (and not removed: a planted link is evidence, and whoever planted it could
+/// plant the next one): its lines are counted lost, and `status` shows why.
 fn open_append(path: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
+    crate::sys::fs::open_nofollow(
+        OpenOptions::new().create(true).append(true).mode(0o600),
+        path,
+    )
 }
 
 fn remove_if_exists(path: &Path) -> std::io::Result<()> {

@@ -19,16 +19,18 @@ pub(super) fn setup(paths: &Paths) -> Result<(std::fs::File, UnixListener), Supe
         let path = path.to_path_buf();
         move |source| SuperviseError::Io { path, source }
     };
-    ensure_private_dir(&paths.root).map_err(io(&paths.root))?;
+    crate::sys::fs::create_state_dir(&paths.root).map_err(io(&paths.root))?;
     ensure_private_dir(&paths.logs_dir()).map_err(io(&paths.logs_dir()))?;
     let lock_path = paths.supervisor_lock();
-    let mut lock = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(io(&lock_path))?;
+    let mut lock = crate::sys::fs::open_nofollow(
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+        &lock_path,
+    )
+    .map_err(io(&lock_path))?;
     match lock.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {

@@ -12,7 +12,7 @@ use super::driver::{Asker, Driver};
 use super::machine::{Input, Machine, Request};
 use crate::backend::orphan;
 use crate::control::proto::{self, Ready};
-use crate::lock::{Acquired, Lock};
+use crate::lock::{Acquired, Lock, LockState};
 
 /// What a supervisor still has to do before it counts as started.
 pub(super) struct Startup {
@@ -103,9 +103,20 @@ impl Driver {
         for i in 0..self.spec.services.len() {
             let name = self.spec.services[i].name.clone();
             let mut lock = Lock::for_service(&self.paths.root, &name);
-            // Absent, released or corrupt: no orphan, and the batched start takes it.
-            if lock.read().is_none() {
-                continue;
+            // Absent, released, or corrupt without a witness: no orphan, and the batched
+            // start takes it. A corrupt one with a witness is judged by it.
+            match lock.state() {
+                Ok(
+                    LockState::Held(_)
+                    | LockState::Corrupt {
+                        witness: Some(_), ..
+                    },
+                ) => {}
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(service = %name, "{e}");
+                    continue;
+                }
             }
             match lock.acquire() {
                 Ok(Acquired::Orphan { orphan }) => {

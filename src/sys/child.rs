@@ -63,12 +63,28 @@ pub fn try_reap(pidfd: &impl AsFd) -> io::Result<Option<Option<Ended>>> {
 }
 
 /// Sends `sig` to the process group `pgid`; returns false if the group is already empty.
+///
+/// Groups 0 and 1 and the caller's own group are refused (`PermissionDenied`) whoever asks:
+/// to the kernel group 0 means the caller's group, and group 1 holds init; no service ever
+/// runs in any of them (each gets a group of its own), so a request for one can only come
+/// from a corrupted or forged record, and obeying it would stop proctor or the machine.
 pub fn kill_group(pgid: u32, sig: Signal) -> io::Result<bool> {
+    if !signallable_group(pgid) {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("refusing to signal process group {pgid}: it is never a service's"),
+        ));
+    }
     match rustix::process::kill_process_group(pid_of(pgid)?, sig) {
         Ok(()) => Ok(true),
         Err(rustix::io::Errno::SRCH) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether group `pgid` may be signalled at all: not 0, not 1, not our own.
+pub fn signallable_group(pgid: u32) -> bool {
+    pgid > 1 && pgid != super::proc::current_pgid()
 }
 
 /// Sends `sig` to the single process `pid`; returns false if it no longer exists.
@@ -134,4 +150,19 @@ pub fn signal_name(n: i32) -> String {
         .iter()
         .find(|(s, _)| s.as_raw() == n)
         .map_or_else(|| n.to_string(), |(_, name)| (*name).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SIGCONT harms nothing if the guard ever fails; the point is that nothing is sent.
+    #[test]
+    fn groups_zero_one_and_our_own_are_refused() {
+        let own = super::super::proc::current_pgid();
+        for pgid in [0, 1, own] {
+            let err = kill_group(pgid, Signal::CONT).expect_err("refused");
+            assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "group {pgid}");
+        }
+    }
 }

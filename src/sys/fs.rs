@@ -35,6 +35,80 @@ pub fn create_private_dir(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// `open(2)` flag that refuses a symbolic link as the last component of a path: files in
+/// proctor's state directory are opened with it, so a link planted there (say
+/// `logs/web.log -> /etc/passwd`) makes the open fail instead of redirecting a write.
+pub const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+
+/// Opens `path` with `opts` plus [`NOFOLLOW`]; a symbolic link there is an error that says
+/// so (the kernel's own, ELOOP, reads "too many levels of symbolic links").
+pub fn open_nofollow(opts: &mut std::fs::OpenOptions, path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    opts.custom_flags(NOFOLLOW).open(path).map_err(|e| {
+        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "is a symbolic link, which proctor does not follow in its state directory; \
+                 remove it (proctor then creates a plain file)",
+            )
+        } else {
+            e
+        }
+    })
+}
+
+/// Checks that proctor may keep its state in the existing directory `path`, as ssh checks
+/// its files: owned by the effective user and writable by no one else. Otherwise another
+/// user could plant links or files there (a lock naming a process to stop, a log link to
+/// write through), so it is refused, with the fix in the message. `path` itself may be a
+/// symbolic link (to a directory passing the same checks); its parents are not checked,
+/// so a state directory under `/tmp` is fine.
+pub fn check_private_dir(path: &Path) -> io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    let me = rustix::process::geteuid().as_raw();
+    let shown = path.display();
+    if meta.uid() != me {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "is owned by uid {}, not by you (uid {me}); proctor keeps locks and logs there \
+                 and trusts no directory another user controls: `chown {me} {shown}` if it is \
+                 yours, or choose another PROCTOR_HOME / state_dir",
+                meta.uid()
+            ),
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "is writable by {} (mode {:o}); proctor keeps locks and logs there and trusts \
+                 no directory others can write: `chmod 700 {shown}`, or choose another \
+                 PROCTOR_HOME / state_dir",
+                if meta.mode() & 0o002 != 0 {
+                    "everyone"
+                } else {
+                    "its group"
+                },
+                meta.mode() & 0o7777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// [`create_private_dir`] for a state directory: an existing one must pass
+/// [`check_private_dir`] before it is tightened to 0700 (a directory others could write
+/// may already hold what they planted, so tightening it would be too late).
+pub fn create_state_dir(path: &Path) -> io::Result<()> {
+    match std::fs::metadata(path) {
+        Ok(_) => check_private_dir(path)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    create_private_dir(path)
+}
+
 /// Flushes a directory's entries (a rename or a create inside it) to disk.
 pub fn sync_dir(path: &Path) -> io::Result<()> {
     std::fs::File::open(path)?.sync_all()

@@ -9,6 +9,7 @@ mod contain;
 mod control;
 mod core;
 mod daemon;
+mod harden;
 mod init;
 mod install;
 mod install_cli;

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::args::{LockArgs, UnlockArgs};
 use crate::cli::{state_paths, Printer};
-use crate::lock::{inspect, Lock, LockHealth, LockRecord};
+use crate::lock::{inspect, Lock, LockHealth, LockRecord, LockState};
 
 fn health_name(h: LockHealth) -> &'static str {
     match h {
@@ -54,25 +54,56 @@ pub(crate) fn list(file: Option<&Path>, a: LockArgs, p: &Printer) -> Result<Exit
         a.services.clone()
     };
     let mut rows = Vec::new();
+    let mut corrupt = Vec::new();
     for n in &names {
         let lock = Lock::for_service(&paths.root, n);
-        if let Some(r) = lock.read() {
-            rows.push((n.clone(), inspect(&r), r));
-        } else if !a.services.is_empty() {
-            p.note(&format!("{n}: no lock"));
+        match lock.state() {
+            Ok(LockState::Held(r)) => rows.push((n.clone(), inspect(&r), r)),
+            Ok(LockState::Corrupt { reason, witness }) => {
+                // Shown, not hidden: the service may still run (its witness says who), and
+                // the next start judges by that witness.
+                p.warn(&format!(
+                    "{n}: the lock file {} is corrupt ({reason})",
+                    lock.path().display()
+                ));
+                corrupt.push((n.clone(), reason, witness));
+            }
+            Ok(LockState::Absent | LockState::Released) if !a.services.is_empty() => {
+                p.note(&format!("{n}: no lock"));
+            }
+            Ok(_) => {}
+            Err(e) => p.warn(&format!("{n}: {e}")),
         }
     }
     if a.json {
-        let v: Vec<serde_json::Value> = rows
+        let mut v: Vec<serde_json::Value> = rows
             .iter()
             .map(|(n, h, r)| serde_json::json!({"service": n, "health": health_name(*h), "holder": r}))
             .collect();
+        v.extend(corrupt.iter().map(|(n, reason, w)| {
+            serde_json::json!({
+                "service": n,
+                "health": w.as_ref().map_or("corrupt", |w| health_name(inspect(w))),
+                "corrupt": reason,
+                "holder": w,
+            })
+        }));
         p.json(&serde_json::json!({ "locks": v }));
-    } else if rows.is_empty() {
+    } else if rows.is_empty() && corrupt.is_empty() {
         p.note("no locks");
     } else {
         for (n, h, r) in &rows {
             p.line(&format!("{n}: {} — {}", health_name(*h), holder(r)));
+        }
+        for (n, _, w) in &corrupt {
+            match w {
+                Some(w) => p.line(&format!(
+                    "{n}: corrupt lock file; its witness: {} — {}",
+                    health_name(inspect(w)),
+                    holder(w)
+                )),
+                None => p.line(&format!("{n}: corrupt lock file, no witness")),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -83,9 +114,23 @@ pub(crate) fn unlock(file: Option<&Path>, a: UnlockArgs, p: &Printer) -> Result<
     crate::spec::check_name(&a.service)
         .map_err(|e| anyhow::anyhow!("invalid service name {:?}: {e}", a.service))?;
     let lock = Lock::for_service(&paths.root, &a.service);
-    let Some(record) = lock.read() else {
-        p.note(&format!("{}: no lock to remove", a.service));
-        return Ok(ExitCode::SUCCESS);
+    let record = match lock.state()? {
+        LockState::Held(r)
+        | LockState::Corrupt {
+            witness: Some(r), ..
+        } => r,
+        LockState::Corrupt { witness: None, .. } => {
+            lock.force_unlock()?;
+            p.line(&format!(
+                "removed the corrupt lock file of {} (no witness)",
+                a.service
+            ));
+            return Ok(ExitCode::SUCCESS);
+        }
+        LockState::Absent | LockState::Released => {
+            p.note(&format!("{}: no lock to remove", a.service));
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     let health = inspect(&record);
     if matches!(health, LockHealth::Alive | LockHealth::Orphan) && !a.force {

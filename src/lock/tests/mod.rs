@@ -116,6 +116,58 @@ fn corrupt_files_count_as_absent() {
     }
 }
 
+/// Issue 15: a torn lock file is judged by its witness, which `set_child` wrote: the
+/// orphan it names is reported, not forgotten; without a witness it is as before.
+#[test]
+fn r15_a_corrupt_lock_is_judged_by_its_witness() {
+    const CHILD: u32 = 4242;
+    const CHILD_START: u64 = 77;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut lock = lock_in(&tmp);
+    // The supervisor (5000) spawned CHILD, then died: CHILD alone is alive.
+    let child_alive = |pid: u32| (pid == CHILD).then_some(CHILD_START);
+    assert_eq!(
+        lock.acquire_with(me("host-a"), nobody_alive)
+            .expect("acquire"),
+        Acquired::Fresh
+    );
+    let rec = lock.set_child(CHILD, CHILD).expect("set_child");
+    drop(lock);
+    let mut lock = lock_in(&tmp);
+    for torn in [&b""[..], b"{\"schema_version\": 1, \"pid\"", b"\xff\xfe"] {
+        write_raw(&lock, torn);
+        let LockState::Corrupt { witness, .. } = lock.state().expect("state") else {
+            panic!("not reported corrupt");
+        };
+        assert_eq!(witness.as_ref(), Some(&rec));
+    }
+    // Give the witness the start time our fake process table knows, then acquire.
+    let mut w = rec.clone();
+    w.start_time = CHILD_START;
+    record::write_witness(&tmp.path().join("locks/web.witness"), &w).expect("witness");
+    let got = lock
+        .acquire_with(me("host-a"), child_alive)
+        .expect("acquire");
+    assert_eq!(got, Acquired::Orphan { orphan: w });
+    drop(lock);
+    // Without a witness a corrupt file is as absent.
+    let mut lock = lock_in(&tmp);
+    lock.force_unlock().expect("unlock");
+    assert!(!tmp.path().join("locks/web.witness").exists());
+    write_raw(&lock, b"");
+    assert_eq!(
+        lock.state().expect("state"),
+        LockState::Corrupt {
+            reason: "EOF while parsing a value at line 1 column 0".into(),
+            witness: None
+        }
+    );
+    assert_eq!(
+        lock.acquire_with(me("h"), nobody_alive).expect("acquire"),
+        Acquired::Fresh
+    );
+}
+
 #[test]
 fn future_schema_with_live_holder_conflicts() {
     let tmp = tempfile::tempdir().expect("tempdir");
