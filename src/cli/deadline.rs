@@ -200,6 +200,8 @@ mod tests {
             main_pid: None,
             storage_dir: None,
             containment: None,
+            cpu_percent: None,
+            memory_bytes: None,
             tmux_session: None,
             container: None,
             container_id: None,

@@ -31,6 +31,7 @@ impl Slot {
             started_wall: None,
             tasks: Vec::new(),
             live_task: None,
+            cpu_sample: std::cell::Cell::new(None),
             probe_error: None,
             status_text: None,
             main_pid: None,

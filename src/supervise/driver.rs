@@ -62,6 +62,8 @@ pub(super) struct Slot {
     pub(super) tasks: Vec<tokio::task::AbortHandle>,
     /// The liveness probe of the current process, replaced when a reload changes it.
     pub(super) live_task: Option<tokio::task::AbortHandle>,
+    /// The last CPU reading `status` took: when, and the tree's CPU ticks then.
+    pub(super) cpu_sample: std::cell::Cell<Option<(Instant, u64)>>,
     /// The notify socket of a run whose start is still in progress.
     pub(super) pending_notify: Option<crate::probe::notify::NotifySocket>,
     /// The last readiness or liveness failure.

@@ -66,6 +66,25 @@ pub(crate) fn tree_memory(leader: u32) -> u64 {
         * page
 }
 
+/// CPU time (user + system, in clock ticks) of the processes of the service led by
+/// `leader` that are alive now.
+pub(crate) fn tree_cpu_ticks(leader: u32) -> u64 {
+    crate::sys::proc::service_tree(leader)
+        .into_iter()
+        .filter_map(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            // After `(comm)`: fields 3.. ; utime and stime are fields 14 and 15.
+            let mut f = stat
+                .get(stat.rfind(')')? + 2..)?
+                .split_whitespace()
+                .skip(11);
+            let utime: u64 = f.next()?.parse().ok()?;
+            let stime: u64 = f.next()?.parse().ok()?;
+            Some(utime + stime)
+        })
+        .sum()
+}
+
 fn cgroup_memory(pid: u32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
     let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;

@@ -67,7 +67,29 @@ impl Driver {
             main_pid: slot.main_pid,
             storage_dir: slot.storage_dir.clone(),
             containment: Some(self.contain.name(&self.spec.services[i]).to_string()),
+            cpu_percent: u.pid.and_then(|p| self.cpu_percent(i, p, now)),
+            memory_bytes: u.pid.map(super::memory::tree_memory),
         }
+    }
+
+    /// CPU use of service `i` (led by `pid`) since the last time it was asked (read only
+    /// when asked, so an idle supervisor never wakes for it).
+    fn cpu_percent(&self, i: usize, pid: u32, now: Instant) -> Option<f64> {
+        let ticks = super::memory::tree_cpu_ticks(pid);
+        let hz = rustix::param::clock_ticks_per_second() as f64;
+        let slot = &self.slots[i];
+        let since = match slot.cpu_sample.replace(Some((now, ticks))) {
+            Some((t, before)) if ticks >= before && now > t => Some((t, before)),
+            _ => None,
+        };
+        let (secs, used) = match since {
+            Some((t, before)) => (now.duration_since(t).as_secs_f64(), ticks - before),
+            None => {
+                let up = slot.started_wall?.elapsed().ok()?.as_secs_f64();
+                (up, ticks)
+            }
+        };
+        (secs > 0.0).then(|| (used as f64 / hz / secs * 1000.0).round() / 10.0)
     }
 
     /// A reply describing `units`.

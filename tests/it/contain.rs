@@ -295,3 +295,33 @@ restart = "on-failure"
     let logs = ctx.ok(&["logs", "hungry"]);
     assert!(logs.contains("restart_on_memory (19 MiB)"), "{logs}");
 }
+
+#[test]
+fn status_shows_each_services_cpu_and_memory() {
+    let ctx = TestContext::new(
+        r#"
+[service.big]
+command = ["sh", "-c", "x=$(head -c 40000000 /dev/zero | tr '\\0' a); echo full; sleep 1000"]
+ready = { log = "full" }
+
+[service.busy]
+command = ["sh", "-c", "while :; do :; done"]
+"#,
+    );
+    ctx.ok(&["up", "-d"]);
+    let big = ctx.service("big");
+    assert!(big.memory_bytes.is_some_and(|m| m >= 40_000_000), "{big:?}");
+    // CPU is measured between two status calls; a busy loop shows well above half a CPU.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let busy = ctx.service("busy");
+        if busy.cpu_percent.is_some_and(|c| c > 50.0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{busy:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let table = ctx.ok(&["status"]);
+    assert!(table.contains("CPU") && table.contains("MEM"), "{table}");
+    assert!(ctx.service("big").cpu_percent.is_some_and(|c| c < 50.0));
+}

@@ -74,6 +74,8 @@ fn not_running(
             main_pid: None,
             storage_dir: None,
             containment: None,
+            cpu_percent: None,
+            memory_bytes: None,
             tmux_session: None,
             container: None,
             container_id: None,
@@ -175,6 +177,22 @@ fn detail(s: &ServiceStatus) -> String {
     parts.join("; ")
 }
 
+/// `5.3M`, `812K`, `1.2G`: a size compact enough for a table cell.
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["K", "M", "G", "T"];
+    let mut v = b as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if v < 10.0 {
+        format!("{v:.1}{}", UNITS[unit])
+    } else {
+        format!("{v:.0}{}", UNITS[unit])
+    }
+}
+
 fn table(reply: &Reply) -> String {
     let header = [
         "NAME",
@@ -182,10 +200,12 @@ fn table(reply: &Reply) -> String {
         "PID",
         "UPTIME",
         "RESTARTS",
+        "CPU",
+        "MEM",
         "LAST EXIT",
         "DETAIL",
     ];
-    let rows: Vec<[String; 7]> = reply
+    let rows: Vec<[String; 9]> = reply
         .services
         .iter()
         .map(|s| {
@@ -203,6 +223,9 @@ fn table(reply: &Reply) -> String {
                     "-".into()
                 },
                 s.restarts.to_string(),
+                s.cpu_percent
+                    .map_or_else(|| "-".into(), |c| format!("{c:.1}%")),
+                s.memory_bytes.map_or_else(|| "-".into(), human_bytes),
                 s.last_exit.as_ref().map_or_else(
                     || "-".into(),
                     |e| e.describe_with(crate::sys::child::signal_name),

@@ -237,6 +237,14 @@ pub struct ServiceStatus {
     /// `process-group`, or `container`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub containment: Option<String>,
+    /// CPU use of the service's whole tree, in percent of one CPU: since the previous
+    /// status call, or on average since it started on the first one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
+    /// Memory of the service's whole tree in bytes: the cgroup's `memory.current` where
+    /// there is one, else the summed RSS of its processes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
     /// The service's state directory (`PROCTOR_STATE_DIR`), while it exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_dir: Option<PathBuf>,

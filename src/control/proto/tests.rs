@@ -78,6 +78,8 @@ fn service(name: &str, state: State, pid: Option<u32>) -> ServiceStatus {
         main_pid: None,
         storage_dir: None,
         containment: None,
+        cpu_percent: None,
+        memory_bytes: None,
         tmux_session: None,
         container: None,
         container_id: None,
