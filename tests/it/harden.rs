@@ -264,3 +264,95 @@ fn r15_a_corrupt_lock_with_a_live_orphan_starts_no_duplicate() {
         ctx.ok(&["down"]);
     }
 }
+
+/// (soft, hard) "Max open files" of `pid`, from /proc/PID/limits.
+fn nofile_of(pid: u32) -> (String, String) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("nofile line");
+    let mut f = line["Max open files".len()..].split_whitespace();
+    (
+        f.next().expect("soft").to_string(),
+        f.next().expect("hard").to_string(),
+    )
+}
+
+/// 200 services need more descriptors than a soft limit of 256 allows (pipes, pidfds, log
+/// files): the supervisor raises its soft limit to the hard one, and every service still
+/// starts with the soft limit it would have had without proctor.
+#[test]
+fn r15_many_services_run_under_a_low_soft_nofile_limit() {
+    const N: usize = 200;
+    let mut spec = String::new();
+    for i in 0..N {
+        spec.push_str(&format!(
+            "[service.s{i}]\ncommand = [\"sleep\", \"1000\"]\n"
+        ));
+    }
+    let ctx = TestContext::new(&spec);
+    let mut cmd = Command::new("prlimit");
+    cmd.arg("--nofile=256:4096")
+        .arg(env!("CARGO_BIN_EXE_proctor"))
+        .args(["up", "-d"])
+        .current_dir(ctx.dir.path())
+        .env("PROCTOR_HOME", ctx.home())
+        .env_remove("PROCTOR_LOG");
+    let out = cmd.output().expect("run prlimit");
+    assert!(
+        out.status.success(),
+        "up -d failed: {}",
+        crate::support::stderr(&out)
+    );
+    let st = ctx.status();
+    let running = st
+        .services
+        .iter()
+        .filter(|s| s.state == proctor::State::Running)
+        .count();
+    let failed: Vec<_> = st
+        .services
+        .iter()
+        .filter(|s| s.state != proctor::State::Running)
+        .map(|s| (s.name.clone(), s.reason.clone()))
+        .take(3)
+        .collect();
+    assert_eq!(running, N, "{failed:?}");
+    assert_eq!(nofile_of(st.supervisor_pid), ("4096".into(), "4096".into()));
+    let child = ctx.service("s7").pid.expect("pid");
+    assert_eq!(nofile_of(child), ("256".into(), "4096".into()));
+}
+
+/// Past the hard limit too, the failure says what the ceiling is and how to lift it.
+#[test]
+fn r15_out_of_descriptors_names_the_ceiling() {
+    let mut spec = String::new();
+    for i in 0..60 {
+        spec.push_str(&format!(
+            "[service.s{i}]\ncommand = [\"sleep\", \"1000\"]\nrestart = \"no\"\n"
+        ));
+    }
+    let ctx = TestContext::new(&spec);
+    let out = Command::new("prlimit")
+        .arg("--nofile=64:64")
+        .arg(env!("CARGO_BIN_EXE_proctor"))
+        .args(["up", "-d"])
+        .current_dir(ctx.dir.path())
+        .env("PROCTOR_HOME", ctx.home())
+        .env_remove("PROCTOR_LOG")
+        .output()
+        .expect("run prlimit");
+    assert!(!out.status.success());
+    let why: Vec<String> = ctx
+        .status()
+        .services
+        .into_iter()
+        .filter_map(|s| s.last_exit?.spawn_error)
+        .collect();
+    assert!(!why.is_empty(), "no service failed to start");
+    for w in &why {
+        assert!(w.contains("RLIMIT_NOFILE soft 64"), "{w}");
+        assert!(w.contains("ulimit -Hn"), "{w}");
+    }
+}
