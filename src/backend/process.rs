@@ -192,7 +192,7 @@ pub(crate) fn spawn_group<'a>(
     let mut child = cmd.spawn().map_err(|source| BackendError::Spawn {
         program: program.to_string(),
         cwd: cwd.to_path_buf(),
-        source,
+        source: crate::sys::limits::explain(source),
     })?;
     let pid = child.id();
     let mut output = Vec::with_capacity(2);
@@ -208,7 +208,7 @@ pub(crate) fn spawn_group<'a>(
         let _ = child.wait();
         BackendError::Os {
             what: "watching the new process",
-            source,
+            source: crate::sys::limits::explain(source),
         }
     })?;
     // The pidfd owns the child from here on: std's handle must not reap it.

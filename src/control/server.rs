@@ -2,10 +2,12 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UnixStream;
+use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 use super::proto::{self, Body, Command, ErrorCode, Event, HelloReply, LogLine, Response, VERSION};
 use crate::logs::LogBatch;
@@ -28,6 +30,95 @@ pub(crate) struct Shared {
     pub(crate) names: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
     /// Becomes true when the supervisor is done: idle connections close, streams drain.
     pub(crate) closing: watch::Receiver<bool>,
+}
+
+/// How long a client has to send its first request, and to finish any request it started.
+/// Generous for a CLI on a loaded machine; short enough that connections which never say
+/// anything (a hung or hostile client) do not pile up and eat descriptors. Waiting
+/// *between* requests has no deadline: a library keeps one connection for many.
+pub(crate) const READ_DEADLINE: Duration = Duration::from_secs(10);
+/// The first pause after a failed accept, doubled after each failure in a row.
+const ACCEPT_PAUSE_MIN: Duration = Duration::from_millis(10);
+/// The longest pause between tries while accepting keeps failing (out of descriptors).
+const ACCEPT_PAUSE_MAX: Duration = Duration::from_millis(500);
+
+/// The control socket's listener, pausing after a failed accept.
+///
+/// At EMFILE or ENFILE the pending connection stays queued and the socket stays readable,
+/// so accepting again at once fails again at once: the loop would spin at full CPU while
+/// nothing frees a descriptor. Instead it pauses (10 ms, doubling to 500 ms) and tries
+/// again; the waiting clients are accepted once descriptors are free. Cancel-safe: the
+/// pause is kept here, so a `select!` that drops [`accept`](Self::accept) loses nothing.
+#[derive(Debug)]
+pub(crate) struct Acceptor {
+    listener: UnixListener,
+    /// The last pause, while accepting keeps failing.
+    pause: Option<Duration>,
+    /// No accept before this.
+    until: Option<Instant>,
+}
+
+impl Acceptor {
+    /// Accepts from `listener`.
+    pub(crate) fn new(listener: UnixListener) -> Self {
+        Self {
+            listener,
+            pause: None,
+            until: None,
+        }
+    }
+
+    /// The next connection.
+    pub(crate) async fn accept(&mut self) -> UnixStream {
+        loop {
+            if let Some(until) = self.until {
+                tokio::time::sleep_until(until).await;
+                self.until = None;
+            }
+            match self.listener.accept().await {
+                Ok((stream, _)) => {
+                    if self.pause.take().is_some() {
+                        tracing::info!("accepting control connections again");
+                    }
+                    return stream;
+                }
+                Err(e) => {
+                    let pause = next_pause(self.pause);
+                    if self.pause.is_none() {
+                        let e = crate::sys::limits::explain(e);
+                        tracing::warn!("cannot accept a control connection, pausing: {e}");
+                    }
+                    self.pause = Some(pause);
+                    self.until = Some(Instant::now() + pause);
+                }
+            }
+        }
+    }
+}
+
+/// The pause after a failed accept, given the one before (`None` after a success).
+fn next_pause(last: Option<Duration>) -> Duration {
+    last.map_or(ACCEPT_PAUSE_MIN, |p| (p * 2).min(ACCEPT_PAUSE_MAX))
+}
+
+/// Reads the next request line into `buf` (see [`read_line`]). The first request on a
+/// connection must arrive within [`READ_DEADLINE`]; later ones may be awaited for as long as
+/// the client likes, but once one starts it must be complete within the deadline.
+async fn read_request<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+    buf: &mut Vec<u8>,
+    first: bool,
+) -> std::io::Result<Option<bool>> {
+    if !first && reader.fill_buf().await?.is_empty() {
+        return Ok(None);
+    }
+    match tokio::time::timeout(READ_DEADLINE, read_line(reader, buf)).await {
+        Ok(read) => read,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no complete request within the deadline",
+        )),
+    }
 }
 
 /// Whether the peer may talk to us: the same uid, or root.
@@ -83,14 +174,22 @@ pub(crate) async fn serve(stream: UnixStream, shared: Rc<Shared>) {
     let mut reader = BufReader::new(rd);
     let mut line = Vec::new();
     let mut closing = shared.closing.clone();
+    let mut first = true;
     loop {
         let read = tokio::select! {
-            r = read_line(&mut reader, &mut line) => r,
+            r = read_request(&mut reader, &mut line, first) => r,
             _ = closing.wait_for(|c| *c) => return,
         };
+        first = false;
         let too_long = match read {
             Ok(Some(t)) => t,
-            Ok(None) | Err(_) => return,
+            Ok(None) => return,
+            Err(e) => {
+                if e.kind() == std::io::ErrorKind::TimedOut {
+                    tracing::debug!("closing a control connection: {e}");
+                }
+                return;
+            }
         };
         let resp = if too_long {
             proto::error_response(None, ErrorCode::BadRequest, "request line too long".into())
@@ -266,5 +365,57 @@ async fn next_streamed<T: Clone, R: AsyncRead + Unpin>(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client that connects and never sends is dropped at the deadline (time is paused:
+    /// the runtime jumps to it instead of waiting).
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_client_times_out() {
+        let (_client, server) = tokio::io::duplex(64);
+        let mut reader = BufReader::new(server);
+        let mut buf = Vec::new();
+        let started = Instant::now();
+        let err = read_request(&mut reader, &mut buf, true)
+            .await
+            .expect_err("timed out");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), READ_DEADLINE);
+    }
+
+    /// Between requests a client may wait as long as it likes; a request it starts must
+    /// end within the deadline.
+    #[tokio::test(start_paused = true)]
+    async fn idle_between_requests_is_allowed_but_a_started_line_must_finish() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut reader = BufReader::new(server);
+        let mut buf = Vec::new();
+        let idle = tokio::spawn(async move {
+            tokio::time::sleep(READ_DEADLINE * 5).await;
+            client.write_all(b"{\"half\":").await.expect("write");
+            client
+        });
+        let err = read_request(&mut reader, &mut buf, false)
+            .await
+            .expect_err("the half line times out");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        drop(idle.await.expect("writer"));
+    }
+
+    /// Failed accepts in a row pause ever longer, up to the cap, never zero.
+    #[test]
+    fn the_accept_pause_doubles_to_its_cap() {
+        assert_eq!(next_pause(None), ACCEPT_PAUSE_MIN);
+        assert_eq!(next_pause(Some(ACCEPT_PAUSE_MIN)), ACCEPT_PAUSE_MIN * 2);
+        assert_eq!(next_pause(Some(ACCEPT_PAUSE_MAX)), ACCEPT_PAUSE_MAX);
+        let mut p = None;
+        for _ in 0..20 {
+            p = Some(next_pause(p));
+        }
+        assert_eq!(p, Some(ACCEPT_PAUSE_MAX));
     }
 }

@@ -154,8 +154,8 @@ pub(super) async fn run(
     } = opts;
     let foreground = echo.is_some();
     let mut ready = ready_fd.map(std::fs::File::from);
-    let (lock_file, listener) = match super::signals::setup(&paths) {
-        Ok(v) => v,
+    let (lock_file, mut listener) = match super::signals::setup(&paths) {
+        Ok((lock, listener)) => (lock, server::Acceptor::new(listener)),
         Err(e) => {
             super::startup::report_ready(ready.as_mut(), Err(&e.to_string()));
             return Err(e);
@@ -287,10 +287,8 @@ pub(super) async fn run(
                 None => break,
             },
             Some(call) = calls.recv() => sup.on_call(call),
-            conn = listener.accept() => {
-                if let Ok((stream, _)) = conn {
-                    conns.spawn_local(server::serve(stream, shared.clone()));
-                }
+            stream = listener.accept() => {
+                conns.spawn_local(server::serve(stream, shared.clone()));
             }
             () = sleep, if deadline.is_some() => sup.apply_all(vec![Input::Tick]),
             Some(()) = next_sigchld(&mut sigchld) => {

@@ -142,6 +142,11 @@ pub fn run_blocking_until(
     opts: Options,
     also: impl Future<Output = ()>,
 ) -> Result<(), SuperviseError> {
+    // This process is ours (`supervise`, `up`, `init`): with one pipe, pidfd and log file
+    // per service, the usual soft limit of 1,024 descriptors would cap it at a few hundred.
+    if let Some((from, to)) = crate::sys::limits::raise_nofile() {
+        tracing::debug!("raised the open-file limit from {from} to {to}");
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -14,7 +14,10 @@ use crate::probe::notify::NotifySocket;
 impl Driver {
     /// A start of service `i` that failed before anything ran.
     fn spawn_failed(&mut self, i: usize, msg: String) -> Input {
-        Input::SpawnFailed(i, Exit::spawn_failed(msg))
+        Input::SpawnFailed(
+            i,
+            Exit::spawn_failed(crate::sys::limits::explain_message(msg)),
+        )
     }
 
     /// Where the watcher of run `gen` of service `i` reports.

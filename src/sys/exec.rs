@@ -56,9 +56,15 @@ pub fn resource(name: &str) -> Option<Resource> {
     })
 }
 
-/// Installs `setup` on `cmd` (nothing when it is empty).
-pub fn install(cmd: &mut Command, setup: ExecSetup) {
+/// Installs `setup` on `cmd` (nothing when it is empty). A supervisor that raised its own
+/// open-file limit gives the child the original back, unless `setup` sets `nofile`.
+pub fn install(cmd: &mut Command, mut setup: ExecSetup) {
     use std::os::unix::process::CommandExt;
+    if let Some((soft, hard)) = super::limits::child_nofile() {
+        if !setup.rlimits.iter().any(|(r, _, _)| *r == Resource::Nofile) {
+            setup.rlimits.push((Resource::Nofile, soft, hard));
+        }
+    }
     if setup.is_empty() {
         return;
     }

@@ -9,5 +9,6 @@ pub mod children;
 pub mod exec;
 pub mod fd;
 pub mod fs;
+pub mod limits;
 pub mod pidfd;
 pub mod proc;

@@ -264,3 +264,165 @@ fn r15_a_corrupt_lock_with_a_live_orphan_starts_no_duplicate() {
         ctx.ok(&["down"]);
     }
 }
+
+/// (soft, hard) "Max open files" of `pid`, from /proc/PID/limits.
+fn nofile_of(pid: u32) -> (String, String) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("nofile line");
+    let mut f = line["Max open files".len()..].split_whitespace();
+    (
+        f.next().expect("soft").to_string(),
+        f.next().expect("hard").to_string(),
+    )
+}
+
+/// 200 services need more descriptors than a soft limit of 256 allows (pipes, pidfds, log
+/// files): the supervisor raises its soft limit to the hard one, and every service still
+/// starts with the soft limit it would have had without proctor.
+#[test]
+fn r15_many_services_run_under_a_low_soft_nofile_limit() {
+    const N: usize = 200;
+    let mut spec = String::new();
+    for i in 0..N {
+        spec.push_str(&format!(
+            "[service.s{i}]\ncommand = [\"sleep\", \"1000\"]\n"
+        ));
+    }
+    let ctx = TestContext::new(&spec);
+    let mut cmd = Command::new("prlimit");
+    cmd.arg("--nofile=256:4096")
+        .arg(env!("CARGO_BIN_EXE_proctor"))
+        .args(["up", "-d"])
+        .current_dir(ctx.dir.path())
+        .env("PROCTOR_HOME", ctx.home())
+        .env_remove("PROCTOR_LOG");
+    let out = cmd.output().expect("run prlimit");
+    assert!(
+        out.status.success(),
+        "up -d failed: {}",
+        crate::support::stderr(&out)
+    );
+    let st = ctx.status();
+    let running = st
+        .services
+        .iter()
+        .filter(|s| s.state == proctor::State::Running)
+        .count();
+    let failed: Vec<_> = st
+        .services
+        .iter()
+        .filter(|s| s.state != proctor::State::Running)
+        .map(|s| (s.name.clone(), s.reason.clone()))
+        .take(3)
+        .collect();
+    assert_eq!(running, N, "{failed:?}");
+    assert_eq!(nofile_of(st.supervisor_pid), ("4096".into(), "4096".into()));
+    let child = ctx.service("s7").pid.expect("pid");
+    assert_eq!(nofile_of(child), ("256".into(), "4096".into()));
+}
+
+/// Past the hard limit too, the failure says what the ceiling is and how to lift it.
+#[test]
+fn r15_out_of_descriptors_names_the_ceiling() {
+    let mut spec = String::new();
+    for i in 0..60 {
+        spec.push_str(&format!(
+            "[service.s{i}]\ncommand = [\"sleep\", \"1000\"]\nrestart = \"no\"\n"
+        ));
+    }
+    let ctx = TestContext::new(&spec);
+    let out = Command::new("prlimit")
+        .arg("--nofile=64:64")
+        .arg(env!("CARGO_BIN_EXE_proctor"))
+        .args(["up", "-d"])
+        .current_dir(ctx.dir.path())
+        .env("PROCTOR_HOME", ctx.home())
+        .env_remove("PROCTOR_LOG")
+        .output()
+        .expect("run prlimit");
+    assert!(!out.status.success());
+    let why: Vec<String> = ctx
+        .status()
+        .services
+        .into_iter()
+        .filter_map(|s| s.last_exit?.spawn_error)
+        .collect();
+    assert!(!why.is_empty(), "no service failed to start");
+    for w in &why {
+        assert!(w.contains("RLIMIT_NOFILE soft 64"), "{w}");
+        assert!(w.contains("ulimit -Hn"), "{w}");
+    }
+}
+
+/// CPU time (user + system, in clock ticks) `pid` has used so far.
+fn cpu_ticks(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let rest = &s[s.rfind(')').expect("comm") + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 (utime, stime); `rest` starts at field 3.
+    f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime")
+}
+
+/// A client that connects and sends nothing holds up no one else.
+#[test]
+fn r15_a_silent_client_does_not_block_status() {
+    let ctx = TestContext::new(ONE_SLEEPER);
+    ctx.ok(&["up", "-d"]);
+    let _silent = std::os::unix::net::UnixStream::connect(ctx.socket()).expect("connect");
+    let started = Instant::now();
+    assert_eq!(ctx.status().services.len(), 1);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// With every descriptor in use, the accept loop waits instead of spinning on EMFILE, and
+/// `status` answers once descriptors are free again.
+#[test]
+fn r15_fd_exhaustion_neither_spins_nor_hangs_status() {
+    let ctx = TestContext::new(ONE_SLEEPER);
+    let out = Command::new("prlimit")
+        .arg("--nofile=40:40")
+        .arg(env!("CARGO_BIN_EXE_proctor"))
+        .args(["up", "-d"])
+        .current_dir(ctx.dir.path())
+        .env("PROCTOR_HOME", ctx.home())
+        .env_remove("PROCTOR_LOG")
+        .output()
+        .expect("run prlimit");
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let sup = ctx.supervisor_pid();
+    // More connections than the supervisor has descriptors left; the rest wait in the
+    // listen backlog, keeping the socket readable.
+    let hogs: Vec<_> = (0..80)
+        .map(|_| std::os::unix::net::UnixStream::connect(ctx.socket()).expect("connect"))
+        .collect();
+    // Once it has taken all it can (every descriptor its limit allows is open), measure
+    // two seconds of its CPU time.
+    let open_fds = || std::fs::read_dir(format!("/proc/{sup}/fd")).map_or(0, Iterator::count);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while open_fds() < 40 {
+        assert!(
+            Instant::now() < deadline,
+            "never ran out: {} fds",
+            open_fds()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let before = cpu_ticks(sup);
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(sup) - before;
+    // Clock ticks are 1/100 s on Linux: under 0.1 s is under 10.
+    assert!(used < 10, "the supervisor spun: {used} ticks of CPU in 2 s");
+    drop(hogs);
+    let started = Instant::now();
+    let mut c = proctor::control::Client::connect(&ctx.socket()).expect("connect");
+    c.set_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let st = c
+        .request(proctor::control::proto::Command::Status { services: vec![] })
+        .expect("status once descriptors are free");
+    assert_eq!(st.services.len(), 1);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
