@@ -4,6 +4,7 @@
 //! Only a service that sets the key gets a watch, once a second while it runs; every other
 //! service (and an idle project without such a service) costs no wake-up at all.
 
+use std::cell::OnceCell;
 use std::time::Duration;
 
 use tokio::task::AbortHandle;
@@ -11,6 +12,7 @@ use tokio::task::AbortHandle;
 use super::driver::{Driver, Msg};
 use super::probes::ProbeMsg;
 use crate::probe::Report;
+use crate::sys::proc::ProcTable;
 
 /// How often a watched service's memory is read.
 const EVERY: Duration = Duration::from_secs(1);
@@ -25,7 +27,7 @@ impl Driver {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let used = tree_memory(pid);
+                let used = tree_memory(pid, &OnceCell::new());
                 if used > limit {
                     let why = format!(
                         "using {} MiB, more than restart_on_memory ({} MiB)",
@@ -50,38 +52,28 @@ impl Driver {
 
 /// The memory the service led by `leader` uses: its cgroup's `memory.current` when it has a
 /// leaf of its own with the memory controller, else the summed RSS of its process group,
-/// its session and their descendants (so `setsid` and double forks still count).
-pub(crate) fn tree_memory(leader: u32) -> u64 {
+/// its session and their descendants (so `setsid` and double forks still count), from
+/// `procs` (scanned only if this service needs it).
+pub(crate) fn tree_memory(leader: u32, procs: &OnceCell<ProcTable>) -> u64 {
     if let Some(bytes) = cgroup_memory(leader) {
         return bytes;
     }
     let page = rustix::param::page_size() as u64;
-    crate::sys::proc::service_tree(leader)
-        .into_iter()
-        .filter_map(|p| {
-            let statm = std::fs::read_to_string(format!("/proc/{p}/statm")).ok()?;
-            statm.split_whitespace().nth(1)?.parse::<u64>().ok()
-        })
+    procs
+        .get_or_init(ProcTable::scan)
+        .tree(leader)
+        .map(|p| p.rss_pages)
         .sum::<u64>()
         * page
 }
 
 /// CPU time (user + system, in clock ticks) of the processes of the service led by
 /// `leader` that are alive now.
-pub(crate) fn tree_cpu_ticks(leader: u32) -> u64 {
-    crate::sys::proc::service_tree(leader)
-        .into_iter()
-        .filter_map(|p| {
-            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
-            // After `(comm)`: fields 3.. ; utime and stime are fields 14 and 15.
-            let mut f = stat
-                .get(stat.rfind(')')? + 2..)?
-                .split_whitespace()
-                .skip(11);
-            let utime: u64 = f.next()?.parse().ok()?;
-            let stime: u64 = f.next()?.parse().ok()?;
-            Some(utime + stime)
-        })
+pub(crate) fn tree_cpu_ticks(leader: u32, procs: &OnceCell<ProcTable>) -> u64 {
+    procs
+        .get_or_init(ProcTable::scan)
+        .tree(leader)
+        .map(|p| p.cpu_ticks)
         .sum()
 }
 
@@ -105,6 +97,6 @@ mod tests {
     #[test]
     fn counts_this_process() {
         // The test process leads no group of its own, but its own pid is always counted.
-        assert!(super::tree_memory(std::process::id()) > 0);
+        assert!(super::tree_memory(std::process::id(), &std::cell::OnceCell::new()) > 0);
     }
 }

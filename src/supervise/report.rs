@@ -1,5 +1,6 @@
 //! What the supervisor says about its services: status replies and state-change events.
 
+use std::cell::OnceCell;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -9,6 +10,7 @@ use super::driver::Driver;
 use super::machine::State;
 use crate::backend::Session;
 use crate::control::proto::{Event, Reply, ServiceStatus};
+use crate::sys::proc::ProcTable;
 
 impl Driver {
     /// Broadcasts service `i`'s current state as an event (and logs it).
@@ -25,8 +27,15 @@ impl Driver {
         let _ = self.events.send(Arc::new(ev));
     }
 
-    /// The status of service `i` at `now` (and the same instant by the wall clock).
-    fn status_of(&self, i: usize, now: Instant, wall_now: SystemTime) -> ServiceStatus {
+    /// The status of service `i` at `now` (and the same instant by the wall clock), with
+    /// its CPU and memory when `procs` is given (a table of processes, read on first use).
+    fn status_of(
+        &self,
+        i: usize,
+        now: Instant,
+        wall_now: SystemTime,
+        procs: Option<&OnceCell<ProcTable>>,
+    ) -> ServiceStatus {
         let u = &self.machine.units()[i];
         let slot = &self.slots[i];
         let since = wall_now
@@ -67,15 +76,25 @@ impl Driver {
             main_pid: slot.main_pid,
             storage_dir: slot.storage_dir.clone(),
             containment: Some(self.contain.name(&self.spec.services[i]).to_string()),
-            cpu_percent: u.pid.and_then(|p| self.cpu_percent(i, p, now)),
-            memory_bytes: u.pid.map(super::memory::tree_memory),
+            cpu_percent: procs
+                .zip(u.pid)
+                .and_then(|(t, p)| self.cpu_percent(i, p, now, t)),
+            memory_bytes: procs
+                .zip(u.pid)
+                .map(|(t, p)| super::memory::tree_memory(p, t)),
         }
     }
 
     /// CPU use of service `i` (led by `pid`) since the last time it was asked (read only
     /// when asked, so an idle supervisor never wakes for it).
-    fn cpu_percent(&self, i: usize, pid: u32, now: Instant) -> Option<f64> {
-        let ticks = super::memory::tree_cpu_ticks(pid);
+    fn cpu_percent(
+        &self,
+        i: usize,
+        pid: u32,
+        now: Instant,
+        procs: &OnceCell<ProcTable>,
+    ) -> Option<f64> {
+        let ticks = super::memory::tree_cpu_ticks(pid, procs);
         let hz = rustix::param::clock_ticks_per_second() as f64;
         let slot = &self.slots[i];
         let since = match slot.cpu_sample.replace(Some((now, ticks))) {
@@ -92,8 +111,18 @@ impl Driver {
         (secs > 0.0).then(|| (used as f64 / hz / secs * 1000.0).round() / 10.0)
     }
 
-    /// A reply describing `units`.
+    /// A reply describing `units`, as the answer to a request that acted on them.
     pub(super) fn reply(&self, units: &[usize]) -> Reply {
+        self.reply_with(units, None)
+    }
+
+    /// The answer to `status`: `units` with the CPU and memory each uses, read now from one
+    /// walk of the process table (only a status call pays for it).
+    pub(super) fn status_reply(&self, units: &[usize]) -> Reply {
+        self.reply_with(units, Some(&OnceCell::new()))
+    }
+
+    fn reply_with(&self, units: &[usize], procs: Option<&OnceCell<ProcTable>>) -> Reply {
         let (now, wall_now) = (Instant::now(), SystemTime::now());
         Reply {
             project: self.spec.project.name.clone(),
@@ -101,7 +130,7 @@ impl Driver {
             supervisor_pid: std::process::id(),
             services: units
                 .iter()
-                .map(|&i| self.status_of(i, now, wall_now))
+                .map(|&i| self.status_of(i, now, wall_now, procs))
                 .collect(),
             failures: Vec::new(),
             plan: Vec::new(),

@@ -80,7 +80,7 @@ impl Driver {
         }
         let result = match cmd {
             Command::Status { services } => {
-                let r = self.resolve(&services).map(|u| self.reply(&u));
+                let r = self.resolve(&services).map(|u| self.status_reply(&u));
                 let _ = reply.send(r);
                 return;
             }

@@ -279,12 +279,12 @@ fn nofile_of(pid: u32) -> (String, String) {
     )
 }
 
-/// 200 services need more descriptors than a soft limit of 256 allows (pipes, pidfds, log
-/// files): the supervisor raises its soft limit to the hard one, and every service still
-/// starts with the soft limit it would have had without proctor.
+/// 2,000 services need more descriptors than the common soft limit of 1,024 allows (pipes,
+/// pidfds, log files): the supervisor raises its soft limit to the hard one, and every
+/// service still starts with the soft limit it would have had without proctor.
 #[test]
 fn r15_many_services_run_under_a_low_soft_nofile_limit() {
-    const N: usize = 200;
+    const N: usize = 2000;
     let mut spec = String::new();
     for i in 0..N {
         spec.push_str(&format!(
@@ -293,7 +293,7 @@ fn r15_many_services_run_under_a_low_soft_nofile_limit() {
     }
     let ctx = TestContext::new(&spec);
     let mut cmd = Command::new("prlimit");
-    cmd.arg("--nofile=256:4096")
+    cmd.arg("--nofile=1024:16384")
         .arg(env!("CARGO_BIN_EXE_proctor"))
         .args(["up", "-d"])
         .current_dir(ctx.dir.path())
@@ -319,9 +319,12 @@ fn r15_many_services_run_under_a_low_soft_nofile_limit() {
         .take(3)
         .collect();
     assert_eq!(running, N, "{failed:?}");
-    assert_eq!(nofile_of(st.supervisor_pid), ("4096".into(), "4096".into()));
-    let child = ctx.service("s7").pid.expect("pid");
-    assert_eq!(nofile_of(child), ("256".into(), "4096".into()));
+    assert_eq!(
+        nofile_of(st.supervisor_pid),
+        ("16384".into(), "16384".into())
+    );
+    let child = ctx.service("s1999").pid.expect("pid");
+    assert_eq!(nofile_of(child), ("1024".into(), "16384".into()));
 }
 
 /// Past the hard limit too, the failure says what the ceiling is and how to lift it.
