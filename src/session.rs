@@ -6,10 +6,10 @@
 use std::path::Path;
 use std::process::Command;
 
-pub use crate::backend::detect::{find_all, Found};
-pub use crate::backend::BackendError;
 use crate::backend::container::{self, ContainerBackend};
+pub use crate::backend::detect::{find_all, Found};
 use crate::backend::tmux::{session_name, TmuxBackend};
+pub use crate::backend::BackendError;
 use crate::spec::{Backend, Spec};
 
 /// Why there is nothing to attach to.

@@ -33,9 +33,7 @@ pub(crate) fn secs(d: Duration) -> f64 {
 pub(crate) fn duration(secs: Option<f64>) -> PyResult<Option<Duration>> {
     secs.map(|s| {
         Duration::try_from_secs_f64(s).map_err(|_| {
-            pyo3::exceptions::PyValueError::new_err(format!(
-                "{s} is not a valid number of seconds"
-            ))
+            pyo3::exceptions::PyValueError::new_err(format!("{s} is not a valid number of seconds"))
         })
     })
     .transpose()

@@ -56,7 +56,13 @@ impl Probe {
         initial_delay: Option<f64>,
         deadline: Option<f64>,
     ) -> PyResult<Self> {
-        tuned(proctor::Probe::tcp(addr), interval, timeout, initial_delay, deadline)
+        tuned(
+            proctor::Probe::tcp(addr),
+            interval,
+            timeout,
+            initial_delay,
+            deadline,
+        )
     }
 
     /// Ready once a GET of `url` answers 2xx.
@@ -69,7 +75,13 @@ impl Probe {
         initial_delay: Option<f64>,
         deadline: Option<f64>,
     ) -> PyResult<Self> {
-        tuned(proctor::Probe::http(url), interval, timeout, initial_delay, deadline)
+        tuned(
+            proctor::Probe::http(url),
+            interval,
+            timeout,
+            initial_delay,
+            deadline,
+        )
     }
 
     /// Ready once a connection to the unix socket at `path` succeeds.
@@ -82,7 +94,13 @@ impl Probe {
         initial_delay: Option<f64>,
         deadline: Option<f64>,
     ) -> PyResult<Self> {
-        tuned(proctor::Probe::unix(path), interval, timeout, initial_delay, deadline)
+        tuned(
+            proctor::Probe::unix(path),
+            interval,
+            timeout,
+            initial_delay,
+            deadline,
+        )
     }
 
     /// Ready once `argv` exits 0.
@@ -95,7 +113,13 @@ impl Probe {
         initial_delay: Option<f64>,
         deadline: Option<f64>,
     ) -> PyResult<Self> {
-        tuned(proctor::Probe::exec(argv), interval, timeout, initial_delay, deadline)
+        tuned(
+            proctor::Probe::exec(argv),
+            interval,
+            timeout,
+            initial_delay,
+            deadline,
+        )
     }
 
     /// Ready once a line of its output matches the regex `pattern`.
@@ -108,7 +132,13 @@ impl Probe {
         initial_delay: Option<f64>,
         deadline: Option<f64>,
     ) -> PyResult<Self> {
-        tuned(proctor::Probe::log(pattern), interval, timeout, initial_delay, deadline)
+        tuned(
+            proctor::Probe::log(pattern),
+            interval,
+            timeout,
+            initial_delay,
+            deadline,
+        )
     }
 
     /// Ready once it sends `READY=1` on `$NOTIFY_SOCKET` (the systemd protocol).
@@ -492,7 +522,8 @@ impl NativeDaemon {
     fn call_with_recovery(&self, py: Python<'_>, f: Py<PyAny>) -> PyResult<Py<PyAny>> {
         let d = self.handle()?;
         let call = || Python::attach(|py| f.call0(py));
-        match py.detach(|| d.call_with_recovery(call)) {
+        let outcome = py.detach(|| d.call_with_recovery(call).map_err(Box::new));
+        match outcome.map_err(|e| *e) {
             Ok(v) => Ok(v),
             Err(RecoveryError::Call(e)) => Err(e),
             Err(RecoveryError::Recover { first, error }) => {

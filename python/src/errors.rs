@@ -79,9 +79,7 @@ pub(crate) fn to_py(py: Python<'_>, err: Error, log: Option<LogAt<'_>>) -> PyErr
             kw.set_item("name", name)?;
             kw.set_item("holder", convert::record(py, &holder)?)
         }),
-        Error::NotStarted(name) => raise(py, "NotRunning", message, |kw| {
-            kw.set_item("name", name)
-        }),
+        Error::NotStarted(name) => raise(py, "NotRunning", message, |kw| kw.set_item("name", name)),
         Error::SpawnFailed { name, reason } => {
             let log_tail = tail();
             raise(py, "StartFailed", message, |kw| {
@@ -179,9 +177,9 @@ pub(crate) fn attach_error(py: Python<'_>, err: AttachError) -> PyErr {
     let message = err.to_string();
     match err {
         AttachError::Backend(e) => backend_error(py, e),
-        AttachError::NotRunning { service, .. } => raise(py, "NotRunning", message, |kw| {
-            kw.set_item("name", service)
-        }),
+        AttachError::NotRunning { service, .. } => {
+            raise(py, "NotRunning", message, |kw| kw.set_item("name", service))
+        }
         _ => raise(py, "BackendError", message, |_| Ok(())),
     }
 }

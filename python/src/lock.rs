@@ -57,7 +57,10 @@ impl NativeLock {
         let d = convert::dict(py);
         match &got {
             Acquired::Fresh => d.set_item("outcome", "fresh")?,
-            Acquired::TakenOver { previous, reason: r } => {
+            Acquired::TakenOver {
+                previous,
+                reason: r,
+            } => {
                 d.set_item("outcome", "taken_over")?;
                 d.set_item("previous", convert::record(py, previous)?)?;
                 d.set_item("reason", reason(r))?;
@@ -83,7 +86,12 @@ impl NativeLock {
 
     /// The record on disk as a dict, `None` when absent, released or unreadable.
     fn read(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let rec = py.detach(|| self.lock.lock().unwrap_or_else(PoisonError::into_inner).read());
+        let rec = py.detach(|| {
+            self.lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .read()
+        });
         rec.map(|r| convert::record(py, &r)).transpose()
     }
 

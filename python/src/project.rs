@@ -152,14 +152,16 @@ fn project_install(
     let install_err = |py: Python<'_>, e: install::InstallError| {
         errors::raise(py, "InstallError", e.to_string(), |_| Ok(()))
     };
-    let out = py.detach(|| -> Result<Result<String, install::Outcome>, install::InstallError> {
-        let host = Host::detect()?;
-        let boot = Boot::new(&spec, req, exe, &host)?;
-        if print_only {
-            return Ok(Ok(install::render(&boot)?));
-        }
-        Ok(Err(install::install(&boot, &host)?))
-    });
+    let out = py.detach(
+        || -> Result<Result<String, install::Outcome>, install::InstallError> {
+            let host = Host::detect()?;
+            let boot = Boot::new(&spec, req, exe, &host)?;
+            if print_only {
+                return Ok(Ok(install::render(&boot)?));
+            }
+            Ok(Err(install::install(&boot, &host)?))
+        },
+    );
     let d = convert::dict(py);
     match out.map_err(|e| install_err(py, e))? {
         Ok(text) => d.set_item("text", text)?,

@@ -18,6 +18,7 @@ mod locks;
 mod logs;
 mod operate;
 mod probes;
+mod python;
 mod reload;
 mod roles;
 mod signal;
