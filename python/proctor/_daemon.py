@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import shlex
-import shutil
 import sys
-from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, TypeVar, Union
 
 from . import _native
 from ._native import Probe, Storage
@@ -20,8 +17,7 @@ T = TypeVar("T")
 Command = Union[str, Sequence[str]]
 
 
-@dataclass(frozen=True)
-class ExitInfo:
+class ExitInfo(NamedTuple):
     """How a daemon's previous run ended."""
 
     code: Optional[int]
@@ -36,8 +32,7 @@ class ExitInfo:
     """``exited 1``, ``killed by SIGKILL``, …"""
 
 
-@dataclass(frozen=True)
-class DaemonStatus:
+class DaemonStatus(NamedTuple):
     """A daemon's state as its supervisor sees it (from :meth:`Daemon.get_status`)."""
 
     state: str
@@ -87,6 +82,8 @@ class DaemonStatus:
 
 def supervisor_program() -> str:
     """The ``proctor-py-supervisor`` program installed with this package."""
+    import shutil
+
     candidates = [
         os.path.join(os.path.dirname(sys.executable), "proctor-py-supervisor"),
         shutil.which("proctor-py-supervisor"),
@@ -102,6 +99,8 @@ def supervisor_program() -> str:
 
 def _argv(command: Command) -> List[str]:
     if isinstance(command, str):
+        import shlex
+
         return shlex.split(command)
     return [os.fspath(a) for a in command]
 

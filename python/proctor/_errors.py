@@ -5,8 +5,7 @@ Each is raised from the Rust core with the Rust error's fields as attributes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, NamedTuple, Optional
 
 __all__ = [
     "ProctorError",
@@ -29,8 +28,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class LockHolder:
+class LockHolder(NamedTuple):
     """Who holds a lifecycle lock: the record in its JSON file."""
 
     pid: int
@@ -53,7 +51,7 @@ class LockHolder:
         """The holder named by a lock record dict (``None`` stays ``None``)."""
         if record is None:
             return None
-        known = {k: record[k] for k in cls.__dataclass_fields__ if k in record}
+        known = {k: record[k] for k in cls._fields if k in record}
         return cls(**known)
 
 
@@ -85,8 +83,7 @@ class NotRunning(ProctorError):
     name: Optional[str]
 
 
-@dataclass(frozen=True)
-class SpecErrorItem:
+class SpecErrorItem(NamedTuple):
     """One problem in a spec, with where it is."""
 
     file: str

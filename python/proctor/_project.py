@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -51,6 +49,8 @@ class Project:
         self.roles: List[str] = list(info["roles"])
 
     def _request(self, cmd: Dict[str, Any], timeout: Optional[float]) -> Dict[str, Any]:
+        import json
+
         return json.loads(_native.project_request(self.path, json.dumps(cmd), timeout))
 
     def _settled(self, reply: Dict[str, Any], verb: str) -> Dict[str, Any]:
@@ -130,6 +130,8 @@ class Project:
         ``proctor up`` for this project (with ``role``). ``exe`` is the ``proctor`` command
         (default: the one on PATH). ``print_only=True`` returns ``{"text": …}`` without
         writing anything; otherwise returns ``{"files", "ran", "to_run"}``."""
+        import shutil
+
         program = exe or shutil.which("proctor")
         if program is None:
             raise ProctorError("the boot service runs the `proctor` command, which is not on PATH; "

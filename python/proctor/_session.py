@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import subprocess
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 from . import _native
 from ._daemon import Command, Daemon, DaemonStatus
@@ -16,8 +14,7 @@ __all__ = ["SessionManager", "SessionStatus", "auto_detect_backend"]
 BACKENDS = ("tmux", "container", "process")
 
 
-@dataclass(frozen=True)
-class SessionStatus:
+class SessionStatus(NamedTuple):
     """A session's state: the daemon's status, and where its name was found."""
 
     name: str
@@ -25,7 +22,7 @@ class SessionStatus:
     exists: bool
     """Whether a tmux session or container of its name exists."""
     daemon: DaemonStatus
-    found: List[Dict[str, Any]] = field(default_factory=list)
+    found: List[Dict[str, Any]] = []
 
     @property
     def state(self) -> str:
@@ -199,6 +196,8 @@ class SessionManager:
             container_runtime=self._settings["container_runtime"],
             container_name=self._settings["container_name"],
         )
+        import subprocess
+
         return subprocess.call(argv)
 
     def exists(self) -> bool:
