@@ -111,3 +111,16 @@ def test_the_cli_lock_format_is_the_daemons(tmp_path):
     with d:
         holder = proctor.LifecycleLock(tmp_path / "locks" / "shared.lock").read()
         assert holder.pid == d.pid and holder.supervisor_pid == os.getpid()
+
+
+def test_the_cli_sees_a_lifecycle_lock_and_unlock_names_its_holder(tmp_path):
+    proctor_bin = os.environ.get("PROCTOR_BIN")
+    if not proctor_bin:
+        pytest.skip("PROCTOR_BIN (the proctor command) is set by cargo test")
+    env = dict(os.environ, PROCTOR_HOME=str(tmp_path))
+    (tmp_path / "proctor.toml").write_text('[service.web]\ncommand = ["sleep", "1"]\n')
+    with proctor.LifecycleLock(tmp_path / "locks" / "web.lock"):
+        out = subprocess.run([proctor_bin, "--file", str(tmp_path / "proctor.toml"), "lock", "--json"],
+                             capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr
+        assert str(os.getpid()) in out.stdout and "web" in out.stdout

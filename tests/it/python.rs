@@ -144,6 +144,8 @@ fn python_package_tests_pass() {
         .arg(root.join("python").join("tests"))
         .current_dir(root.join("target"))
         .env("PATH", with_venv_path(&bin))
+        // For the tests that check what the CLI sees.
+        .env("PROCTOR_BIN", env!("CARGO_BIN_EXE_proctor"))
         .env_remove("PROCTOR_HOME")
         .output()
         .unwrap_or_else(|e| panic!("cannot run pytest: {e}"));
