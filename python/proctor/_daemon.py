@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+import weakref
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, TypeVar, Union
 
 from . import _native
@@ -95,6 +97,21 @@ def supervisor_program() -> str:
         "cannot find the proctor-py-supervisor program that `pip install` puts beside "
         f"{sys.executable}; reinstall the package, or use supervisor=\"thread\""
     )
+
+
+# Daemons started by this process and not detached: stopped at interpreter exit, since a
+# module-level Daemon may never be collected, and a thread supervisor dies with the process.
+_started: "weakref.WeakSet[Daemon]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    for d in list(_started):
+        try:
+            if d._native is not None:
+                d._native.stop()
+        except Exception:  # noqa: BLE001 - exiting; nothing better to do with it
+            pass
 
 
 def _argv(command: Command) -> List[str]:
@@ -244,6 +261,7 @@ class Daemon:
         leaves nothing running. The GIL is released while it waits.
         """
         self._handle().start()
+        _started.add(self)
 
     def stop(self, timeout: Optional[float] = None) -> None:
         """Stops it: the stop signal to its process group, SIGKILL after ``timeout``
@@ -254,6 +272,7 @@ class Daemon:
     def ensure_running(self) -> None:
         """Starts it if stopped, restarts it if it died, and waits until it is ready."""
         self._handle().ensure_running()
+        _started.add(self)
 
     def is_running(self) -> bool:
         """Whether its process is up (starting or running)."""
@@ -302,6 +321,7 @@ class Daemon:
         native = self._native if self._native is not None else self._make()
         native.attach()
         self._native = native
+        _started.add(self)
 
     # -- async twins -----------------------------------------------------------------
 
@@ -355,6 +375,15 @@ class Daemon:
     async def __aexit__(self, *exc: object) -> None:
         if self._native is not None:
             await self.stop_async()
+
+    def __del__(self) -> None:
+        # What the Rust handle's drop would do, but with the GIL released while it stops.
+        native = getattr(self, "_native", None)
+        if native is not None:
+            try:
+                native.stop()
+            except Exception:  # noqa: BLE001 - a finalizer must not raise
+                pass
 
     def __repr__(self) -> str:
         if self._native is None:

@@ -264,3 +264,16 @@ def test_async_twins():
         assert not d.is_running()
 
     asyncio.run(main())
+
+
+def test_a_daemon_left_running_is_stopped_when_the_interpreter_exits():
+    script = textwrap.dedent("""
+        import proctor
+        d = proctor.Daemon("left", ["sh", "-c", "echo up and running; exec sleep 1000"],
+                           ready=proctor.Probe.log("up and running", interval=0.02))
+        d.start()
+        print(d.pid, flush=True)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert not pid_alive(int(out.stdout.split()[0]))
