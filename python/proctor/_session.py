@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Uni
 
 from . import _native
 from ._daemon import Command, Daemon, DaemonStatus
-from ._errors import AmbiguousBackend, ProctorError
+from ._errors import AmbiguousBackend, NotRunning, ProctorError
 
 __all__ = ["SessionManager", "SessionStatus", "auto_detect_backend"]
 
@@ -62,6 +62,13 @@ class SessionManager:
         volumes, ports, container_name, container_runtime: container settings.
         tmux_binary: the tmux program (default ``tmux``).
         cwd, env, ready, restart, state_dir, stop_timeout: as for :class:`proctor.Daemon`.
+        supervisor: ``"thread"`` (default) or ``"process"`` (tmux and process sessions
+            only), as for :class:`proctor.Daemon`: with ``"process"``, a session left by
+            :meth:`detach` stays supervised after this program exits.
+
+    A session is found by name: a new ``SessionManager`` (in any process) of a session that
+    is already running takes charge of it, so ``stop()``, ``status()`` and ``logs()`` work
+    from a later run of your program too.
     """
 
     def __init__(
@@ -82,6 +89,7 @@ class SessionManager:
         restart: str = "no",
         state_dir: Optional[str] = None,
         stop_timeout: Optional[float] = None,
+        supervisor: str = "thread",
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
@@ -91,7 +99,7 @@ class SessionManager:
             command=command, image=image, volumes=list(volumes), ports=list(ports),
             container_name=container_name, container_runtime=container_runtime,
             tmux_binary=tmux_binary, cwd=cwd, env=dict(env) if env else None, ready=ready,
-            restart=restart, state_dir=state_dir, stop_timeout=stop_timeout,
+            restart=restart, state_dir=state_dir, stop_timeout=stop_timeout, supervisor=supervisor,
         )
         self._daemon = self._build(self._settings)
 
@@ -111,7 +119,7 @@ class SessionManager:
         return Daemon(
             self.name, command, env=s["env"], cwd=s["cwd"], ready=s["ready"],
             restart=s["restart"], state_dir=s["state_dir"], stop_timeout=s["stop_timeout"],
-            **extra,
+            supervisor=s["supervisor"], **extra,
         )
 
     @classmethod
@@ -145,7 +153,8 @@ class SessionManager:
             raise ProctorError(f"{os.fspath(path)}: no session {name!r} in ops.sessions; sessions: {known}")
         s = dict(sessions[name] or {})
         allowed = {"backend", "command", "cwd", "env", "image", "volumes", "ports", "container_name",
-                   "restart", "stop_timeout", "state_dir", "container_runtime", "tmux_binary"}
+                   "restart", "stop_timeout", "state_dir", "container_runtime", "tmux_binary",
+                   "supervisor"}
         unknown = set(s) - allowed
         if unknown:
             raise ProctorError(f"{os.fspath(path)}: ops.sessions.{name}: unknown keys {sorted(unknown)}")
@@ -160,6 +169,17 @@ class SessionManager:
     def state_dir(self) -> str:
         """Where its lock, logs and (tmux) socket live."""
         return self._daemon.state_dir
+
+    def _adopt(self) -> None:
+        """Takes charge of the session if a supervisor (of another handle or process) runs
+        it and this handle does not."""
+        d = self._daemon
+        if d._native is not None and d.get_status().state != "stopped":
+            return
+        try:
+            d.attach()
+        except NotRunning:
+            pass
 
     @property
     def daemon(self) -> Daemon:
@@ -178,13 +198,16 @@ class SessionManager:
                 if key not in settings:
                     raise TypeError(f"start() got an unexpected setting {key!r}")
             settings.update(overrides)
+            self._adopt()
             self._daemon.stop()
             self._daemon = self._build(settings)
+        self._adopt()
         self._daemon.start()
 
     def stop(self, graceful: bool = True, timeout: float = 10) -> None:
         """Stops it: the stop signal, then SIGKILL after ``timeout`` seconds; at once with
         ``graceful=False``. Idempotent."""
+        self._adopt()
         self._daemon.stop(timeout if graceful else 0)
 
     def attach(self) -> int:
@@ -216,10 +239,12 @@ class SessionManager:
 
     def is_running(self) -> bool:
         """Whether its process is up."""
+        self._adopt()
         return self._daemon.is_running()
 
     def status(self) -> SessionStatus:
         """Its daemon status and where its name was found."""
+        self._adopt()
         found = self._found() if self.backend != "process" else []
         daemon = self._daemon.get_status()
         exists = bool(found) if self.backend != "process" else daemon.is_running
@@ -228,6 +253,12 @@ class SessionManager:
     def logs(self, lines: int = 100) -> List[str]:
         """Its last ``lines`` lines of output."""
         return self._daemon.logs(lines)
+
+    def detach(self) -> None:
+        """Leaves the session running after this handle is gone (and, with
+        ``supervisor="process"``, after this program exits). A later ``SessionManager`` of
+        the same name takes it back."""
+        self._daemon.detach()
 
     def __enter__(self) -> "SessionManager":
         self.start()

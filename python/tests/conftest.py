@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
@@ -45,13 +46,14 @@ def podman_missing() -> "str | None":
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A private XDG_STATE_HOME (where daemons keep their state) for every test."""
-    state = tmp_path / "state"
-    state.mkdir(mode=0o700)
+def home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private XDG_STATE_HOME (where daemons keep their state) for every test: short,
+    since control sockets live under it and a socket path is limited to 107 bytes."""
+    state = Path(tempfile.mkdtemp(prefix="pxs"))
     monkeypatch.setenv("XDG_STATE_HOME", str(state))
     monkeypatch.delenv("PROCTOR_HOME", raising=False)
     yield state
+    shutil.rmtree(state, ignore_errors=True)
 
 
 def wait_for(what: str, check: Callable[[], T], timeout: float = 10.0) -> T:

@@ -191,14 +191,14 @@ def test_start_failed_carries_the_cause_and_ready_timeout_the_log_tail():
     assert not slow.is_running()
 
 
-def test_from_spec_and_spec_errors_with_positions(tmp_path):
+def test_from_spec_and_spec_errors_with_positions(tmp_path, home):
     spec = tmp_path / "proctor.toml"
     spec.write_text(textwrap.dedent("""
         [service.web]
         command = ["sh", "-c", "echo up and running; exec sleep 1000"]
         ready = { log = "up and running", interval = "20ms" }
     """))
-    d = proctor.Daemon.from_spec(spec, "web", state_dir=tmp_path / "st")
+    d = proctor.Daemon.from_spec(spec, "web", state_dir=home / "st")
     with d:
         assert d.get_status().state == "running"
     with pytest.raises(proctor.UnknownService):

@@ -105,15 +105,16 @@ def test_a_live_holder_in_another_process_is_a_conflict_and_force_unlock_returns
         other.communicate("", timeout=30)
 
 
-def test_the_cli_lock_format_is_the_daemons(tmp_path):
+def test_the_cli_lock_format_is_the_daemons(home):
     # A daemon's lock, read through LifecycleLock: the same file and format.
-    d = proctor.Daemon("shared", ["sleep", "1000"], state_dir=tmp_path)
+    d = proctor.Daemon("shared", ["sleep", "1000"], state_dir=home / "d")
     with d:
-        holder = proctor.LifecycleLock(tmp_path / "locks" / "shared.lock").read()
+        holder = proctor.LifecycleLock(home / "d" / "locks" / "shared.lock").read()
         assert holder.pid == d.pid and holder.supervisor_pid == os.getpid()
 
 
-def test_the_cli_sees_a_lifecycle_lock_and_unlock_names_its_holder(tmp_path):
+def test_the_cli_sees_a_lifecycle_lock_and_unlock_names_its_holder(home):
+    tmp_path = home
     proctor_bin = os.environ.get("PROCTOR_BIN")
     if not proctor_bin:
         pytest.skip("PROCTOR_BIN (the proctor command) is set by cargo test")

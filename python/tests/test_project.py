@@ -29,8 +29,8 @@ depends_on = ["api"]
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
-    monkeypatch.setenv("PROCTOR_HOME", str(tmp_path / "home"))
+def project(tmp_path, home, monkeypatch):
+    monkeypatch.setenv("PROCTOR_HOME", str(home / "p"))
     spec = tmp_path / "proctor.toml"
     spec.write_text(textwrap.dedent(SPEC.format()))
     p = proctor.Project(spec)

@@ -71,13 +71,13 @@ def test_from_config_runs_a_tmux_and_a_container_session(tmp_path):
     assert proctor.auto_detect_backend(web, state_dir=t.state_dir) is None
 
 
-def test_a_name_in_tmux_and_a_container_is_ambiguous(tmp_path):
+def test_a_name_in_tmux_and_a_container_is_ambiguous(home):
     need_tmux()
     need_podman()
     name = unique("pyamb")
     t = proctor.SessionManager(name, "tmux", "sleep 1000")
     c = proctor.SessionManager(name, "container", ["sh", "-c", BUSYBOX_LOOP], image=IMAGE,
-                               container_runtime="podman", state_dir=str(tmp_path / "c"))
+                               container_runtime="podman", state_dir=str(home / "c"))
     try:
         t.start()
         c.start()
@@ -113,3 +113,29 @@ def test_a_process_session():
     finally:
         s.stop()
     assert not s.exists()
+
+
+def test_a_detached_tmux_session_is_taken_back_by_a_later_program(tmp_path):
+    need_tmux()
+    import subprocess
+    import sys
+
+    name = unique("pylater")
+    script = textwrap.dedent(f"""
+        import proctor
+        s = proctor.SessionManager({name!r}, "tmux", "sh -c 'echo later; exec sleep 1000'",
+                                   supervisor="process")
+        s.start()
+        print(s.status().pid, flush=True)
+        s.detach()
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    pid = int(out.stdout.split()[0])
+    s = proctor.SessionManager(name, "tmux", "sh -c 'echo later; exec sleep 1000'")
+    assert s.is_running() and s.exists()
+    assert s.status().pid == pid
+    s.start()  # idempotent: already running
+    assert s.status().pid == pid
+    s.stop(timeout=2)
+    assert not s.exists() and not s.is_running()
