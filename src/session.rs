@@ -79,3 +79,28 @@ pub fn attach_command(spec: &Spec, state_dir: &Path, name: &str) -> Result<Comma
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Spec {
+        let text = "[service.native]\ncommand = [\"sleep\", \"1\"]\n\n\
+                    [service.term]\nbackend = \"tmux\"\ncommand = [\"sleep\", \"1\"]\n";
+        Spec::parse_str(text, Path::new("/p/proctor.toml")).expect("spec")
+    }
+
+    #[test]
+    fn only_tmux_and_container_services_can_be_attached() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = spec();
+        assert!(matches!(
+            attach_command(&spec, dir.path(), "absent"),
+            Err(AttachError::UnknownService(n)) if n == "absent"
+        ));
+        assert!(matches!(
+            attach_command(&spec, dir.path(), "native"),
+            Err(AttachError::NoTerminal(_))
+        ));
+    }
+}
