@@ -298,7 +298,8 @@ class Daemon:
         back, waits until ready and calls ``fn`` once more. If the daemon is healthy, the
         exception is not its doing and is raised as is. A failed recovery raises the
         proctor error, chained to ``fn``'s exception."""
-        return self._handle().call_with_recovery(lambda: fn(*args, **kwargs))
+        result: T = self._handle().call_with_recovery(lambda: fn(*args, **kwargs))
+        return result
 
     def logs(self, lines: int = 100) -> List[str]:
         """Its last ``lines`` lines of output (stdout and stderr), oldest first."""

@@ -178,7 +178,7 @@ class ProctorOSError(ProctorError, OSError):
 
     def __init__(self, message: str, *, context: str, errno: Optional[int]) -> None:
         ProctorError.__init__(self, message, context=context)
-        self.errno = errno  # type: ignore[misc]
+        self.errno = errno
 
     def __str__(self) -> str:
         return self.message

@@ -51,7 +51,8 @@ class Project:
     def _request(self, cmd: Dict[str, Any], timeout: Optional[float]) -> Dict[str, Any]:
         import json
 
-        return json.loads(_native.project_request(self.path, json.dumps(cmd), timeout))
+        reply: Dict[str, Any] = json.loads(_native.project_request(self.path, json.dumps(cmd), timeout))
+        return reply
 
     def _settled(self, reply: Dict[str, Any], verb: str) -> Dict[str, Any]:
         failures = reply.get("failures") or []

@@ -139,7 +139,7 @@ class SessionManager:
         Needs PyYAML.
         """
         try:
-            import yaml
+            import yaml  # type: ignore[import-untyped, unused-ignore]
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise ProctorError("SessionManager.from_config needs PyYAML: pip install pyyaml") from e
         with open(os.fspath(path), encoding="utf-8") as f:

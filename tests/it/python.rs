@@ -2,7 +2,8 @@
 //! `target/pyenv` and runs its pytest suite (`python/tests`), so `cargo test` covers the
 //! bindings too. The venv and the build are reused: the package is reinstalled only when
 //! its sources or the library's changed. Without python3 (with venv and pip) the test skips
-//! loudly; under CI it fails (`support::require`).
+//! loudly; under CI it fails (`support::require`). The installed package must also pass
+//! `mypy --strict`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -11,7 +12,7 @@ use std::time::SystemTime;
 use crate::support::require;
 
 /// What pytest and the build need, installed into the venv from PyPI.
-const TOOLS: &[&str] = &["maturin>=1.5,<2", "pytest>=7", "PyYAML>=5"];
+const TOOLS: &[&str] = &["maturin>=1.5,<2", "pytest>=7", "PyYAML>=5", "mypy>=1.5"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -104,7 +105,7 @@ fn python_package_tests_pass() {
     }
     let vpython = bin.join("python");
     let have_tools = Command::new(&vpython)
-        .args(["-c", "import maturin, pytest, yaml"])
+        .args(["-c", "import maturin, pytest, yaml, mypy"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !have_tools {
@@ -112,7 +113,7 @@ fn python_package_tests_pass() {
             Command::new(&vpython)
                 .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
                 .args(TOOLS),
-            "pip install maturin pytest PyYAML",
+            "pip install maturin pytest PyYAML mypy",
         );
     }
     let stamp = venv.join("proctor-package.stamp");
@@ -149,6 +150,15 @@ fn python_package_tests_pass() {
         );
         std::fs::write(&stamp, &now).unwrap_or_else(|e| panic!("{}: {e}", stamp.display()));
     }
+    // The package as installed (its stubs and inline types) passes mypy --strict.
+    run(
+        Command::new(&vpython)
+            .args(["-m", "mypy", "--strict", "--cache-dir"])
+            .arg(venv.join("mypy-cache"))
+            .args(["-p", "proctor"])
+            .current_dir(root.join("target")),
+        "mypy --strict -p proctor",
+    );
     // Not from python/: its proctor/ (without the built extension) would shadow the
     // installed package.
     let out = Command::new(bin.join("pytest"))
