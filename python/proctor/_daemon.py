@@ -172,6 +172,10 @@ class Daemon:
             ``$XDG_STATE_HOME/proctor/daemons/NAME``).
         stop_timeout: seconds between the stop signal and SIGKILL (default 10).
         live: a liveness :class:`proctor.Probe`; failures restart it.
+        backend: ``"process"`` (default), ``"tmux"`` (a session on a private tmux server)
+            or ``"container"`` (needs ``container={"image": …, "volumes": […], "ports":
+            […], "runtime": "podman"|"docker", "container_name": …}``).
+        tmux_binary: the tmux program; container_runtime: the default runtime.
     """
 
     def __init__(
@@ -188,7 +192,10 @@ class Daemon:
         state_dir: Union[None, str, "os.PathLike[str]"] = None,
         stop_timeout: Optional[float] = None,
         live: Optional[Probe] = None,
-        **backend: Any,
+        backend: str = "process",
+        container: Optional[Mapping[str, Any]] = None,
+        tmux_binary: Optional[str] = None,
+        container_runtime: Optional[str] = None,
     ) -> None:
         kwargs: Dict[str, Any] = dict(
             env=dict(env) if env is not None else None,
@@ -200,7 +207,10 @@ class Daemon:
             supervisor=_supervisor(supervisor),
             state_dir=os.fspath(state_dir) if state_dir is not None else None,
             stop_timeout=stop_timeout,
-            **backend,
+            backend=backend,
+            container=dict(container) if container is not None else None,
+            tmux_binary=tmux_binary,
+            container_runtime=container_runtime,
         )
         argv = _argv(command)
         self._supervisor_kind = supervisor

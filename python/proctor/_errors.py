@@ -21,6 +21,7 @@ __all__ = [
     "BackendError",
     "AmbiguousBackend",
     "ControlError",
+    "ControlTimeout",
     "SupervisorRunning",
     "InstallError",
     "ProctorOSError",
@@ -163,6 +164,12 @@ class ControlError(ProctorError):
     """Talking to a supervisor failed; ``remote`` is its error body when it answered one."""
 
     remote: Optional[Dict[str, Any]]
+
+
+class ControlTimeout(ControlError):
+    """The supervisor did not answer within ``waited`` seconds."""
+
+    waited: float
 
 
 class SupervisorRunning(ProctorError):

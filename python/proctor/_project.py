@@ -7,7 +7,7 @@ import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _native
-from ._errors import ProctorError, StartFailed
+from ._errors import ControlTimeout, ProctorError, ReadyTimeout, StartFailed
 
 __all__ = ["Project"]
 
@@ -54,6 +54,20 @@ class Project:
         reply: Dict[str, Any] = json.loads(_native.project_request(self.path, json.dumps(cmd), timeout))
         return reply
 
+    def _until_ready(self, cmd: Dict[str, Any], names: List[str], timeout: Optional[float]) -> Dict[str, Any]:
+        try:
+            reply = self._request(cmd, timeout)
+        except ControlTimeout as e:
+            what = ", ".join(names) or "the services"
+            raise ReadyTimeout(f"{what} did not become ready within {e.waited:g}s",
+                               name=what, waited=e.waited, log_tail=[]) from e
+        return self._settled(reply, "ready")
+
+    def logs(self, name: str, lines: int = 100) -> List[str]:
+        """The last ``lines`` lines of service ``name``'s output, oldest first (from its
+        log files: works with or without a supervisor)."""
+        return _native.log_tail(self.state_dir, name, lines)
+
     def _settled(self, reply: Dict[str, Any], verb: str) -> Dict[str, Any]:
         failures = reply.get("failures") or []
         if failures:
@@ -76,8 +90,8 @@ class Project:
         if role is not None and role not in self.roles:
             raise ProctorError(f"unknown role {role!r}; roles declared in [project] roles: {', '.join(self.roles) or '(none)'}")
         self._supervisor()
-        reply = self._request({"cmd": "up", "services": _names(services), "role": role}, timeout)
-        return self._settled(reply, "ready")
+        names = _names(services)
+        return self._until_ready({"cmd": "up", "services": names, "role": role}, names, timeout)
 
     def down(self, timeout: Optional[float] = None) -> bool:
         """Stops every service (``timeout``: grace period before SIGKILL) and the
@@ -105,7 +119,7 @@ class Project:
         """Starts services (and what they depend on), starting a supervisor if none runs;
         returns once each is ready."""
         self._supervisor()
-        return self._settled(self._request({"cmd": "start", "services": _names(names)}, timeout), "ready")
+        return self._until_ready({"cmd": "start", "services": _names(names)}, _names(names), timeout)
 
     def stop(self, names: Names, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Stops services (dependents first); ``timeout`` overrides the grace period."""
@@ -117,12 +131,12 @@ class Project:
 
     def restart(self, names: Names, timeout: Optional[float] = 60) -> Dict[str, Any]:
         """Restarts services; returns once each is ready again."""
-        return self._settled(self._request({"cmd": "restart", "services": _names(names)}, timeout), "ready")
+        return self._until_ready({"cmd": "restart", "services": _names(names)}, _names(names), timeout)
 
     def wait(self, names: Names, timeout: Optional[float] = 30) -> Dict[str, Any]:
         """Waits until each service is ready; raises :class:`proctor.StartFailed` if one
-        failed, :class:`proctor.ControlError` when ``timeout`` seconds pass first."""
-        return self._settled(self._request({"cmd": "wait", "services": _names(names)}, timeout), "ready")
+        failed, :class:`proctor.ReadyTimeout` when ``timeout`` seconds pass first."""
+        return self._until_ready({"cmd": "wait", "services": _names(names)}, _names(names), timeout)
 
     def install(self, role: Optional[str] = None, target: Optional[str] = None, *,
                 exe: Optional[str] = None, system: bool = False, name: Optional[str] = None,

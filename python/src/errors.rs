@@ -139,6 +139,10 @@ pub(crate) fn control_error(py: Python<'_>, err: ControlError) -> PyErr {
         ControlError::NotRunning { .. } => raise(py, "NotRunning", message, |kw| {
             kw.set_item("name", py.None())
         }),
+        ControlError::Timeout(waited) => raise(py, "ControlTimeout", message, |kw| {
+            kw.set_item("remote", py.None())?;
+            kw.set_item("waited", convert::secs(waited))
+        }),
         ControlError::Remote(body) => raise(py, "ControlError", message, |kw| {
             kw.set_item("remote", convert::to_py(py, &body)?)
         }),

@@ -174,7 +174,22 @@ fn project_install(
     Ok(d.into_any().unbind())
 }
 
+/// The last `lines` lines of service `name`'s log in the state directory `state_dir`.
+#[pyfunction]
+fn log_tail(py: Python<'_>, state_dir: PathBuf, name: &str, lines: usize) -> Vec<String> {
+    py.detach(|| {
+        errors::log_tail(
+            errors::LogAt {
+                state_dir: &state_dir,
+                name,
+            },
+            lines,
+        )
+    })
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(log_tail, m)?)?;
     m.add_function(wrap_pyfunction!(project_info, m)?)?;
     m.add_function(wrap_pyfunction!(project_ensure_supervisor, m)?)?;
     m.add_function(wrap_pyfunction!(project_request, m)?)?;

@@ -97,3 +97,27 @@ def test_install_renders_a_systemd_unit_running_proctor_up(project, tmp_path):
     out = project.install(role="worker", target="systemd", exe=str(exe), print_only=True)
     text = out["text"]
     assert "[Service]" in text and str(exe) in text and "--role" in text and "worker" in text
+
+
+def test_wait_past_its_timeout_is_a_ready_timeout_and_logs_read_the_files(tmp_path, home, monkeypatch):
+    monkeypatch.setenv("PROCTOR_HOME", str(home / "slow"))
+    spec = tmp_path / "slow" / "proctor.toml"
+    spec.parent.mkdir()
+    spec.write_text(textwrap.dedent("""
+        [service.slow]
+        command = ["sh", "-c", "echo booting; exec sleep 1000"]
+        ready = { log = "never printed", interval = "20ms", deadline = "1h" }
+        autostart = false
+    """))
+    p = proctor.Project(spec)
+    try:
+        with pytest.raises(proctor.ReadyTimeout) as e:
+            p.start("slow", timeout=0.5)
+        assert e.value.waited == pytest.approx(0.5, abs=0.2)
+        with pytest.raises(proctor.ReadyTimeout):
+            p.wait(["slow"], timeout=0.3)
+        wait_for("the log line", lambda: p.logs("slow") == ["booting"])
+    finally:
+        p.down(timeout=1)
+    # After the stop, proctor's own note of how it ended.
+    assert p.logs("slow") == ["booting", "proctor: killed by SIGTERM"]
