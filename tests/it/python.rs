@@ -97,6 +97,13 @@ fn python_package_tests_pass() {
     let root = root();
     let venv = root.join("target").join("pyenv");
     let bin = venv.join("bin");
+    // Two test runs on one target directory take turns with the venv.
+    let guard_path = root.join("target").join("pyenv.lock");
+    let guard = std::fs::File::create(&guard_path)
+        .unwrap_or_else(|e| panic!("{}: {e}", guard_path.display()));
+    guard
+        .lock()
+        .unwrap_or_else(|e| panic!("cannot lock {}: {e}", guard_path.display()));
     if !bin.join("python").exists() {
         run(
             Command::new(&python).arg("-m").arg("venv").arg(&venv),
