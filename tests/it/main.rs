@@ -18,6 +18,7 @@ mod locks;
 mod logs;
 mod operate;
 mod probes;
+mod props;
 mod python;
 mod reload;
 mod roles;
