@@ -189,7 +189,8 @@ class SessionManager:
     def start(self, command: Optional[Command] = None, **overrides: Any) -> None:
         """Starts the session (idempotent) and returns once it is ready. A ``command`` or
         other settings given here replace the configured ones for this start (a running
-        session is stopped first)."""
+        session is stopped first). Without a ``ready`` probe, "ready" means started: a
+        container session's runtime is running, and the container appears a moment later."""
         if command is not None or overrides:
             settings = dict(self._settings)
             if command is not None:

@@ -55,7 +55,10 @@ def test_from_config_runs_a_tmux_and_a_container_session(tmp_path):
         t.start()
         c.start()
         assert t.is_running() and c.is_running()
-        assert t.exists() and c.exists()
+        # Without a ready probe a container session is started once its runtime is: the
+        # container itself appears a moment later.
+        wait_for("the container", c.exists)
+        assert t.exists()
         st = t.status()
         assert st.exists and st.state == "running" and st.found[0]["backend"] == "tmux"
         assert c.status().found[0]["runtime"] == "podman"
@@ -81,6 +84,7 @@ def test_a_name_in_tmux_and_a_container_is_ambiguous(home):
     try:
         t.start()
         c.start()
+        wait_for("the container", c.exists)
         with pytest.raises(proctor.AmbiguousBackend) as e:
             proctor.auto_detect_backend(name, state_dir=t.state_dir)
         assert {f["backend"] for f in e.value.found} == {"tmux", "container"}
