@@ -37,6 +37,7 @@
 //! - [`lock`]: the lifecycle lock ([`lock::Lock`]) that makes a start happen once only.
 //! - [`control`]: the blocking [`control::Client`] of a running supervisor and its wire
 //!   protocol ([`control::proto`]).
+//! - [`session`]: which backend holds a name, and the command that attaches to it.
 //! - [`install`]: boot units (systemd, launchd, Windows) rendered and installed.
 //! - [`logs`]: reading the records of a service's log file.
 //! - [`Error`] and each module's own error type.
@@ -76,6 +77,7 @@ pub(crate) mod launch;
 pub mod lock;
 pub mod logs;
 pub(crate) mod probe;
+pub mod session;
 pub mod spec;
 pub(crate) mod state;
 pub(crate) mod supervise;

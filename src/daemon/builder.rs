@@ -152,6 +152,13 @@ impl DaemonBuilder {
         self
     }
 
+    /// Any project-wide setting (the tmux binary, the default container runtime, …): a
+    /// daemon is a project of one service.
+    pub fn configure_project(mut self, f: impl FnOnce(&mut Project)) -> Self {
+        f(&mut self.spec.project);
+        self
+    }
+
     /// Where the daemon's supervisor keeps its files: the lifecycle lock
     /// (`locks/NAME.lock`), the control socket, logs. Default: the project's state dir for
     /// [`from_spec`](Self::from_spec), else `$XDG_STATE_HOME/proctor/daemons/NAME`.

@@ -257,14 +257,21 @@ impl Inner {
     }
 
     pub(super) fn stop(&mut self) -> Result<(), Error> {
+        self.stop_within(None)
+    }
+
+    /// [`stop`](Self::stop) with a grace period overriding each `stop_timeout`.
+    pub(super) fn stop_within(&mut self, grace: Option<Duration>) -> Result<(), Error> {
         self.seen = None;
         let Some(mut sup) = self.sup.take() else {
             return Ok(());
         };
         // `down` answers once every service is stopped and its lock released; the
         // supervisor closes the connection last thing before it ends.
-        let asked = self.client(self.stop_wait()).and_then(|mut c| {
-            c.request(Command::Down { timeout_ms: None })?;
+        let wait = grace.map_or_else(|| self.stop_wait(), |g| g + MARGIN + MARGIN);
+        let timeout_ms = grace.map(|g| u64::try_from(g.as_millis()).unwrap_or(u64::MAX));
+        let asked = self.client(wait).and_then(|mut c| {
+            c.request(Command::Down { timeout_ms })?;
             while c.recv().is_ok() {}
             Ok(())
         });

@@ -56,6 +56,7 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use crate::error::Error;
 use crate::spec::Spec;
@@ -70,7 +71,7 @@ mod status;
 mod thread;
 
 pub use builder::DaemonBuilder;
-pub use process::{serve_if_requested, Supervisor};
+pub use process::{launch_supervisor, serve_if_requested, Supervisor};
 pub use recovery::RecoveryError;
 pub use status::{DaemonStatus, Events};
 
@@ -153,6 +154,12 @@ impl Daemon {
     /// Idempotent.
     pub fn stop(&self) -> Result<(), Error> {
         self.lock().stop()
+    }
+
+    /// [`stop`](Self::stop), giving the daemon `grace` (instead of its stop timeout)
+    /// between the stop signal and SIGKILL. Idempotent.
+    pub fn stop_within(&self, grace: Duration) -> Result<(), Error> {
+        self.lock().stop_within(Some(grace))
     }
 
     /// Lets the daemon outlive this handle, still supervised: until this process exits

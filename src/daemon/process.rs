@@ -81,6 +81,38 @@ fn serve(spec: &Path, home: PathBuf, mut handoff: Handoff) -> i32 {
     }
 }
 
+/// Starts `cmd` (a program whose `main` calls [`serve_if_requested`] first thing) in the
+/// background as the supervisor of the project at `spec_file`, keeping its files in
+/// `state_dir`, and returns its pid once it listens on its control socket. Unlike a
+/// [`Supervisor::Process`] daemon's, this supervisor is not tethered to this process: it
+/// runs until asked to stop (`down`), like `proctor up -d`'s. It starts nothing by itself;
+/// send it an `Up` or `Start` request. Fails when it does not report within `deadline`.
+pub fn launch_supervisor(
+    mut cmd: Command,
+    spec_file: &Path,
+    state_dir: &Path,
+    deadline: std::time::Duration,
+) -> Result<u32, Error> {
+    cmd.env(SPEC_VAR, spec_file).env(HOME_VAR, state_dir);
+    let paths = Paths::new(state_dir.to_path_buf());
+    match launch::launch(cmd, &paths, false, Some(deadline)) {
+        Ok(l) => {
+            let mut child = l.child;
+            let pid = child.id();
+            // Our child until it ends: reap it then, so it never lingers as a zombie.
+            let _ = std::thread::Builder::new()
+                .name("proctor-reaper".into())
+                .spawn(move || child.wait());
+            Ok(pid)
+        }
+        Err(LaunchError::Io { what, source }) => Err(Error::io(what, source)),
+        Err(e) => Err(Error::io(
+            "the supervisor process could not start",
+            std::io::Error::other(e.to_string()),
+        )),
+    }
+}
+
 /// The handle's side: a supervisor child process.
 pub(super) struct SupervisorProcess {
     child: Option<Child>,

@@ -19,5 +19,4 @@ mod writer;
 pub(crate) use capture::capture;
 pub use record::{parse_record, Record, RecordStream};
 pub(crate) use sink::{LogBatch, LogSink};
-#[cfg(feature = "cli")]
-pub(crate) use tail::tail;
+pub use tail::{log_files, tail};

@@ -442,6 +442,12 @@ impl Spec {
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
     }
+
+    /// The project's state directory (locks, logs, control socket): `$PROCTOR_HOME`, else
+    /// `[project] state_dir`, else one under `$XDG_STATE_HOME/proctor`.
+    pub fn state_dir(&self) -> PathBuf {
+        crate::state::project_dir(self)
+    }
 }
 
 /// Finds `proctor.toml` in `start` or its nearest ancestor that has one.

@@ -106,6 +106,31 @@ fn start_and_stop_are_idempotent() {
 }
 
 #[test]
+fn stop_within_overrides_the_stop_timeout() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::builder("deaf")
+        .command([
+            "sh",
+            "-c",
+            "trap '' TERM; echo deaf now; while :; do sleep 1; done",
+        ])
+        .ready(Probe::log("deaf now").with_interval(Duration::from_millis(20)))
+        .stop_timeout(Duration::from_secs(120))
+        .lock_dir(home.path())
+        .build()
+        .expect("build");
+    d.start().expect("start");
+    let pid = d.pid().expect("pid");
+    let t = std::time::Instant::now();
+    d.stop_within(Duration::from_millis(100)).expect("stop");
+    // SIGTERM is ignored: only the SIGKILL after the overriding grace period stops it.
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    assert!(!alive(pid) && group_members(pid).is_empty());
+    d.stop_within(Duration::from_millis(100))
+        .expect("idempotent");
+}
+
+#[test]
 fn drop_stops_the_daemon_and_releases_its_lock() {
     let home = tempfile::tempdir().expect("tempdir");
     let (d, _) = echo_daemon("dropped", home.path(), RestartPolicy::OnFailure);

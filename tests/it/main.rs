@@ -19,6 +19,7 @@ mod logs;
 mod operate;
 mod probes;
 mod props;
+mod python;
 mod reload;
 mod roles;
 mod signal;

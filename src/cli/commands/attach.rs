@@ -7,46 +7,27 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
 
-use crate::backend::container::{self, ContainerBackend};
-use crate::backend::tmux::{session_name, TmuxBackend};
 use crate::cli::args::AttachArgs;
 use crate::cli::project;
-use crate::spec;
+use crate::session::{attach_command, AttachError};
 
 pub(crate) fn run(file: Option<&Path>, a: &AttachArgs) -> Result<ExitCode> {
     let (spec, paths) = project(file)?;
     let name = &a.service;
-    let svc = spec.service(name).ok_or_else(|| {
-        let known: Vec<&str> = spec.services.iter().map(|s| s.name.as_str()).collect();
-        anyhow!("no service named {name:?}; services: {}", known.join(", "))
-    })?;
-    let mut cmd = match &svc.backend {
-        spec::Backend::Process => bail!(
-            "{name} runs as a native process, which has no terminal to attach to: only tmux \
-             and container services can be attached\n\
-             hint: `proctor logs -f {name}` follows its output; set backend = \"tmux\" in \
+    let mut cmd = match attach_command(&spec, &paths.root, name) {
+        Ok(cmd) => cmd,
+        Err(AttachError::UnknownService(_)) => {
+            let known: Vec<&str> = spec.services.iter().map(|s| s.name.as_str()).collect();
+            bail!("no service named {name:?}; services: {}", known.join(", "))
+        }
+        Err(e @ AttachError::NoTerminal(_)) => bail!(
+            "{e}\nhint: `proctor logs -f {name}` follows its output; set backend = \"tmux\" in \
              [service.{name}] to be able to attach"
         ),
-        spec::Backend::Tmux => {
-            let tmux = TmuxBackend::new(spec.project.tmux_binary.as_deref(), &paths.root);
-            let session = session_name(&spec.project.name, name);
-            if !tmux.installed() {
-                bail!("tmux is not installed\nhint: install tmux (apt-get install tmux)");
-            }
-            if !tmux.has_session(&session) {
-                bail!("{name} is not running (no tmux session {session:?}); start it with `proctor start {name}`");
-            }
-            tmux.attach_command(&session)
+        Err(e @ AttachError::NotRunning { .. }) => {
+            bail!("{e}; start it with `proctor start {name}`")
         }
-        spec::Backend::Container(settings) => {
-            let backend = ContainerBackend::new(spec.project.container_runtime, &paths.root);
-            let rt = backend.runtime_for(name, settings)?;
-            let cname = container::name_of(&spec.project.name, svc, settings);
-            if !container::exists(rt, &cname) {
-                bail!("{name} is not running (no container {cname:?}); start it with `proctor start {name}`");
-            }
-            container::attach_command(rt, &cname)
-        }
+        Err(e) => return Err(e.into()),
     };
     let err = cmd.exec();
     Err(anyhow!(
