@@ -311,17 +311,37 @@ command = ["sh", "-c", "while :; do :; done"]
     ctx.ok(&["up", "-d"]);
     let big = ctx.service("big");
     assert!(big.memory_bytes.is_some_and(|m| m >= 40_000_000), "{big:?}");
-    // CPU is measured between two status calls; a busy loop shows well above half a CPU.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let busy = ctx.service("busy");
-        if busy.cpu_percent.is_some_and(|c| c > 50.0) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{busy:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // CPU is measured between two status calls: it must agree with what the kernel counted
+    // for the busy loop over the same span (however loaded this machine is).
+    let pid = ctx.service("busy").pid.expect("busy runs");
+    let ticks = || -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("busy's stat");
+        let f: Vec<&str> = stat[stat.rfind(')').expect("comm") + 2..]
+            .split_whitespace()
+            .collect();
+        let t: u64 = f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime");
+        t as f64
+    };
+    let (t0, c0) = (std::time::Instant::now(), ticks());
+    ctx.service("busy");
+    std::thread::sleep(Duration::from_millis(1000));
+    let busy = ctx.service("busy");
+    let (t1, c1) = (std::time::Instant::now(), ticks());
+    // Clock ticks are 1/100 s: ticks per second of wall time is percent.
+    let kernel = (c1 - c0) / (t1 - t0).as_secs_f64();
+    let shown = busy
+        .cpu_percent
+        .expect("a running service has a CPU figure");
+    assert!(kernel > 10.0, "the loop barely ran: {kernel}%");
+    assert!(
+        (shown - kernel).abs() < 15.0,
+        "status says {shown}%, the kernel counted {kernel}%"
+    );
     let table = ctx.ok(&["status"]);
     assert!(table.contains("CPU") && table.contains("MEM"), "{table}");
-    assert!(ctx.service("big").cpu_percent.is_some_and(|c| c < 50.0));
+    let idle = ctx.service("big").cpu_percent;
+    assert!(
+        idle.is_some_and(|c| c < 5.0),
+        "a sleeping service: {idle:?}"
+    );
 }
