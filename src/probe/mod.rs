@@ -112,12 +112,21 @@ pub enum Report {
     Unhealthy(String),
 }
 
+/// The first pause between readiness attempts; each next one doubles, up to the interval.
+const FIRST_GAP: Duration = Duration::from_millis(1);
+
 /// Probes readiness until it passes or the deadline passes.
+///
+/// A starting service is probed on a fast schedule (1 ms after a failure, doubling up to
+/// `interval`), so a port that opens 3 ms after the spawn is seen within a millisecond or
+/// two instead of up to an interval later; about ten extra attempts in the first second,
+/// and none once ready.
 pub async fn readiness(probe: Probe, ctx: ExecContext, mut report: impl FnMut(Report)) {
     let start = Instant::now();
     let deadline = start + probe.deadline;
     tokio::time::sleep_until(start + probe.initial_delay).await;
     let mut last = String::new();
+    let mut gaps = gaps(probe.interval);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match attempt(
@@ -138,7 +147,7 @@ pub async fn readiness(probe: Probe, ctx: ExecContext, mut report: impl FnMut(Re
                 }
             }
         }
-        let next = Instant::now() + probe.interval;
+        let next = Instant::now() + gaps.next().unwrap_or(probe.interval);
         if next >= deadline {
             tokio::time::sleep_until(deadline).await;
             report(Report::Unhealthy(format!(
@@ -170,6 +179,27 @@ pub async fn liveness(probe: Probe, ctx: ExecContext, mut report: impl FnMut(Rep
                 }
             }
         }
+    }
+}
+
+/// The pauses between readiness attempts: 1 ms, doubling, up to `interval`.
+fn gaps(interval: Duration) -> impl Iterator<Item = Duration> {
+    std::iter::successors(Some(FIRST_GAP.min(interval)), move |g| {
+        Some((*g * 2).min(interval))
+    })
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+
+    #[test]
+    fn readiness_retries_fast_then_at_the_interval() {
+        let ms = |v: &[u64]| v.iter().map(|&m| Duration::from_millis(m)).collect::<Vec<_>>();
+        let first: Vec<Duration> = gaps(Duration::from_millis(100)).take(9).collect();
+        assert_eq!(first, ms(&[1, 2, 4, 8, 16, 32, 64, 100, 100]));
+        let tiny: Vec<Duration> = gaps(Duration::from_micros(300)).take(2).collect();
+        assert_eq!(tiny, [Duration::from_micros(300); 2]);
     }
 }
 

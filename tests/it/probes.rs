@@ -30,6 +30,26 @@ ready = {{ tcp = "127.0.0.1:{port}", interval = "100ms" }}
     std::net::TcpStream::connect(("127.0.0.1", port)).expect("really listening");
 }
 
+/// A starting service is probed on a fast schedule, not once per `interval`: with a 10 s
+/// interval, a port that opens a moment after the spawn is still seen at once.
+#[test]
+fn readiness_is_seen_long_before_the_interval() {
+    let port = free_port();
+    let ctx = TestContext::new(&format!(
+        r#"
+[service.web]
+command = {}
+ready = {{ tcp = "127.0.0.1:{port}", interval = "10s", deadline = "30s" }}
+"#,
+        py_http(port, "0.2")
+    ));
+    let t0 = Instant::now();
+    ctx.ok(&["up", "-d"]);
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(5), "ready seen only after {took:?}");
+    assert!(ctx.service("web").ready);
+}
+
 #[test]
 fn http_probe_checks_the_status() {
     let port = free_port();
