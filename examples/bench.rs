@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[path = "bench/ready.rs"]
+mod ready;
+
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> Res<()> {
@@ -24,6 +27,7 @@ fn main() -> Res<()> {
         // Child modes come first: their start is what the restart figure measures.
         Some("stamp") => return child_stamp(&args[2]),
         Some("listen") => return child_listen(&args[2]),
+        Some("ready") => return ready::child(&args[2], &args[3], &args[4]),
         _ => {}
     }
     let mut n = 200usize;
@@ -37,7 +41,7 @@ fn main() -> Res<()> {
             "--idle-secs" => idle_secs = it.next().ok_or("--idle-secs needs a number")?.parse()?,
             // Cold starts and stops are medians over this many rounds.
             "--rounds" => rounds = it.next().ok_or("--rounds needs a number")?.parse()?,
-            // plain, reload, stop50, tcp, restart, logs, lock: run only these figures.
+            // plain, reload, stop50, tcp, ready, restart, logs, lock: run only these figures.
             "--only" => only.push(it.next().ok_or("--only needs a name")?.clone()),
             other => return Err(format!("unknown argument {other}").into()),
         }
@@ -241,6 +245,11 @@ fn main() -> Res<()> {
             "",
         ));
         p.ok(&["down"])?;
+    }
+
+    if want("ready") {
+        // Time to ready per probe kind, 20 starts each.
+        ready::measure(&bench, 20, &mut rows)?;
     }
 
     if want("restart") {

@@ -117,16 +117,14 @@ const FIRST_GAP: Duration = Duration::from_millis(1);
 
 /// Probes readiness until it passes or the deadline passes.
 ///
-/// A starting service is probed on a fast schedule (1 ms after a failure, doubling up to
-/// `interval`), so a port that opens 3 ms after the spawn is seen within a millisecond or
-/// two instead of up to an interval later; about ten extra attempts in the first second,
-/// and none once ready.
+/// A starting service is probed on a fast schedule (see [`gap`]), so a port that opens 3 ms
+/// after the spawn is seen within a millisecond instead of up to an interval later; the
+/// extra attempts happen only while it starts, none once ready.
 pub async fn readiness(probe: Probe, ctx: ExecContext, mut report: impl FnMut(Report)) {
     let start = Instant::now();
     let deadline = start + probe.deadline;
     tokio::time::sleep_until(start + probe.initial_delay).await;
     let mut last = String::new();
-    let mut gaps = gaps(probe.interval);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match attempt(
@@ -147,7 +145,8 @@ pub async fn readiness(probe: Probe, ctx: ExecContext, mut report: impl FnMut(Re
                 }
             }
         }
-        let next = Instant::now() + gaps.next().unwrap_or(probe.interval);
+        let now = Instant::now();
+        let next = now + gap(now.saturating_duration_since(start), probe.interval);
         if next >= deadline {
             tokio::time::sleep_until(deadline).await;
             report(Report::Unhealthy(format!(
@@ -182,11 +181,11 @@ pub async fn liveness(probe: Probe, ctx: ExecContext, mut report: impl FnMut(Rep
     }
 }
 
-/// The pauses between readiness attempts: 1 ms, doubling, up to `interval`.
-fn gaps(interval: Duration) -> impl Iterator<Item = Duration> {
-    std::iter::successors(Some(FIRST_GAP.min(interval)), move |g| {
-        Some((*g * 2).min(interval))
-    })
+/// The pause before the next readiness attempt, `elapsed` after the first: an eighth of
+/// that (at least 1 ms, at most `interval`), so readiness is seen at most 12.5% (or 1 ms)
+/// after it came true, for about 50 attempts in the first second.
+fn gap(elapsed: Duration, interval: Duration) -> Duration {
+    (elapsed / 8).max(FIRST_GAP).min(interval)
 }
 
 #[cfg(test)]
@@ -195,11 +194,23 @@ mod schedule_tests {
 
     #[test]
     fn readiness_retries_fast_then_at_the_interval() {
-        let ms = |v: &[u64]| v.iter().map(|&m| Duration::from_millis(m)).collect::<Vec<_>>();
-        let first: Vec<Duration> = gaps(Duration::from_millis(100)).take(9).collect();
-        assert_eq!(first, ms(&[1, 2, 4, 8, 16, 32, 64, 100, 100]));
-        let tiny: Vec<Duration> = gaps(Duration::from_micros(300)).take(2).collect();
-        assert_eq!(tiny, [Duration::from_micros(300); 2]);
+        let ms = Duration::from_millis;
+        let second = ms(1000);
+        assert_eq!(gap(ms(0), second), ms(1));
+        assert_eq!(gap(ms(8), second), ms(1));
+        assert_eq!(gap(ms(80), second), ms(10));
+        assert_eq!(gap(ms(20_000), second), second);
+        assert_eq!(
+            gap(ms(0), Duration::from_micros(300)),
+            Duration::from_micros(300)
+        );
+        // Attempts in the first second at the default interval.
+        let (mut t, mut n) = (Duration::ZERO, 0);
+        while t < second {
+            t += gap(t, second);
+            n += 1;
+        }
+        assert!((40..60).contains(&n), "{n} attempts");
     }
 }
 

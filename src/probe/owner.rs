@@ -14,6 +14,10 @@ pub fn check(port: u16, leader: u32) -> Result<(), String> {
     if inodes.is_empty() {
         return Ok(());
     }
+    // Most often the leader itself listens: one look at its fds, no walk of /proc.
+    if holds(leader, &inodes) {
+        return Ok(());
+    }
     let tree = crate::sys::proc::service_tree(leader);
     if tree.iter().any(|p| holds(*p, &inodes)) {
         return Ok(());
@@ -41,7 +45,7 @@ fn listeners(port: u16) -> BTreeSet<u64> {
     let want = format!(":{port:04X}");
     ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
-        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .filter_map(|f| read_whole(f).ok())
         .flat_map(|t| {
             t.lines()
                 .skip(1)
@@ -56,6 +60,15 @@ fn listeners(port: u16) -> BTreeSet<u64> {
         })
         .filter(|i| *i != 0)
         .collect()
+}
+
+/// A procfs file in as few reads as it allows: `read_to_string` cannot size one, and
+/// started at 32 bytes, doubling (ten reads for a small `/proc/net/tcp`).
+fn read_whole(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(64 * 1024);
+    std::fs::File::open(path)?.read_to_end(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 fn holds(pid: u32, inodes: &BTreeSet<u64>) -> bool {

@@ -46,7 +46,10 @@ ready = {{ tcp = "127.0.0.1:{port}", interval = "10s", deadline = "30s" }}
     let t0 = Instant::now();
     ctx.ok(&["up", "-d"]);
     let took = t0.elapsed();
-    assert!(took < Duration::from_secs(5), "ready seen only after {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "ready seen only after {took:?}"
+    );
     assert!(ctx.service("web").ready);
 }
 
