@@ -188,6 +188,16 @@ fn gap(elapsed: Duration, interval: Duration) -> Duration {
     (elapsed / 8).max(FIRST_GAP).min(interval)
 }
 
+/// Whether `kind` needs a polling loop (tcp/http/unix/exec) rather than an event source.
+pub fn polls(kind: &ProbeKind) -> bool {
+    !matches!(kind, ProbeKind::Log(_) | ProbeKind::Notify)
+}
+
+/// Writes `request` to `stream` (shared by the http probe).
+async fn write_all(stream: &mut TcpStream, request: &[u8]) -> std::io::Result<()> {
+    stream.write_all(request).await
+}
+
 #[cfg(test)]
 mod schedule_tests {
     use super::*;
@@ -212,14 +222,4 @@ mod schedule_tests {
         }
         assert!((40..60).contains(&n), "{n} attempts");
     }
-}
-
-/// Whether `kind` needs a polling loop (tcp/http/unix/exec) rather than an event source.
-pub fn polls(kind: &ProbeKind) -> bool {
-    !matches!(kind, ProbeKind::Log(_) | ProbeKind::Notify)
-}
-
-/// Writes `request` to `stream` (shared by the http probe).
-async fn write_all(stream: &mut TcpStream, request: &[u8]) -> std::io::Result<()> {
-    stream.write_all(request).await
 }
