@@ -62,8 +62,9 @@ pub(super) struct Slot {
     pub(super) tasks: Vec<tokio::task::AbortHandle>,
     /// The liveness probe of the current process, replaced when a reload changes it.
     pub(super) live_task: Option<tokio::task::AbortHandle>,
-    /// The last CPU reading `status` took: when, and the tree's CPU ticks then.
-    pub(super) cpu_sample: std::cell::Cell<Option<(Instant, u64)>>,
+    /// The last CPU reading `status` took: when, the tree's CPU ticks then, and the
+    /// percentage worked out from the reading before.
+    pub(super) cpu_sample: std::cell::Cell<Option<(Instant, u64, Option<f64>)>>,
     /// The notify socket of a run whose start is still in progress.
     pub(super) pending_notify: Option<crate::probe::notify::NotifySocket>,
     /// The last readiness or liveness failure.
@@ -134,6 +135,8 @@ pub(super) struct Driver {
     pub(super) contain: Contain,
     /// Until orphans are gone and the first services are asked to start.
     pub(super) startup: Option<Startup>,
+    /// The last walk of `/proc` a `status` made, reused by status calls for a moment.
+    pub(super) procs: RefCell<Option<Rc<crate::sys::proc::ProcTable>>>,
 }
 
 pub(super) async fn run(
@@ -258,6 +261,7 @@ pub(super) async fn run(
         names: shared_names,
         logs_tx: logs_tx.clone(),
         startup: None,
+        procs: RefCell::new(None),
     };
     sup.begin_startup(ready, &start, autostart);
 

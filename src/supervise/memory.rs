@@ -4,7 +4,7 @@
 //! Only a service that sets the key gets a watch, once a second while it runs; every other
 //! service (and an idle project without such a service) costs no wake-up at all.
 
-use std::cell::OnceCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use tokio::task::AbortHandle;
@@ -27,7 +27,7 @@ impl Driver {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let used = tree_memory(pid, &OnceCell::new());
+                let used = tree_memory(pid, true, || Rc::new(ProcTable::scan()));
                 if used > limit {
                     let why = format!(
                         "using {} MiB, more than restart_on_memory ({} MiB)",
@@ -51,30 +51,19 @@ impl Driver {
 }
 
 /// The memory the service led by `leader` uses: its cgroup's `memory.current` when it has a
-/// leaf of its own with the memory controller, else the summed RSS of its process group,
-/// its session and their descendants (so `setsid` and double forks still count), from
-/// `procs` (scanned only if this service needs it).
-pub(crate) fn tree_memory(leader: u32, procs: &OnceCell<ProcTable>) -> u64 {
-    if let Some(bytes) = cgroup_memory(leader) {
+/// leaf of its own (`in_cgroup`) with the memory controller, else the summed RSS of its
+/// process group, its session and their descendants (so `setsid` and double forks still
+/// count), from the table `procs` gives (read only if this service needs it).
+pub(crate) fn tree_memory(
+    leader: u32,
+    in_cgroup: bool,
+    procs: impl FnOnce() -> Rc<ProcTable>,
+) -> u64 {
+    if let Some(bytes) = in_cgroup.then(|| cgroup_memory(leader)).flatten() {
         return bytes;
     }
     let page = rustix::param::page_size() as u64;
-    procs
-        .get_or_init(ProcTable::scan)
-        .tree(leader)
-        .map(|p| p.rss_pages)
-        .sum::<u64>()
-        * page
-}
-
-/// CPU time (user + system, in clock ticks) of the processes of the service led by
-/// `leader` that are alive now.
-pub(crate) fn tree_cpu_ticks(leader: u32, procs: &OnceCell<ProcTable>) -> u64 {
-    procs
-        .get_or_init(ProcTable::scan)
-        .tree(leader)
-        .map(|p| p.cpu_ticks)
-        .sum()
+    procs().tree(leader).map(|p| p.rss_pages).sum::<u64>() * page
 }
 
 fn cgroup_memory(pid: u32) -> Option<u64> {
@@ -97,6 +86,7 @@ mod tests {
     #[test]
     fn counts_this_process() {
         // The test process leads no group of its own, but its own pid is always counted.
-        assert!(super::tree_memory(std::process::id(), &std::cell::OnceCell::new()) > 0);
+        let scan = || std::rc::Rc::new(super::ProcTable::scan());
+        assert!(super::tree_memory(std::process::id(), false, scan) > 0);
     }
 }

@@ -1,7 +1,9 @@
 //! What the supervisor says about its services: status replies and state-change events.
 
 use std::cell::OnceCell;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::SystemTime;
 
 use tokio::time::Instant;
@@ -11,6 +13,10 @@ use super::machine::State;
 use crate::backend::Session;
 use crate::control::proto::{Event, Reply, ServiceStatus};
 use crate::sys::proc::ProcTable;
+
+/// How long one walk of `/proc` serves status calls: CPU and memory shown by `status` are at
+/// most this old, and a script polling `status` walks `/proc` at most once per period.
+const READING_TTL: Duration = Duration::from_secs(1);
 
 impl Driver {
     /// Broadcasts service `i`'s current state as an event (and logs it).
@@ -34,7 +40,7 @@ impl Driver {
         i: usize,
         now: Instant,
         wall_now: SystemTime,
-        procs: Option<&OnceCell<ProcTable>>,
+        procs: Option<&OnceCell<Rc<ProcTable>>>,
     ) -> ServiceStatus {
         let u = &self.machine.units()[i];
         let slot = &self.slots[i];
@@ -78,37 +84,46 @@ impl Driver {
             containment: Some(self.contain.name(&self.spec.services[i]).to_string()),
             cpu_percent: procs
                 .zip(u.pid)
-                .and_then(|(t, p)| self.cpu_percent(i, p, now, t)),
-            memory_bytes: procs
-                .zip(u.pid)
-                .map(|(t, p)| super::memory::tree_memory(p, t)),
+                .and_then(|(t, p)| self.cpu_percent(i, p, t.get_or_init(|| self.proc_table()))),
+            memory_bytes: procs.zip(u.pid).map(|(t, p)| {
+                let in_cgroup = self.contain.name(&self.spec.services[i]) == "cgroup";
+                super::memory::tree_memory(p, in_cgroup, || {
+                    t.get_or_init(|| self.proc_table()).clone()
+                })
+            }),
         }
     }
 
-    /// CPU use of service `i` (led by `pid`) since the last time it was asked (read only
-    /// when asked, so an idle supervisor never wakes for it).
-    fn cpu_percent(
-        &self,
-        i: usize,
-        pid: u32,
-        now: Instant,
-        procs: &OnceCell<ProcTable>,
-    ) -> Option<f64> {
-        let ticks = super::memory::tree_cpu_ticks(pid, procs);
-        let hz = rustix::param::clock_ticks_per_second() as f64;
+    /// The processes as last read, if that was less than [`READING_TTL`] ago, else as now.
+    fn proc_table(&self) -> Rc<ProcTable> {
+        let mut last = self.procs.borrow_mut();
+        match &*last {
+            Some(t) if t.taken().elapsed() < READING_TTL => t.clone(),
+            _ => last.insert(Rc::new(ProcTable::scan())).clone(),
+        }
+    }
+
+    /// CPU use of service `i` (led by `pid`) between the reading `procs` and the one before
+    /// (read only when asked, so an idle supervisor never wakes for it); since its start
+    /// for the first reading.
+    fn cpu_percent(&self, i: usize, pid: u32, procs: &ProcTable) -> Option<f64> {
+        let ticks: u64 = procs.tree(pid).map(|p| p.cpu_ticks).sum();
+        let at = Instant::from_std(procs.taken());
         let slot = &self.slots[i];
-        let since = match slot.cpu_sample.replace(Some((now, ticks))) {
-            Some((t, before)) if ticks >= before && now > t => Some((t, before)),
-            _ => None,
-        };
-        let (secs, used) = match since {
-            Some((t, before)) => (now.duration_since(t).as_secs_f64(), ticks - before),
-            None => {
-                let up = slot.started_wall?.elapsed().ok()?.as_secs_f64();
-                (up, ticks)
+        let before = slot.cpu_sample.get();
+        if let Some((_, _, percent)) = before.filter(|(t, ..)| *t == at) {
+            return percent;
+        }
+        let hz = rustix::param::clock_ticks_per_second() as f64;
+        let (secs, used) = match before {
+            Some((t, then, _)) if ticks >= then && at > t => {
+                (at.duration_since(t).as_secs_f64(), ticks - then)
             }
+            _ => (slot.started_wall?.elapsed().ok()?.as_secs_f64(), ticks),
         };
-        (secs > 0.0).then(|| (used as f64 / hz / secs * 1000.0).round() / 10.0)
+        let percent = (secs > 0.0).then(|| (used as f64 / hz / secs * 1000.0).round() / 10.0);
+        slot.cpu_sample.set(Some((at, ticks, percent)));
+        percent
     }
 
     /// A reply describing `units`, as the answer to a request that acted on them.
@@ -116,13 +131,13 @@ impl Driver {
         self.reply_with(units, None)
     }
 
-    /// The answer to `status`: `units` with the CPU and memory each uses, read now from one
-    /// walk of the process table (only a status call pays for it).
+    /// The answer to `status`: `units` with the CPU and memory each uses, from one walk of
+    /// the process table (only a status call pays for it, at most once per [`READING_TTL`]).
     pub(super) fn status_reply(&self, units: &[usize]) -> Reply {
         self.reply_with(units, Some(&OnceCell::new()))
     }
 
-    fn reply_with(&self, units: &[usize], procs: Option<&OnceCell<ProcTable>>) -> Reply {
+    fn reply_with(&self, units: &[usize], procs: Option<&OnceCell<Rc<ProcTable>>>) -> Reply {
         let (now, wall_now) = (Instant::now(), SystemTime::now());
         Reply {
             project: self.spec.project.name.clone(),

@@ -55,9 +55,15 @@ pub fn process_start_time(pid: u32) -> Option<u64> {
 fn read_stat(pid: u32) -> Option<String> {
     use std::io::Read;
     let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
-    // 52 numeric fields and a command name of at most 64 bytes fit well within this.
-    let mut buf = Vec::with_capacity(1024);
-    file.by_ref().take(4096).read_to_end(&mut buf).ok()?;
+    // 52 numeric fields and a command name of at most 64 bytes fit well within this, and
+    // procfs hands the whole file to the first read: a short read is the end.
+    let mut buf = vec![0; 1024];
+    let n = file.read(&mut buf).ok()?;
+    if n == buf.len() {
+        file.by_ref().take(4096).read_to_end(&mut buf).ok()?;
+    } else {
+        buf.truncate(n);
+    }
     String::from_utf8(buf).ok()
 }
 
@@ -135,8 +141,9 @@ pub struct ProcEntry {
 
 /// Every live process, read once: asking for many services' trees from one table costs one
 /// walk of `/proc`, not one per service (2,000 services made a status call take minutes).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ProcTable {
+    taken: std::time::Instant,
     procs: Vec<ProcEntry>,
     /// Indices into `procs` by parent pid, process group and session.
     children: std::collections::HashMap<u32, Vec<usize>>,
@@ -158,8 +165,10 @@ impl ProcTable {
 
     fn from_entries(procs: Vec<ProcEntry>) -> Self {
         let mut table = Self {
+            taken: std::time::Instant::now(),
             procs,
-            ..Self::default()
+            children: std::collections::HashMap::new(),
+            groups: std::collections::HashMap::new(),
         };
         for (i, p) in table.procs.iter().enumerate() {
             table.children.entry(p.ppid).or_default().push(i);
@@ -169,6 +178,11 @@ impl ProcTable {
             }
         }
         table
+    }
+
+    /// When the table was read.
+    pub fn taken(&self) -> std::time::Instant {
+        self.taken
     }
 
     /// `leader`, the members of its group and session, and every descendant of those.

@@ -323,8 +323,11 @@ command = ["sh", "-c", "while :; do :; done"]
         t as f64
     };
     let (t0, c0) = (std::time::Instant::now(), ticks());
-    ctx.service("busy");
-    std::thread::sleep(Duration::from_millis(1000));
+    let first = ctx.service("busy").cpu_percent;
+    // Within a second, a status call reuses the reading the last one took.
+    assert_eq!(ctx.service("busy").cpu_percent, first);
+    // Longer than the second for which one reading serves every status call.
+    std::thread::sleep(Duration::from_millis(1200));
     let busy = ctx.service("busy");
     let (t1, c1) = (std::time::Instant::now(), ticks());
     // Clock ticks are 1/100 s: ticks per second of wall time is percent.
