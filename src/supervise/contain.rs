@@ -137,6 +137,31 @@ impl Contain {
         }
     }
 
+    /// Whether the services' leaves account memory (`memory.current`): the project's cgroup
+    /// hands the memory controller down. One read, so a status call asks once.
+    pub(crate) fn memory_in_leaves(&self) -> bool {
+        let Contain::Cgroup { project, .. } = self else {
+            return false;
+        };
+        std::fs::read_to_string(project.join("cgroup.subtree_control"))
+            .is_ok_and(|t| t.split_whitespace().any(|c| c == "memory"))
+    }
+
+    /// The memory `svc`'s cgroup leaf holds, if it has one that accounts memory.
+    pub(crate) fn memory_current(&self, svc: &Service) -> Option<u64> {
+        let Contain::Cgroup { project, .. } = self else {
+            return None;
+        };
+        if self.name(svc) != "cgroup" {
+            return None;
+        }
+        std::fs::read_to_string(leaf(project, &svc.name).join("memory.current"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// The leaves of a dead supervisor that still hold processes (escaped from their
     /// groups): killed before anything starts, then awaited.
     pub(crate) async fn clear_leftovers(&self, services: &[Service]) {

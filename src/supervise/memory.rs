@@ -4,7 +4,6 @@
 //! Only a service that sets the key gets a watch, once a second while it runs; every other
 //! service (and an idle project without such a service) costs no wake-up at all.
 
-use std::rc::Rc;
 use std::time::Duration;
 
 use tokio::task::AbortHandle;
@@ -27,7 +26,7 @@ impl Driver {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let used = tree_memory(pid, true, || Rc::new(ProcTable::scan()));
+                let used = tree_memory(pid);
                 if used > limit {
                     let why = format!(
                         "using {} MiB, more than restart_on_memory ({} MiB)",
@@ -51,19 +50,16 @@ impl Driver {
 }
 
 /// The memory the service led by `leader` uses: its cgroup's `memory.current` when it has a
-/// leaf of its own (`in_cgroup`) with the memory controller, else the summed RSS of its
-/// process group, its session and their descendants (so `setsid` and double forks still
-/// count), from the table `procs` gives (read only if this service needs it).
-pub(crate) fn tree_memory(
-    leader: u32,
-    in_cgroup: bool,
-    procs: impl FnOnce() -> Rc<ProcTable>,
-) -> u64 {
-    if let Some(bytes) = in_cgroup.then(|| cgroup_memory(leader)).flatten() {
-        return bytes;
-    }
+/// leaf of its own with the memory controller, else the summed RSS of its process group,
+/// its session and their descendants (so `setsid` and double forks still count).
+pub(crate) fn tree_memory(leader: u32) -> u64 {
+    cgroup_memory(leader).unwrap_or_else(|| tree_rss(leader, &ProcTable::scan()))
+}
+
+/// The summed RSS of the service led by `leader`, in bytes, from the table `procs`.
+pub(crate) fn tree_rss(leader: u32, procs: &ProcTable) -> u64 {
     let page = rustix::param::page_size() as u64;
-    procs().tree(leader).map(|p| p.rss_pages).sum::<u64>() * page
+    procs.tree(leader).map(|p| p.rss_pages).sum::<u64>() * page
 }
 
 fn cgroup_memory(pid: u32) -> Option<u64> {
@@ -86,7 +82,6 @@ mod tests {
     #[test]
     fn counts_this_process() {
         // The test process leads no group of its own, but its own pid is always counted.
-        let scan = || std::rc::Rc::new(super::ProcTable::scan());
-        assert!(super::tree_memory(std::process::id(), false, scan) > 0);
+        assert!(super::tree_memory(std::process::id()) > 0);
     }
 }

@@ -18,6 +18,20 @@ use crate::sys::proc::ProcTable;
 /// most this old, and a script polling `status` walks `/proc` at most once per period.
 const READING_TTL: Duration = Duration::from_secs(1);
 
+/// What one status call reads the services' CPU and memory from.
+struct Resources {
+    /// The process table, read on first use.
+    procs: OnceCell<Rc<ProcTable>>,
+    /// Whether the cgroup leaves account memory, so no RSS needs summing.
+    memory_leaves: bool,
+}
+
+impl Resources {
+    fn procs(&self, driver: &Driver) -> &ProcTable {
+        self.procs.get_or_init(|| driver.proc_table())
+    }
+}
+
 impl Driver {
     /// Broadcasts service `i`'s current state as an event (and logs it).
     pub(super) fn publish(&mut self, i: usize) {
@@ -40,7 +54,7 @@ impl Driver {
         i: usize,
         now: Instant,
         wall_now: SystemTime,
-        procs: Option<&OnceCell<Rc<ProcTable>>>,
+        res: Option<&Resources>,
     ) -> ServiceStatus {
         let u = &self.machine.units()[i];
         let slot = &self.slots[i];
@@ -82,14 +96,14 @@ impl Driver {
             main_pid: slot.main_pid,
             storage_dir: slot.storage_dir.clone(),
             containment: Some(self.contain.name(&self.spec.services[i]).to_string()),
-            cpu_percent: procs
+            cpu_percent: res
                 .zip(u.pid)
-                .and_then(|(t, p)| self.cpu_percent(i, p, t.get_or_init(|| self.proc_table()))),
-            memory_bytes: procs.zip(u.pid).map(|(t, p)| {
-                let in_cgroup = self.contain.name(&self.spec.services[i]) == "cgroup";
-                super::memory::tree_memory(p, in_cgroup, || {
-                    t.get_or_init(|| self.proc_table()).clone()
-                })
+                .and_then(|(r, p)| self.cpu_percent(i, p, r.procs(self))),
+            memory_bytes: res.zip(u.pid).map(|(r, p)| {
+                r.memory_leaves
+                    .then(|| self.contain.memory_current(&self.spec.services[i]))
+                    .flatten()
+                    .unwrap_or_else(|| super::memory::tree_rss(p, r.procs(self)))
             }),
         }
     }
@@ -134,10 +148,14 @@ impl Driver {
     /// The answer to `status`: `units` with the CPU and memory each uses, from one walk of
     /// the process table (only a status call pays for it, at most once per [`READING_TTL`]).
     pub(super) fn status_reply(&self, units: &[usize]) -> Reply {
-        self.reply_with(units, Some(&OnceCell::new()))
+        let res = Resources {
+            procs: OnceCell::new(),
+            memory_leaves: self.contain.memory_in_leaves(),
+        };
+        self.reply_with(units, Some(&res))
     }
 
-    fn reply_with(&self, units: &[usize], procs: Option<&OnceCell<Rc<ProcTable>>>) -> Reply {
+    fn reply_with(&self, units: &[usize], res: Option<&Resources>) -> Reply {
         let (now, wall_now) = (Instant::now(), SystemTime::now());
         Reply {
             project: self.spec.project.name.clone(),
@@ -145,7 +163,7 @@ impl Driver {
             supervisor_pid: std::process::id(),
             services: units
                 .iter()
-                .map(|&i| self.status_of(i, now, wall_now, procs))
+                .map(|&i| self.status_of(i, now, wall_now, res))
                 .collect(),
             failures: Vec::new(),
             plan: Vec::new(),
