@@ -198,6 +198,7 @@ impl Runner for ContainerBackend {
                 &cwd,
                 std::iter::empty(),
                 crate::sys::exec::ExecSetup::default(),
+                None,
             )?;
             let (control, rx) = Control::new();
             let w = Watch {

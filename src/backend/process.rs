@@ -37,6 +37,8 @@ fn start(req: StartRequest<'_>) -> Result<Running, BackendError> {
         .ok_or(BackendError::EmptyCommand)?;
     let cgroup = match &req.hold {
         Hold::Cgroup(dir) => {
+            // A leaf we killed and could not make anew takes children the slow way.
+            let clone_into = !crate::sys::cgroup::was_killed(dir);
             let procs =
                 crate::sys::cgroup::open_procs(dir).map_err(|source| BackendError::File {
                     path: dir.join("cgroup.procs"),
@@ -48,7 +50,18 @@ fn start(req: StartRequest<'_>) -> Result<Running, BackendError> {
                     path: dir.join("cgroup.events"),
                     source,
                 })?;
-            Some((dir.clone(), procs, events))
+            let into = rustix::fs::open(
+                dir,
+                rustix::fs::OFlags::RDONLY
+                    | rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| BackendError::File {
+                path: dir.clone(),
+                source: e.into(),
+            })?;
+            Some((dir.clone(), procs, events, clone_into.then_some(into)))
         }
         Hold::Group | Hold::Subreaper(_) => None,
     };
@@ -67,12 +80,16 @@ fn start(req: StartRequest<'_>) -> Result<Running, BackendError> {
         {
             let mut setup = exec_setup(svc)?;
             // Open until the spawn returns, which is when the child has used it.
-            setup.cgroup_procs = cgroup.as_ref().map(|(_, procs, _)| procs.as_raw_fd());
+            setup.cgroup_procs = cgroup.as_ref().map(|(_, procs, _, _)| procs.as_raw_fd());
             setup
         },
+        cgroup
+            .as_ref()
+            .and_then(|(_, _, _, into)| into.as_ref())
+            .map(std::os::fd::AsFd::as_fd),
     )?;
     let (control, rx) = Control::new();
-    let cgroup = cgroup.map(|(dir, _, events)| Cgroup { dir, events });
+    let cgroup = cgroup.map(|(dir, _, events, _)| Cgroup { dir, events });
     Ok(Running {
         pid: child.pid,
         output: child.output,
@@ -156,6 +173,7 @@ pub(crate) fn spawn_group<'a>(
     cwd: &Path,
     env: impl Iterator<Item = (&'a str, &'a str)>,
     setup: crate::sys::exec::ExecSetup,
+    into: Option<std::os::fd::BorrowedFd<'_>>,
 ) -> Result<GroupChild, BackendError> {
     let env: Vec<(&str, &str)> = env.collect();
     // Looked up here rather than by the child's `execvp`, which tries every `$PATH` entry
@@ -170,6 +188,35 @@ pub(crate) fn spawn_group<'a>(
             super::tools::find_on_path(program, &path, cwd)
         })
         .flatten();
+    if let Some(cgroup) = into {
+        match spawn_into(
+            program,
+            resolved.as_deref(),
+            args,
+            cwd,
+            &env,
+            cgroup,
+            &setup,
+        ) {
+            Ok(child) => return Ok(child),
+            // A kernel without clone3 or CLONE_INTO_CGROUP: the child moves itself below.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOSYS | libc::EINVAL | libc::E2BIG)
+                ) =>
+            {
+                tracing::debug!("clone into the cgroup unavailable ({e}); moving the child");
+            }
+            Err(source) => {
+                return Err(BackendError::Spawn {
+                    program: program.to_string(),
+                    cwd: cwd.to_path_buf(),
+                    source: crate::sys::limits::explain(source),
+                })
+            }
+        }
+    }
     let mut cmd = match &resolved {
         Some(path) => {
             let mut c = Command::new(path);
@@ -216,6 +263,52 @@ pub(crate) fn spawn_group<'a>(
     Ok(GroupChild {
         pid,
         output,
+        pidfd,
+        tracked: crate::sys::children::Tracked::new(pid),
+    })
+}
+
+/// [`spawn_group`] as one `clone3` straight into the cgroup `into` (see
+/// [`crate::sys::clone_into`]): the same argv, environment (ours plus `env`), directory,
+/// descriptors and setup as the std path.
+fn spawn_into(
+    program: &str,
+    resolved: Option<&Path>,
+    args: &[String],
+    cwd: &Path,
+    env: &[(&str, &str)],
+    into: std::os::fd::BorrowedFd<'_>,
+    setup: &crate::sys::exec::ExecSetup,
+) -> std::io::Result<GroupChild> {
+    use std::ffi::{OsStr, OsString};
+    let mut vars: std::collections::BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+    for (k, v) in env {
+        vars.insert(k.into(), v.into());
+    }
+    let vars: Vec<(&OsStr, &OsStr)> = vars
+        .iter()
+        .map(|(k, v)| (k.as_os_str(), v.as_os_str()))
+        .collect();
+    let argv: Vec<&OsStr> = std::iter::once(OsStr::new(program))
+        .chain(args.iter().map(OsStr::new))
+        .collect();
+    let setup = crate::sys::exec::with_child_nofile(crate::sys::exec::ExecSetup {
+        cgroup_procs: None,
+        rlimits: setup.rlimits.clone(),
+        nice: setup.nice,
+        umask: setup.umask,
+        ids: setup.ids.clone(),
+    });
+    let path = resolved.unwrap_or_else(|| Path::new(program));
+    let dir = (!crate::util::is_current_dir(cwd)).then_some(cwd);
+    let child = crate::sys::clone_into::spawn(path, &argv, &vars, dir, into, &setup)?;
+    let pid = child.pid;
+    let pidfd = AsyncPidFd::from_owned(child.pidfd).inspect_err(|_| {
+        let _ = kill_group(pid, Signal::KILL);
+    })?;
+    Ok(GroupChild {
+        pid,
+        output: vec![(Stream::Out, child.stdout), (Stream::Err, child.stderr)],
         pidfd,
         tracked: crate::sys::children::Tracked::new(pid),
     })
@@ -299,6 +392,12 @@ async fn watch(
         // With a cgroup, the run is over only once nothing of it is left.
         let _ = cg.events.emptied(&cg.dir).await;
     }
+    if let Some(cg) = cgroup.filter(|cg| crate::sys::cgroup::was_killed(&cg.dir)) {
+        // Made anew by the next start, so its children can be cloned straight into it.
+        if let Err(e) = crate::sys::cgroup::remove(&cg.dir) {
+            tracing::debug!(dir = %cg.dir.display(), "keeping the killed leaf: {e}");
+        }
+    }
     if let Some(l) = leader {
         ended = match l.reap_async().await {
             Ok(ended) => ended,
@@ -347,7 +446,11 @@ impl Escape {
 
     /// SIGKILLs every process of the service led by `pid`.
     fn kill(&self, pid: u32) {
-        if let Some(cg) = &self.cgroup {
+        if let Some(cg) = self
+            .cgroup
+            .as_ref()
+            .filter(|cg| crate::sys::cgroup::populated(&cg.dir))
+        {
             if let Err(e) = crate::sys::cgroup::kill_all(&cg.dir) {
                 tracing::warn!(dir = %cg.dir.display(), "cgroup.kill failed: {e}");
             }

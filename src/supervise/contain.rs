@@ -178,6 +178,8 @@ impl Contain {
             if let Ok(events) = cgroup::open_events(&dir).and_then(cgroup::EventsFd::new) {
                 let _ = events.emptied(&dir).await;
             }
+            // Made anew at its service's start: a killed leaf takes no cloned child.
+            let _ = cgroup::remove(&dir);
         }
     }
 

@@ -69,9 +69,31 @@ pub fn create(dir: &Path) -> io::Result<()> {
 /// Removes the (empty) cgroup `dir`; a cgroup is removed with `rmdir`, its files with it.
 pub fn remove(dir: &Path) -> io::Result<()> {
     match std::fs::remove_dir(dir) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        r => r,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+        Ok(()) => {}
     }
+    if let Some(set) = killed().as_mut() {
+        set.remove(dir);
+    }
+    Ok(())
+}
+
+/// Cgroups this process wrote `cgroup.kill` into. The kernel (seen on 6.18) kills at birth
+/// a child cloned into a cgroup whose kill count differs from that of the parent's own
+/// cgroup, so once killed a leaf takes no `CLONE_INTO_CGROUP` child until it is made anew.
+static KILLED: std::sync::Mutex<Option<std::collections::HashSet<PathBuf>>> =
+    std::sync::Mutex::new(None);
+
+fn killed() -> std::sync::MutexGuard<'static, Option<std::collections::HashSet<PathBuf>>> {
+    KILLED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether this process ever wrote `cgroup.kill` of `dir` (since it was last made).
+pub fn was_killed(dir: &Path) -> bool {
+    killed().as_ref().is_some_and(|s| s.contains(dir))
 }
 
 /// The pids in the cgroup `dir`.
@@ -92,7 +114,12 @@ pub fn populated(dir: &Path) -> bool {
 /// back to signalling each listed pid.
 pub fn kill_all(dir: &Path) -> io::Result<()> {
     match std::fs::write(dir.join("cgroup.kill"), "1") {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            killed()
+                .get_or_insert_with(Default::default)
+                .insert(dir.to_path_buf());
+            Ok(())
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             signal_all(dir, rustix::process::Signal::KILL);
             Ok(())

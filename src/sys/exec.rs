@@ -56,15 +56,52 @@ pub fn resource(name: &str) -> Option<Resource> {
     })
 }
 
-/// Installs `setup` on `cmd` (nothing when it is empty). A supervisor that raised its own
-/// open-file limit gives the child the original back, unless `setup` sets `nofile`.
-pub fn install(cmd: &mut Command, mut setup: ExecSetup) {
-    use std::os::unix::process::CommandExt;
+/// `setup` with the open-file limit a supervisor that raised its own gives the child back
+/// (the original), unless `setup` sets `nofile` itself.
+pub fn with_child_nofile(mut setup: ExecSetup) -> ExecSetup {
     if let Some((soft, hard)) = super::limits::child_nofile() {
         if !setup.rlimits.iter().any(|(r, _, _)| *r == Resource::Nofile) {
             setup.rlimits.push((Resource::Nofile, soft, hard));
         }
     }
+    setup
+}
+
+/// Applies `setup` to the calling process, except its cgroup: limits, nice value, umask,
+/// then the user. Async-signal-safe (raw system calls, no allocation), for a child between
+/// fork and exec.
+pub fn apply(setup: &ExecSetup) -> std::io::Result<()> {
+    // Limits first: raising a hard limit needs the privileges dropped below.
+    for &(res, soft, hard) in &setup.rlimits {
+        rustix::process::setrlimit(
+            res,
+            rustix::process::Rlimit {
+                current: soft,
+                maximum: hard,
+            },
+        )?;
+    }
+    if let Some(n) = setup.nice {
+        rustix::process::setpriority_process(None, n)?;
+    }
+    if let Some(m) = setup.umask {
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(m));
+    }
+    if let Some((uid, gid, groups)) = &setup.ids {
+        // The child has one thread, so the thread-level calls are the process's.
+        rustix::thread::set_thread_groups(groups)?;
+        let gid = rustix::process::Gid::from_raw(*gid);
+        rustix::thread::set_thread_res_gid(gid, gid, gid)?;
+        let uid = rustix::process::Uid::from_raw(*uid);
+        rustix::thread::set_thread_res_uid(uid, uid, uid)?;
+    }
+    Ok(())
+}
+
+/// Installs `setup` on `cmd` (nothing when it is empty), with [`with_child_nofile`].
+pub fn install(cmd: &mut Command, setup: ExecSetup) {
+    use std::os::unix::process::CommandExt;
+    let setup = with_child_nofile(setup);
     if setup.is_empty() {
         return;
     }
@@ -79,37 +116,7 @@ pub fn install(cmd: &mut Command, mut setup: ExecSetup) {
                 let fd = rustix::fd::BorrowedFd::borrow_raw(fd);
                 rustix::io::write(fd, b"0")?;
             }
-            // Limits first: raising a hard limit needs the privileges dropped below.
-            for &(res, soft, hard) in &setup.rlimits {
-                rustix::process::setrlimit(
-                    res,
-                    rustix::process::Rlimit {
-                        current: soft,
-                        maximum: hard,
-                    },
-                )?;
-            }
-            if let Some(n) = setup.nice {
-                rustix::process::setpriority_process(None, n)?;
-            }
-            if let Some(m) = setup.umask {
-                rustix::process::umask(rustix::fs::Mode::from_raw_mode(m));
-            }
-            if let Some((uid, gid, groups)) = &setup.ids {
-                // The child has one thread, so the thread-level calls are the process's.
-                rustix::thread::set_thread_groups(groups)?;
-                rustix::thread::set_thread_res_gid(
-                    rustix::process::Gid::from_raw(*gid),
-                    rustix::process::Gid::from_raw(*gid),
-                    rustix::process::Gid::from_raw(*gid),
-                )?;
-                rustix::thread::set_thread_res_uid(
-                    rustix::process::Uid::from_raw(*uid),
-                    rustix::process::Uid::from_raw(*uid),
-                    rustix::process::Uid::from_raw(*uid),
-                )?;
-            }
-            Ok(())
+            apply(&setup)
         });
     }
 }

@@ -6,6 +6,7 @@
 pub mod cgroup;
 pub mod child;
 pub mod children;
+pub mod clone_into;
 pub mod exec;
 pub mod fd;
 pub mod fs;

@@ -23,6 +23,14 @@ impl AsyncPidFd {
         Ok(Self(afd))
     }
 
+    /// Registers `fd`, a pidfd for our child. Must run inside a tokio runtime.
+    pub fn from_owned(fd: OwnedFd) -> io::Result<Self> {
+        // SAFETY: as in `open`: an owned pidfd, owned by the AsyncFd from here on.
+        #[allow(unsafe_code)]
+        let afd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
+        Ok(Self(afd))
+    }
+
     /// Resolves once the process has exited (it is then a zombie until [`Self::reap`]).
     pub async fn exited(&self) -> io::Result<()> {
         let _guard = self.0.readable().await?;

@@ -348,3 +348,45 @@ command = ["sh", "-c", "while :; do :; done"]
         "a sleeping service: {idle:?}"
     );
 }
+
+/// A service's next run is cloned straight into its cgroup leaf; a leaf emptied with
+/// `cgroup.kill` (a stop past its grace period) must not kill that next run at birth.
+#[test]
+fn a_run_after_a_killed_one_lives_in_its_cgroup() {
+    let ctx = TestContext::new(
+        r#"
+[project]
+containment = "cgroup"
+
+[service.stubborn]
+command = ["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]
+stop_timeout = "200ms"
+"#,
+    );
+    if !crate::support::require::cgroup_writable() {
+        return;
+    }
+    ctx.ok(&["up", "-d"]);
+    let first = ctx.service("stubborn").pid.expect("runs");
+    // TERM is ignored: the grace period ends with cgroup.kill.
+    ctx.ok(&["restart", "stubborn"]);
+    let second = ctx.service("stubborn");
+    assert_eq!(second.state, State::Running, "{second:?}");
+    let pid = second.pid.expect("runs again");
+    assert_ne!(pid, first);
+    assert!(second
+        .last_exit
+        .is_some_and(|e| e.timed_out || e.signal == Some(9)));
+    // Alive well past its birth (no state change in half a second), in its own leaf.
+    let mut events = ctx.events();
+    events
+        .0
+        .set_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    if let Ok(ev) = events.0.recv() {
+        panic!("the new run did not stay up: {ev:?}");
+    }
+    assert_eq!(ctx.service("stubborn").pid, Some(pid));
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("alive");
+    assert!(cgroup.contains("/svc.stubborn"), "{cgroup}");
+}
