@@ -50,10 +50,10 @@ impl Machine {
                 set(u, State::Exited, now);
             } else {
                 if !forced_failure {
+                    // Only `restart = "no"` leaves a failed run as it is.
                     u.reason = Some(format!(
-                        "{} and restart = {:?}",
-                        describe(u.last_exit.as_ref()),
-                        u.policy.restart
+                        "{} and restart = \"no\"",
+                        describe(u.last_exit.as_ref())
                     ));
                 }
                 set(u, State::Failed, now);

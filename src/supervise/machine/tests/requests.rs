@@ -47,7 +47,7 @@ fn a_failed_dependency_fails_the_start_request_with_why() {
     assert_eq!(
         reasons,
         vec![
-            "exited 2 and restart = No",
+            "exited 2 and restart = \"no\"",
             "not started: dependency db is failed (needed ready)"
         ]
     );
