@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use tokio::sync::broadcast;
 
+use super::capture::READ_MAX;
 use super::capture::{Pipe, Read};
 use super::record::RecordStream;
 use super::writer::{LogFile, Writer, BEHIND, QUEUED_MAX};
@@ -55,8 +56,9 @@ impl std::fmt::Debug for OnMatch {
 }
 
 /// Records are queued in pieces of about this size: the unit of a write, of a live batch,
-/// and of a buffer reused from the writer.
-const FLUSH_AT: usize = 64 * 1024;
+/// and of a buffer reused from the writer. A quarter of the writer's high-water mark, so
+/// the writer writes one piece while the loop formats the next.
+const FLUSH_AT: usize = 256 * 1024;
 
 impl LogSink {
     /// A sink for service number `service`, writing `dir/NAME.log` (opened lazily). Its
@@ -215,7 +217,7 @@ impl LogSink {
         if pipes.is_empty() {
             return;
         }
-        let mut buf = vec![0; 64 * 1024];
+        let mut buf = vec![0; READ_MAX];
         for pipe in pipes {
             for _ in 0..4 {
                 match pipe.read_now(&mut buf, self) {
