@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 
 use super::capture::READ_MAX;
 use super::capture::{Pipe, Read};
+use super::newlines::Newlines;
 use super::record::RecordStream;
 use super::writer::{LogFile, Writer, BEHIND, QUEUED_MAX};
 use crate::backend::Stream;
@@ -136,7 +137,7 @@ impl LogSink {
             self.out = self.writer.buffer(FLUSH_AT + FLUSH_AT / 8);
         }
         let mut start = 0;
-        for nl in memchr::memchr_iter(b'\n', data) {
+        for nl in Newlines::new(data) {
             let line = &data[start..nl];
             if line.len() <= max && self.watch.is_none() && self.carry[slot].is_empty() {
                 // The common case, kept lean: one whole, short line, copied with its newline.
