@@ -1,8 +1,9 @@
 //! Reading a service's output pipe into its sink, no faster than the log writer writes.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use tokio::net::unix::pipe;
@@ -10,10 +11,26 @@ use tokio::net::unix::pipe;
 use super::LogSink;
 use crate::backend::Stream;
 
+/// The most one read takes from a pipe: a quarter of a grown pipe, so a chatty service costs
+/// a few reads per pipeful, and what one read formats to stays bounded (about 8.4 MiB for
+/// 256 KiB of empty lines; about 1.4 MiB for numbers like `seq`'s).
+pub(super) const READ_MAX: usize = 256 * 1024;
+/// The size a pipe is grown to once a read finds it full (the service writes faster than we
+/// read): the service then keeps running while we format and write, instead of blocking on
+/// every 64 KiB. The default `fs.pipe-max-size`.
+const PIPE_GROWN: usize = 1024 * 1024;
+/// Bytes of grown pipes over the whole process, at most: a quarter of the default per-user
+/// soft limit (`fs.pipe-user-pages-soft`, 64 MiB), past which the kernel gives every new
+/// pipe of that user 2 pages only, so growing ours never slows the services' own pipes.
+const GROWN_MAX: usize = 16 * 1024 * 1024;
+/// Bytes of grown pipes now (see [`GROWN_MAX`]).
+static GROWN: AtomicUsize = AtomicUsize::new(0);
+
 thread_local! {
     /// One read buffer for every pipe on the supervisor thread: a read is followed by its
     /// processing without an await in between, so readers never hold it concurrently.
-    static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; 64 * 1024]);
+    /// Zeroed lazily by the kernel: a quiet supervisor touches only its first pages.
+    static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_MAX]);
 }
 
 /// Copies `fd` into `sink` until end of file; returns once the pipe is closed by every
@@ -29,10 +46,14 @@ pub async fn capture(fd: OwnedFd, stream: Stream, sink: Rc<RefCell<LogSink>>, tt
             return;
         }
     };
+    // A terminal is not a pipe: it has no size to read or grow.
+    let size = rustix::pipe::fcntl_getpipe_size(&rx).ok();
     let pipe = Rc::new(Pipe {
         rx,
         stream,
         crlf: RefCell::new(tty.then(CrLf::default)),
+        size: Cell::new(size),
+        grown: Cell::new(0),
     });
     sink.borrow_mut().attach(Rc::downgrade(&pipe));
     loop {
@@ -68,6 +89,16 @@ pub(super) struct Pipe {
     /// Which stream the pipe carries.
     pub(super) stream: Stream,
     crlf: RefCell<Option<CrLf>>,
+    /// The pipe's capacity, `None` once it is not to be grown (a terminal, or tried).
+    size: Cell<Option<usize>>,
+    /// Bytes this pipe holds of [`GROWN`], given back when it is dropped.
+    grown: Cell<usize>,
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        GROWN.fetch_sub(self.grown.get(), Ordering::AcqRel);
+    }
 }
 
 /// What one read of a pipe found.
@@ -96,10 +127,30 @@ impl Pipe {
         self.deliver(read, buf, sink)
     }
 
+    /// Grows the pipe to [`PIPE_GROWN`] (once; a read found it full), within [`GROWN_MAX`]
+    /// for the process. A refusal (the user's pipe limits) leaves it as it is.
+    fn grow(&self) {
+        self.size.set(None);
+        if GROWN.fetch_add(PIPE_GROWN, Ordering::AcqRel) + PIPE_GROWN > GROWN_MAX {
+            GROWN.fetch_sub(PIPE_GROWN, Ordering::AcqRel);
+            return;
+        }
+        match rustix::pipe::fcntl_setpipe_size(&self.rx, PIPE_GROWN) {
+            Ok(_) => self.grown.set(PIPE_GROWN),
+            Err(e) => {
+                GROWN.fetch_sub(PIPE_GROWN, Ordering::AcqRel);
+                tracing::debug!("cannot grow a {:?} pipe: {e}", self.stream);
+            }
+        }
+    }
+
     fn deliver(&self, read: std::io::Result<usize>, buf: &[u8], sink: &mut LogSink) -> Read {
         match read {
             Ok(0) => Read::End,
             Ok(n) => {
+                if self.size.get().is_some_and(|size| n >= size) {
+                    self.grow();
+                }
                 let mut crlf = self.crlf.borrow_mut();
                 let data = match crlf.as_mut() {
                     Some(t) => std::borrow::Cow::Owned(t.translate(&buf[..n])),

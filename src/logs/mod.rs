@@ -11,6 +11,7 @@
 //! writer's queue is short enough (the pipe pushes back).
 
 mod capture;
+mod newlines;
 mod record;
 mod sink;
 mod tail;

@@ -9,7 +9,9 @@ use std::time::SystemTime;
 
 use tokio::sync::broadcast;
 
+use super::capture::READ_MAX;
 use super::capture::{Pipe, Read};
+use super::newlines::Newlines;
 use super::record::RecordStream;
 use super::writer::{LogFile, Writer, BEHIND, QUEUED_MAX};
 use crate::backend::Stream;
@@ -55,8 +57,9 @@ impl std::fmt::Debug for OnMatch {
 }
 
 /// Records are queued in pieces of about this size: the unit of a write, of a live batch,
-/// and of a buffer reused from the writer.
-const FLUSH_AT: usize = 64 * 1024;
+/// and of a buffer reused from the writer. A quarter of the writer's high-water mark, so
+/// the writer writes one piece while the loop formats the next.
+const FLUSH_AT: usize = 256 * 1024;
 
 impl LogSink {
     /// A sink for service number `service`, writing `dir/NAME.log` (opened lazily). Its
@@ -134,7 +137,7 @@ impl LogSink {
             self.out = self.writer.buffer(FLUSH_AT + FLUSH_AT / 8);
         }
         let mut start = 0;
-        for nl in memchr::memchr_iter(b'\n', data) {
+        for nl in Newlines::new(data) {
             let line = &data[start..nl];
             if line.len() <= max && self.watch.is_none() && self.carry[slot].is_empty() {
                 // The common case, kept lean: one whole, short line, copied with its newline.
@@ -215,7 +218,7 @@ impl LogSink {
         if pipes.is_empty() {
             return;
         }
-        let mut buf = vec![0; 64 * 1024];
+        let mut buf = vec![0; READ_MAX];
         for pipe in pipes {
             for _ in 0..4 {
                 match pipe.read_now(&mut buf, self) {

@@ -105,7 +105,12 @@ fn a_stuck_file_blocks_neither_the_sink_nor_its_memory_and_drops_are_counted() {
     let (go, gone) = mpsc::channel::<()>();
     let dir_path = dir.path().to_path_buf();
     std::thread::spawn(move || {
-        let mut s = sink(&dir_path, LogSettings::default());
+        // No rotation while the notes drain: the FIFO must stay the file read below.
+        let settings = LogSettings {
+            max_size: 1 << 40,
+            ..LogSettings::default()
+        };
+        let mut s = sink(&dir_path, settings);
         // Nobody reads the FIFO, so the writer blocks opening it; notes queue up to the
         // bound, then are dropped and counted.
         let mut sent = 0u64;

@@ -1,11 +1,11 @@
 //! The log writer: a thread that does every log file's I/O (write, rotate, reopen) for the
 //! sinks of one supervisor, so a slow, hung or full disk never blocks the supervisor's loop.
 //!
-//! Sinks format records on the loop and queue them here in pieces of about 64 KiB, counting
+//! Sinks format records on the loop and queue them here in pieces of about 256 KiB, counting
 //! the bytes queued and not yet written. A capture task waits (async) before reading more
 //! from its pipe while [`QUEUED_HIGH`] bytes are queued, so a slow disk slows the services
 //! that write (their pipes fill), and the supervisor's memory stays bounded by that, plus
-//! what one read formats to (at most about 2.2 MiB, for 64 KiB of empty lines), plus the
+//! what one read formats to (at most about 8.4 MiB, for 256 KiB of empty lines), plus the
 //! spare buffers. Proctor's own notes never wait; past [`QUEUED_MAX`] they are dropped,
 //! counted, and reported like lines lost to a failing disk.
 //!
@@ -33,22 +33,23 @@ use tokio::sync::Notify;
 use crate::spec::LogSettings;
 
 /// Queued bytes, over all sinks, at which capture tasks stop reading. Enough slack for the
-/// loop and the writer to run at once through bursts of output.
-const QUEUED_HIGH: usize = 256 * 1024;
+/// loop and the writer to run at once through bursts of output: one read of a chatty
+/// service formats to more than a MiB.
+const QUEUED_HIGH: usize = 1024 * 1024;
 /// Capture tasks that stopped resume once the queue is down to this: waking them at every
-/// piece written would cost a cross-thread wake-up per 64 KiB.
+/// piece written would cost a cross-thread wake-up per piece.
 const QUEUED_LOW: usize = QUEUED_HIGH / 2;
 /// Queued bytes beyond which records are dropped and counted. Capture stays below it (it
-/// reads only under [`QUEUED_HIGH`], and one read formats to at most about 2.2 MiB); notes,
+/// reads only under [`QUEUED_HIGH`], and one read formats to at most about 8.4 MiB); notes,
 /// which never wait, are what it bounds.
-pub(super) const QUEUED_MAX: usize = 4 * 1024 * 1024;
+pub(super) const QUEUED_MAX: usize = 16 * 1024 * 1024;
 /// Why lines are being dropped, as `status` says it.
 pub(super) const BEHIND: &str = "the log writer is behind";
 /// Spare record buffers kept for reuse, so the hot path neither allocates nor faults pages:
 /// about as many as can be queued below [`QUEUED_HIGH`].
-const POOL: usize = 4;
+const POOL: usize = 6;
 /// A buffer that grew beyond this (an over-long line) is freed rather than kept.
-const POOL_CAPACITY: usize = 256 * 1024;
+const POOL_CAPACITY: usize = 512 * 1024;
 
 thread_local! {
     /// The writer of the supervisor running on this thread, while any of its sinks lives.
