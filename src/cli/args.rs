@@ -92,6 +92,14 @@ pub enum Cmd {
     /// everything gracefully on TERM, and exit with the main service's status. With
     /// `-- CMD…`, CMD is the one (main) service; else the spec's services run.
     Init(InitArgs),
+    /// Print a shell completion script: `proctor completions bash > /etc/bash_completion.d/proctor`
+    /// (also zsh, fish, powershell, elvish).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `proctor man | man -l -`.
+    Man,
     /// Run the supervisor (used by `up -d` and boot units).
     #[command(hide = true)]
     Supervise(SuperviseArgs),

@@ -233,3 +233,39 @@ ready = { log = "up" }
         .expect("read");
     assert!(out.contains("slow") && out.contains("| up"), "{out}");
 }
+
+/// Completion scripts and the manual page come from the CLI's own definition: every verb is
+/// in them, and the bash script is valid bash.
+#[test]
+fn completions_and_the_manual_page_name_every_verb() {
+    let ctx = TestContext::new(TWO);
+    let verbs = [
+        "up", "down", "status", "logs", "signal", "reload", "install",
+    ];
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let script = ctx.ok(&["completions", shell]);
+        for verb in verbs {
+            assert!(script.contains(verb), "{shell} script lacks {verb}");
+        }
+    }
+    let script = ctx.ok(&["completions", "bash"]);
+    let path = ctx.dir.path().join("proctor.bash");
+    std::fs::write(&path, &script).expect("write script");
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&path)
+        .output()
+        .expect("run bash -n");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let page = ctx.ok(&["man"]);
+    assert!(page.contains(".TH proctor 1"), "{page}");
+    for verb in verbs {
+        assert!(page.contains(verb), "the manual lacks {verb}");
+    }
+    let bad = ctx.run(&["completions", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -8,6 +8,7 @@ use super::args::{Cli, Cmd};
 use super::Printer;
 
 mod attach;
+mod complete;
 mod control;
 mod init;
 mod install;
@@ -46,5 +47,7 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Install(a) => install::install(file, a, p),
         Cmd::Uninstall(a) => install::uninstall(file, a, p),
         Cmd::Supervise(a) => supervise::run(file, a),
+        Cmd::Completions { shell } => complete::completions(shell),
+        Cmd::Man => complete::man(),
     }
 }
