@@ -37,8 +37,6 @@ fn start(req: StartRequest<'_>) -> Result<Running, BackendError> {
         .ok_or(BackendError::EmptyCommand)?;
     let cgroup = match &req.hold {
         Hold::Cgroup(dir) => {
-            // A leaf we killed and could not make anew takes children the slow way.
-            let clone_into = !crate::sys::cgroup::was_killed(dir);
             let procs =
                 crate::sys::cgroup::open_procs(dir).map_err(|source| BackendError::File {
                     path: dir.join("cgroup.procs"),
@@ -50,18 +48,25 @@ fn start(req: StartRequest<'_>) -> Result<Running, BackendError> {
                     path: dir.join("cgroup.events"),
                     source,
                 })?;
-            let into = rustix::fs::open(
-                dir,
-                rustix::fs::OFlags::RDONLY
+            // A leaf we killed and could not make anew takes children the slow way, as does
+            // a kernel that cannot clone into a cgroup.
+            let into = if crate::sys::clone_into::available()
+                && !crate::sys::cgroup::was_killed(dir)
+            {
+                let flags = rustix::fs::OFlags::RDONLY
                     | rustix::fs::OFlags::DIRECTORY
-                    | rustix::fs::OFlags::CLOEXEC,
-                rustix::fs::Mode::empty(),
-            )
-            .map_err(|e| BackendError::File {
-                path: dir.clone(),
-                source: e.into(),
-            })?;
-            Some((dir.clone(), procs, events, clone_into.then_some(into)))
+                    | rustix::fs::OFlags::CLOEXEC;
+                let fd = rustix::fs::open(dir, flags, rustix::fs::Mode::empty()).map_err(|e| {
+                    BackendError::File {
+                        path: dir.clone(),
+                        source: e.into(),
+                    }
+                })?;
+                Some(fd)
+            } else {
+                None
+            };
+            Some((dir.clone(), procs, events, into))
         }
         Hold::Group | Hold::Subreaper(_) => None,
     };
@@ -199,13 +204,15 @@ pub(crate) fn spawn_group<'a>(
             &setup,
         ) {
             Ok(child) => return Ok(child),
-            // A kernel without clone3 or CLONE_INTO_CGROUP: the child moves itself below.
+            // A kernel without clone3 or CLONE_INTO_CGROUP: the child moves itself below,
+            // and every later one too.
             Err(e)
                 if matches!(
                     e.raw_os_error(),
                     Some(libc::ENOSYS | libc::EINVAL | libc::E2BIG)
                 ) =>
             {
+                crate::sys::clone_into::unavailable();
                 tracing::debug!("clone into the cgroup unavailable ({e}); moving the child");
             }
             Err(source) => {
@@ -294,10 +301,7 @@ fn spawn_into(
         .collect();
     let setup = crate::sys::exec::with_child_nofile(crate::sys::exec::ExecSetup {
         cgroup_procs: None,
-        rlimits: setup.rlimits.clone(),
-        nice: setup.nice,
-        umask: setup.umask,
-        ids: setup.ids.clone(),
+        ..setup.clone()
     });
     let path = resolved.unwrap_or_else(|| Path::new(program));
     let dir = (!crate::util::is_current_dir(cwd)).then_some(cwd);

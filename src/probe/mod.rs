@@ -112,7 +112,7 @@ pub enum Report {
     Unhealthy(String),
 }
 
-/// The first pause between readiness attempts; each next one doubles, up to the interval.
+/// The shortest pause between readiness attempts (see [`gap`]).
 const FIRST_GAP: Duration = Duration::from_millis(1);
 
 /// Probes readiness until it passes or the deadline passes.

@@ -19,10 +19,6 @@ pub fn check(port: u16, leader: u32) -> Result<(), String> {
     if inodes.is_empty() {
         return Ok(());
     }
-    // Most often the leader itself listens: one look at its fds, no walk of /proc.
-    if holds(leader, &inodes) {
-        return Ok(());
-    }
     let tree = crate::sys::proc::service_tree(leader);
     if tree.iter().any(|p| holds(*p, &inodes)) {
         return Ok(());

@@ -147,19 +147,15 @@ impl Contain {
             .is_ok_and(|t| t.split_whitespace().any(|c| c == "memory"))
     }
 
-    /// The memory `svc`'s cgroup leaf holds, if it has one that accounts memory.
-    pub(crate) fn memory_current(&self, svc: &Service) -> Option<u64> {
-        let Contain::Cgroup { project, .. } = self else {
-            return None;
-        };
-        if self.name(svc) != "cgroup" {
-            return None;
+    /// `memory.current` of `svc`'s cgroup leaf, if it has a leaf (the file exists only
+    /// where the leaf accounts memory).
+    pub(crate) fn memory_file(&self, svc: &Service) -> Option<PathBuf> {
+        match self {
+            Contain::Cgroup { project, .. } if self.name(svc) == "cgroup" => {
+                Some(leaf(project, &svc.name).join("memory.current"))
+            }
+            _ => None,
         }
-        std::fs::read_to_string(leaf(project, &svc.name).join("memory.current"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
     }
 
     /// The leaves of a dead supervisor that still hold processes (escaped from their

@@ -4,6 +4,7 @@
 //! Only a service that sets the key gets a watch, once a second while it runs; every other
 //! service (and an idle project without such a service) costs no wake-up at all.
 
+use std::path::Path;
 use std::time::Duration;
 
 use tokio::task::AbortHandle;
@@ -21,12 +22,13 @@ impl Driver {
     pub(super) fn watch_memory(&self, i: usize, gen: u64, pid: u32) -> Option<AbortHandle> {
         let limit = self.service(i).identity.restart_on_memory?;
         let tx = self.tx.clone();
+        let file = self.contain.memory_file(self.service(i));
         let task = tokio::task::spawn_local(async move {
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + EVERY, EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let used = tree_memory(pid);
+                let used = tree_memory(pid, file.as_deref());
                 if used > limit {
                     let why = format!(
                         "using {} MiB, more than restart_on_memory ({} MiB)",
@@ -49,11 +51,12 @@ impl Driver {
     }
 }
 
-/// The memory the service led by `leader` uses: its cgroup's `memory.current` when it has a
-/// leaf of its own with the memory controller, else the summed RSS of its process group,
-/// its session and their descendants (so `setsid` and double forks still count).
-pub(crate) fn tree_memory(leader: u32) -> u64 {
-    cgroup_memory(leader).unwrap_or_else(|| tree_rss(leader, &ProcTable::scan()))
+/// The memory the service led by `leader` uses: its cgroup leaf's `memory.current` (`file`)
+/// when it has one that accounts memory, else the summed RSS of its process group, its
+/// session and their descendants (so `setsid` and double forks still count).
+pub(crate) fn tree_memory(leader: u32, file: Option<&Path>) -> u64 {
+    file.and_then(read_bytes)
+        .unwrap_or_else(|| tree_rss(leader, &ProcTable::scan()))
 }
 
 /// The summed RSS of the service led by `leader`, in bytes, from the table `procs`.
@@ -62,19 +65,9 @@ pub(crate) fn tree_rss(leader: u32, procs: &ProcTable) -> u64 {
     procs.tree(leader).map(|p| p.rss_pages).sum::<u64>() * page
 }
 
-fn cgroup_memory(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let name = rel.rsplit('/').next()?;
-    if !name.starts_with("svc.") {
-        return None;
-    }
-    let dir = crate::sys::cgroup::mount_point()?.join(rel.trim_start_matches('/'));
-    std::fs::read_to_string(dir.join("memory.current"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+/// A cgroup counter file such as `memory.current`: one number of bytes.
+pub(crate) fn read_bytes(file: &Path) -> Option<u64> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -82,6 +75,6 @@ mod tests {
     #[test]
     fn counts_this_process() {
         // The test process leads no group of its own, but its own pid is always counted.
-        assert!(super::tree_memory(std::process::id()) > 0);
+        assert!(super::tree_memory(std::process::id(), None) > 0);
     }
 }

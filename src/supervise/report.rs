@@ -48,7 +48,7 @@ impl Driver {
     }
 
     /// The status of service `i` at `now` (and the same instant by the wall clock), with
-    /// its CPU and memory when `procs` is given (a table of processes, read on first use).
+    /// its CPU and memory when `res` says where to read them.
     fn status_of(
         &self,
         i: usize,
@@ -101,8 +101,9 @@ impl Driver {
                 .and_then(|(r, p)| self.cpu_percent(i, p, r.procs(self))),
             memory_bytes: res.zip(u.pid).map(|(r, p)| {
                 r.memory_leaves
-                    .then(|| self.contain.memory_current(&self.spec.services[i]))
+                    .then(|| self.contain.memory_file(&self.spec.services[i]))
                     .flatten()
+                    .and_then(|f| super::memory::read_bytes(&f))
                     .unwrap_or_else(|| super::memory::tree_rss(p, r.procs(self)))
             }),
         }

@@ -52,6 +52,19 @@ struct CloneArgs {
     cgroup: u64,
 }
 
+/// Cleared once this kernel refused to clone into a cgroup, so no spawn tries again.
+static AVAILABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Whether cloning into a cgroup is worth trying (not refused by this kernel yet).
+pub fn available() -> bool {
+    AVAILABLE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Notes that this kernel cannot clone into a cgroup (`ENOSYS`, `EINVAL` or `E2BIG`).
+pub fn unavailable() {
+    AVAILABLE.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
 const CLONE_PIDFD: u64 = 0x1000;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 

@@ -8,7 +8,7 @@ use std::process::Command;
 use rustix::process::Resource;
 
 /// What to set in the child before it execs.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ExecSetup {
     /// `cgroup.procs` of the service's cgroup, open in the parent during the spawn.
     pub cgroup_procs: Option<RawFd>,
