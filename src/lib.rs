@@ -40,6 +40,8 @@
 //! - [`session`]: which backend holds a name, and the command that attaches to it.
 //! - [`install`]: boot units (systemd, launchd, Windows) rendered and installed.
 //! - [`logs`]: reading the records of a service's log file.
+//! - `import` (feature `import`, on with `cli`): a `proctor.toml` from a compose file, a
+//!   Procfile, a supervisord `.conf`, a pm2 ecosystem file or an `ops.sessions` YAML file.
 //! - [`Error`] and each module's own error type.
 //!
 //! Everything else is the supervisor's machinery and stays inside the crate.
@@ -72,6 +74,8 @@ pub mod cli;
 pub mod control;
 pub mod daemon;
 pub mod error;
+#[cfg(feature = "import")]
+pub mod import;
 pub mod install;
 pub(crate) mod launch;
 pub mod lock;
