@@ -92,6 +92,10 @@ pub enum Cmd {
     /// everything gracefully on TERM, and exit with the main service's status. With
     /// `-- CMD…`, CMD is the one (main) service; else the spec's services run.
     Init(InitArgs),
+    /// Write a proctor.toml from a docker compose file, a Procfile (and its .env), a
+    /// supervisord .conf, a pm2 ecosystem.config.json or an ops.sessions YAML file. What
+    /// cannot be carried over is kept as `# not imported:` comments and warned about.
+    Import(ImportArgs),
     /// Print a shell completion script: `proctor completions bash > /etc/bash_completion.d/proctor`
     /// (also zsh, fish, powershell, elvish).
     Completions {
@@ -273,6 +277,27 @@ pub struct InitArgs {
     /// The command to run as the main service (after `--`).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// `import` arguments.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to import.
+    pub source: PathBuf,
+    /// Print the proctor.toml to stdout instead of writing it.
+    #[arg(long, conflicts_with_all = ["out", "force"])]
+    pub print: bool,
+    /// Where to write it (a file, or a directory for its proctor.toml; default: proctor.toml
+    /// next to the source).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Overwrite an existing proctor.toml.
+    #[arg(long)]
+    pub force: bool,
+    /// The source's format, when its name and content do not tell: compose, procfile,
+    /// supervisord, pm2 or sessions.
+    #[arg(long, value_name = "FORMAT", value_parser = clap::value_parser!(crate::import::Format))]
+    pub from: Option<crate::import::Format>,
 }
 
 /// `reload` arguments.

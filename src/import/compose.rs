@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::draft::{service_name, Draft, Svc, Val};
 use super::node::Node;
-use super::{lit, secs, Cx};
+use super::{lit, secs, Cx, ImportError};
 
 /// Compose's healthcheck defaults (interval 30s, 3 retries).
 const HC_INTERVAL: Duration = Duration::from_secs(30);
@@ -13,7 +13,10 @@ const HC_RETRIES: u32 = 3;
 /// The spec's default readiness deadline: an imported one is never shorter.
 const MIN_DEADLINE: Duration = Duration::from_secs(60);
 
-pub(super) fn read(cx: &Cx, doc: &Node) -> Draft {
+pub(super) fn read(cx: &Cx, doc: &Node) -> Result<Draft, ImportError> {
+    if !matches!(doc.get("services"), Some(Node::Map(m)) if !m.is_empty()) {
+        return Err(cx.error(0, "no `services` map: nothing to import"));
+    }
     let mut draft = Draft::default();
     let project = doc
         .get("name")
@@ -35,12 +38,19 @@ pub(super) fn read(cx: &Cx, doc: &Node) -> Draft {
             "version" => draft.skip("version (obsolete in compose too)"),
             "volumes" | "networks" | "secrets" | "configs" => {
                 let names: Vec<&str> = v.entries().iter().map(|(n, _)| n.as_str()).collect();
+                let why = if k == "volumes" {
+                    "the runtime creates a named volume on first use, with its defaults"
+                } else {
+                    "proctor has no equivalent"
+                };
+                draft.skip(format!("top-level {k} {} ({why})", names.join(", ")));
+            }
+            x if x.starts_with("x-") => {
                 draft.skip(format!(
-                    "top-level {k} ({}): the runtime creates named volumes on first use; networks, secrets and configs have no proctor equivalent",
-                    names.join(", ")
+                    "{x} (an extension field: only where its anchors are used)"
                 ));
             }
-            other => draft.skip(format!("top-level `{other}`")),
+            other => draft.skip(format!("top-level {other} (no proctor equivalent)")),
         }
     }
     let mut roles: Vec<String> = Vec::new();
@@ -56,7 +66,7 @@ pub(super) fn read(cx: &Cx, doc: &Node) -> Draft {
     if !roles.is_empty() {
         draft.project.push(("roles".into(), Val::strs(roles)));
     }
-    draft
+    Ok(draft)
 }
 
 fn service(cx: &Cx, project: &str, def: &Node, svc: &mut Svc, roles: &mut Vec<String>) {

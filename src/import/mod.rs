@@ -21,7 +21,7 @@ mod write;
 use node::Node;
 
 /// Whether the spec takes `replicas = N` (else it is written as a comment).
-pub(crate) const REPLICAS: bool = true;
+pub(crate) const REPLICAS: bool = false;
 
 /// Whether the spec interpolates `${VAR}` (so a literal `$` from a format that has no
 /// interpolation of its own must be written `$$`).
@@ -173,7 +173,7 @@ pub fn import(path: &Path, opts: &Options) -> Result<Imported, ImportError> {
         out_dir,
     };
     let draft = match format {
-        Format::Compose => compose::read(&cx, &yaml(&cx, &text)?),
+        Format::Compose => compose::read(&cx, &yaml(&cx, &text)?)?,
         Format::Procfile => procfile::read(&cx, &text)?,
         Format::Supervisord => supervisord::read(&cx, &text)?,
         Format::Pm2 => pm2::read(&cx, &structured(&cx, &text)?)?,
@@ -194,8 +194,8 @@ pub fn import(path: &Path, opts: &Options) -> Result<Imported, ImportError> {
         .collect();
     for s in &draft.services {
         let mut texts = s.skipped.clone();
-        if s.replicas.is_some() && !REPLICAS {
-            texts.push("replicas (this proctor runs one instance)".into());
+        if let Some(n) = s.replicas.filter(|_| !REPLICAS) {
+            texts.push(format!("replicas = {n} (this proctor runs one instance)"));
         }
         notes.extend(texts.into_iter().map(|text| Note {
             service: Some(s.name.clone()),

@@ -75,11 +75,12 @@ fn words(v: Option<&Node>) -> Vec<String> {
 }
 
 fn millis(v: &Node) -> Option<String> {
-    match v {
-        Node::Int(n) if *n >= 0 => Some(format!("{n}ms")),
-        Node::Str(s) if s.parse::<u64>().is_ok() => Some(format!("{s}ms")),
-        _ => None,
-    }
+    let ms: u32 = match v {
+        Node::Int(n) => u32::try_from(*n).ok()?,
+        Node::Str(s) => s.trim().parse().ok()?,
+        _ => return None,
+    };
+    Some(super::secs(f64::from(ms) / 1000.0))
 }
 
 fn app_keys(cx: &Cx, app: &Node, script: &str, svc: &mut Svc) {
@@ -301,7 +302,7 @@ mod tests {
             .contains(&("restart".into(), Val::str("no"))));
         assert!(d.services[1]
             .keys
-            .contains(&("stop_timeout".into(), Val::str("3000ms"))));
+            .contains(&("stop_timeout".into(), Val::str("3s"))));
         assert_eq!(cmd(2), Some(Val::strs(["/usr/bin/python3.12", "job.py"])));
         assert!(d.services[0]
             .keys

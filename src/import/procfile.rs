@@ -81,6 +81,13 @@ pub(super) fn read(cx: &Cx, text: &str) -> Result<Draft, ImportError> {
                 Val::Table(vec![("PORT".into(), Val::str(port.to_string()))]),
             );
         }
+        if svc.name == "release" {
+            svc.comments.push(
+                "Heroku's release phase: run it when you deploy, `proctor start release`".into(),
+            );
+            svc.set("autostart", Val::Bool(false));
+            svc.set("restart", Val::str("no"));
+        }
         index += 1;
         draft.services.push(svc);
     }

@@ -186,7 +186,8 @@ fn program(cx: &Cx, raw_name: &str, section: &Section) -> Result<Svc, ImportErro
             }
             "directory" => {
                 let dir = ex.apply(v, &mut svc);
-                if cx.resolve(v).is_dir() || INTERPOLATION && dir != lit(v) {
+                // A directory named through ${VAR} is the spec's to check when it runs.
+                if dir.contains("${") || cx.resolve(&dir).is_dir() {
                     svc.set("cwd", Val::str(cx.rebase(&dir)));
                 } else {
                     svc.skip(format!("directory = {v} (no such directory here)"));

@@ -10,6 +10,7 @@ mod control;
 mod core;
 mod daemon;
 mod harden;
+mod import;
 mod init;
 mod install;
 mod install_cli;

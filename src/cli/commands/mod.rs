@@ -10,6 +10,7 @@ use super::Printer;
 mod attach;
 mod complete;
 mod control;
+mod import;
 mod init;
 mod install;
 mod lock;
@@ -44,6 +45,7 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Signal(a) => control::signal(file, &a, p),
         Cmd::Validate => validate::run(file, p),
         Cmd::Init(a) => init::run(file, a),
+        Cmd::Import(a) => import::run(&a, p),
         Cmd::Install(a) => install::install(file, a, p),
         Cmd::Uninstall(a) => install::uninstall(file, a, p),
         Cmd::Supervise(a) => supervise::run(file, a),
