@@ -90,7 +90,8 @@ pub enum Cmd {
     Uninstall(UninstallArgs),
     /// Run as a container's entrypoint (PID 1): reap every orphan, pass HUP on, stop
     /// everything gracefully on TERM, and exit with the main service's status. With
-    /// `-- CMD…`, CMD is the one (main) service; else the spec's services run.
+    /// `-- CMD…`, CMD is the one (main) service; else the spec's services run. With `--new`
+    /// (or with no spec around, outside a container): write a starter proctor.toml.
     Init(InitArgs),
     /// Write a proctor.toml from a docker compose file, a Procfile (and its .env), a
     /// supervisord .conf, a pm2 ecosystem.config.json or an ops.sessions YAML file. What
@@ -277,6 +278,10 @@ pub struct InitArgs {
     /// The command to run as the main service (after `--`).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+    /// Write a commented starter proctor.toml here instead (also what plain `proctor init`
+    /// does where there is no spec, outside a container).
+    #[arg(long, conflicts_with_all = ["main", "role", "command"])]
+    pub new: bool,
 }
 
 /// `import` arguments.

@@ -243,3 +243,58 @@ fn a_syntax_error_names_its_line() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("compose.yaml:"), "{}", stderr(&out));
 }
+
+#[test]
+fn init_new_writes_a_starter_that_validates_and_runs() {
+    let ctx = fixture("procfile");
+    let out = ctx.run(&["init", "--new"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("wrote a starter"), "{err}");
+    // A Procfile is here: the exact command that imports it is offered.
+    assert!(
+        err.contains("found Procfile") && err.contains("    proctor import --force Procfile"),
+        "{err}"
+    );
+    let starter = std::fs::read_to_string(ctx.spec_path()).expect("starter written");
+    assert!(
+        starter.lines().filter(|l| l.starts_with('#')).count() > 10,
+        "{starter}"
+    );
+    ctx.ok(&["validate"]);
+    runs(&ctx, &[], &[], &["app"]);
+    // Never over an existing spec.
+    let again = ctx.run(&["init", "--new"]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        std::fs::read_to_string(ctx.spec_path()).expect("read"),
+        starter
+    );
+    // The offered command does what it says.
+    ctx.ok(&["import", "--force", "Procfile"]);
+    assert!(std::fs::read_to_string(ctx.spec_path())
+        .expect("read")
+        .contains("[service.web]"));
+}
+
+#[test]
+fn plain_init_without_a_spec_writes_the_starter() {
+    let ctx = fixture("compose");
+    let out = ctx.run(&["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("proctor import --force docker-compose.yml"),
+        "{}",
+        stderr(&out)
+    );
+    ctx.ok(&["validate"]);
+    // With a spec, plain init is the container entrypoint again: it runs the spec's
+    // (first) service and exits with its status.
+    ctx.write_spec("[service.main]\ncommand = [\"sh\", \"-c\", \"exit 3\"]\nrestart = \"no\"\n");
+    assert_eq!(ctx.run(&["init"]).status.code(), Some(3));
+}

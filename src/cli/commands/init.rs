@@ -8,12 +8,16 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::cli::args::InitArgs;
-use crate::cli::{init_tracing, project};
+use crate::cli::{init_tracing, project, spec_path, Printer};
 use crate::spec::{Project, RestartPolicy, Service, Spec};
 use crate::state::Paths;
 use crate::supervise::{run_blocking, Echo, Init, Options};
 
-pub(crate) fn run(file: Option<&Path>, a: InitArgs) -> Result<ExitCode> {
+pub(crate) fn run(file: Option<&Path>, a: InitArgs, p: &Printer) -> Result<ExitCode> {
+    if a.new || wants_starter(file, &a) {
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        return super::starter::write(&cwd, p);
+    }
     init_tracing("warn");
     let (spec, paths, main) = if a.command.is_empty() {
         let (spec, paths) = project(file)?;
@@ -66,4 +70,15 @@ pub(crate) fn run(file: Option<&Path>, a: InitArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(
         u8::try_from(code.clamp(0, 255)).unwrap_or(1),
     ))
+}
+
+/// Plain `proctor init` with nothing to run (no command, no spec found) and not a
+/// container's PID 1: someone starting a project, who gets the starter.
+fn wants_starter(file: Option<&Path>, a: &InitArgs) -> bool {
+    a.command.is_empty()
+        && a.main.is_none()
+        && a.role.is_none()
+        && file.is_none()
+        && std::process::id() != 1
+        && spec_path(None).is_err()
 }

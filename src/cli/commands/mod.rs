@@ -17,6 +17,7 @@ mod lock;
 mod logs;
 mod reload;
 mod run;
+mod starter;
 mod status;
 mod supervise;
 mod up;
@@ -44,7 +45,7 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Reload(a) => reload::run(file, &a, p),
         Cmd::Signal(a) => control::signal(file, &a, p),
         Cmd::Validate => validate::run(file, p),
-        Cmd::Init(a) => init::run(file, a),
+        Cmd::Init(a) => init::run(file, a, p),
         Cmd::Import(a) => import::run(&a, p),
         Cmd::Install(a) => install::install(file, a, p),
         Cmd::Uninstall(a) => install::uninstall(file, a, p),
