@@ -82,8 +82,10 @@ pub enum Cmd {
     /// Re-read proctor.toml and apply what changed to the running project: start what was
     /// added, restart what changed, stop what was removed, leave the rest running.
     Reload(ReloadArgs),
-    /// Check a spec file and report every error.
-    Validate,
+    /// Check a spec file and report every error; `--print` shows it as proctor reads it
+    /// (templates merged, replicas split, `${VAR}` interpolated). Alias: `config`.
+    #[command(visible_alias = "config")]
+    Validate(ValidateArgs),
     /// Start the project at boot: write a systemd unit (or launchd plist) running `proctor up`.
     Install(InstallArgs),
     /// Stop, disable and remove a boot service written by `install` (and only what it wrote).
@@ -357,6 +359,17 @@ pub struct LogsArgs {
     pub no_prefix: bool,
     /// One JSON object per line: {"service","time","stream","line"}.
     #[arg(long)]
+    pub json: bool,
+}
+
+/// `validate` arguments.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Print the spec as resolved: templates merged, replicas split, variables interpolated.
+    #[arg(long)]
+    pub print: bool,
+    /// Print JSON: {"ok":true,"file","services":[…]} or {"ok":false,"file","errors":[{"file","line","col","message","help"}]}.
+    #[arg(long, conflicts_with = "print")]
     pub json: bool,
 }
 

@@ -42,7 +42,7 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Rm(a) => run::rm(file, &a, p),
         Cmd::Reload(a) => reload::run(file, &a, p),
         Cmd::Signal(a) => control::signal(file, &a, p),
-        Cmd::Validate => validate::run(file, p),
+        Cmd::Validate(a) => validate::run(file, &a, p),
         Cmd::Init(a) => init::run(file, a),
         Cmd::Install(a) => install::install(file, a, p),
         Cmd::Uninstall(a) => install::uninstall(file, a, p),
