@@ -82,6 +82,9 @@ pub enum Cmd {
     /// Re-read proctor.toml and apply what changed to the running project: start what was
     /// added, restart what changed, stop what was removed, leave the rest running.
     Reload(ReloadArgs),
+    /// Run N replicas of a `replicas = N` service: start new ones, stop the surplus, leave
+    /// the rest running. Holds until `reload`, which goes back to the spec's count.
+    Scale(ScaleArgs),
     /// Check a spec file and report every error; `--print` shows it as proctor reads it
     /// (templates merged, replicas split, `${VAR}` interpolated). Alias: `config`.
     #[command(visible_alias = "config")]
@@ -358,6 +361,21 @@ pub struct LogsArgs {
     #[arg(long)]
     pub no_prefix: bool,
     /// One JSON object per line: {"service","time","stream","line"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `scale` arguments.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// The service with `replicas` (e.g. `web` for web.0, web.1, …).
+    pub service: String,
+    /// How many replicas to run.
+    pub replicas: u32,
+    /// Give up waiting for the new replicas to be ready after this long.
+    #[arg(long, value_parser = parse_duration, default_value = WAIT_DEFAULT)]
+    pub timeout: std::time::Duration,
+    /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
 }

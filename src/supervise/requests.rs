@@ -149,6 +149,10 @@ impl Driver {
                 self.on_reload(dry_run, Some(reply));
                 return;
             }
+            Command::Scale { service, replicas } => {
+                self.on_scale(&service, replicas, reply);
+                return;
+            }
             Command::Follow { .. } | Command::Events | Command::Hello { .. } => {
                 // Streams and the handshake are served by the connection itself.
                 let _ = reply.send(Err(error(

@@ -41,6 +41,7 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Run(a) => run::run(file, a, p),
         Cmd::Rm(a) => run::rm(file, &a, p),
         Cmd::Reload(a) => reload::run(file, &a, p),
+        Cmd::Scale(a) => reload::scale(file, &a, p),
         Cmd::Signal(a) => control::signal(file, &a, p),
         Cmd::Validate(a) => validate::run(file, &a, p),
         Cmd::Init(a) => init::run(file, a),

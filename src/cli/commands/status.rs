@@ -64,6 +64,7 @@ fn not_running(
         })
         .map(|s| ServiceStatus {
             name: s.name.clone(),
+            group: s.replica.as_ref().map(|r| r.group.clone()),
             state: State::Stopped,
             pid: None,
             ready: false,
