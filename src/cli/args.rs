@@ -110,6 +110,29 @@ pub enum Cmd {
     Supervise(SuperviseArgs),
 }
 
+impl Cmd {
+    /// Whether the verb was asked for JSON output: a failure is then reported as JSON
+    /// on stdout too ([`JSON_ERROR`]).
+    pub fn wants_json(&self) -> bool {
+        match self {
+            Cmd::Status(a) => a.json,
+            Cmd::Wait(a) => a.json,
+            Cmd::Logs(a) => a.json,
+            Cmd::Lock(a) => a.json,
+            Cmd::Reload(a) => a.json,
+            Cmd::Scale(a) => a.json,
+            Cmd::Validate(a) => a.json,
+            Cmd::Install(a) => a.json,
+            _ => false,
+        }
+    }
+}
+
+/// The shape of every `--json` failure, on stdout, with a non-zero exit:
+/// `{"ok": false, "error": {"message": "…"}}` (a spec's errors, from `validate --json`,
+/// come as `{"ok": false, "file", "errors": [{"file","line","col","message","help"}]}`).
+pub const JSON_ERROR: &str = r#"{"ok": false, "error": {"message": "…"}}"#;
+
 /// `up` arguments.
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -311,6 +334,9 @@ pub struct WaitArgs {
     /// Give up after this long (e.g. 30s), naming the services still starting and why.
     #[arg(long, value_parser = parse_duration, default_value = WAIT_DEFAULT)]
     pub timeout: std::time::Duration,
+    /// Print the reply as JSON: {"services":[…],"failures":[{"service","reason"}],…}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `supervise` arguments.
@@ -434,6 +460,9 @@ pub struct InstallArgs {
     /// Write the rendering to stdout and touch nothing.
     #[arg(long)]
     pub print: bool,
+    /// With --print: JSON {"target","scope","name","content"} instead of the file.
+    #[arg(long, requires = "print")]
+    pub json: bool,
     /// Service name (default: proctor-PROJECT[-ROLE]; launchd: proctor.PROJECT[.ROLE]).
     #[arg(long)]
     pub name: Option<String>,
