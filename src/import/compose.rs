@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::draft::{service_name, Draft, Svc, Val};
 use super::node::Node;
-use super::{lit, secs, Cx, ImportError};
+use super::{compose_str, lit, secs, Cx, ImportError};
 
 /// Compose's healthcheck defaults (interval 30s, 3 retries).
 const HC_INTERVAL: Duration = Duration::from_secs(30);
@@ -92,7 +92,7 @@ fn service(cx: &Cx, project: &str, def: &Node, svc: &mut Svc, roles: &mut Vec<St
             "REPLACE-ME".into()
         }
     };
-    svc.set("image", Val::str(image));
+    svc.set("image", Val::str(compose_str(&image)));
     for (k, v) in def.entries() {
         match k.as_str() {
             "image" | "build" => {}
@@ -106,7 +106,7 @@ fn service(cx: &Cx, project: &str, def: &Node, svc: &mut Svc, roles: &mut Vec<St
             "restart" => restart(v, svc),
             "container_name" => {
                 if let Some(n) = v.scalar() {
-                    svc.set("container_name", Val::str(n));
+                    svc.set("container_name", Val::str(compose_str(&n)));
                 }
             }
             "stop_signal" => match v.scalar() {
@@ -163,14 +163,14 @@ fn command(v: &Node, svc: &mut Svc) {
             }
         },
     };
-    svc.set("command", Val::strs(argv));
+    svc.set("command", Val::strs(argv.iter().map(|a| compose_str(a))));
 }
 
 fn environment(v: &Node, svc: &mut Svc) {
     let mut env: Vec<(String, Val)> = Vec::new();
     let mut passed = Vec::new();
     let mut put = |k: String, val: Option<String>| match val {
-        Some(val) => env.push((k, Val::str(val))),
+        Some(val) => env.push((k, Val::str(compose_str(&val)))),
         None => passed.push(k),
     };
     match v {
@@ -340,7 +340,7 @@ fn healthcheck(project: &str, def: &Node, hc: &Node, svc: &mut Svc) {
         "{} exec {} {}",
         lit("exec \"$(command -v podman || command -v docker)\""),
         shell_words::quote(&container),
-        shell_words::join(&inner)
+        compose_str(&shell_words::join(&inner))
     );
     let mut probe = vec![(
         "exec".to_string(),
@@ -416,7 +416,7 @@ fn ports(v: &Node, svc: &mut Svc) {
         }
     }
     if !out.is_empty() {
-        svc.set("ports", Val::strs(out));
+        svc.set("ports", Val::strs(out.iter().map(|p| compose_str(p))));
     }
 }
 
@@ -465,7 +465,7 @@ fn volumes(cx: &Cx, v: &Node, svc: &mut Svc) {
         out.push(format!("{source}:{rest}"));
     }
     if !out.is_empty() {
-        svc.set("volumes", Val::strs(out));
+        svc.set("volumes", Val::strs(out.iter().map(|v| compose_str(v))));
     }
 }
 

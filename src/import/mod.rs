@@ -21,11 +21,11 @@ mod write;
 use node::Node;
 
 /// Whether the spec takes `replicas = N` (else it is written as a comment).
-pub(crate) const REPLICAS: bool = false;
+pub(crate) const REPLICAS: bool = true;
 
 /// Whether the spec interpolates `${VAR}` (so a literal `$` from a format that has no
 /// interpolation of its own must be written `$$`).
-pub(crate) const INTERPOLATION: bool = false;
+pub(crate) const INTERPOLATION: bool = true;
 
 /// The formats `proctor import` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,13 +286,52 @@ impl Cx {
     }
 }
 
-/// A string from a format without interpolation, written so the spec reads it literally.
+/// A string from a format without interpolation, written so the spec reads it literally:
+/// `${` and `$$` are escaped; a bare `$VAR` is left alone, as the spec leaves it.
 pub(crate) fn lit(s: &str) -> String {
-    if INTERPOLATION {
-        s.replace('$', "$$")
-    } else {
-        s.to_string()
+    if !INTERPOLATION {
+        return s.to_string();
     }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '$' && matches!(chars.peek(), Some('$' | '{')) {
+            out.push('$');
+        }
+    }
+    out
+}
+
+/// A compose string as the spec must write it: compose also interpolates a bare `$VAR`,
+/// which the spec leaves to the shell, so it is braced; `${…}` and `$$` mean the same.
+pub(crate) fn compose_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push_str("$$");
+            rest = tail;
+            continue;
+        }
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        let starts_well = after.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+        if starts_well && name_len > 0 {
+            out.push_str("${");
+            out.push_str(&after[..name_len]);
+            out.push('}');
+            rest = &after[name_len..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `text` parsed as YAML.
@@ -318,6 +357,20 @@ fn structured(cx: &Cx, text: &str) -> Result<Node, ImportError> {
         serde_json::from_str(text).map_err(|e| cx.error(e.line(), format!("invalid JSON: {e}")))
     } else {
         yaml(cx, text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{compose_str, lit};
+
+    #[test]
+    fn dollars_survive_interpolation() {
+        assert_eq!(lit("echo $PORT ${A:-b} $$ $"), "echo $PORT $${A:-b} $$$ $");
+        assert_eq!(
+            compose_str("$HOME/x ${A:-b} $$HOME $1 $"),
+            "${HOME}/x ${A:-b} $$HOME $1 $"
+        );
     }
 }
 

@@ -114,7 +114,8 @@ fn compose_file_becomes_container_services() {
         assert!(warnings.contains(w), "{w:?} not in {warnings}");
     }
     let out = ctx.ok(&["validate"]);
-    assert!(out.contains("ok (5 services)"), "{out}");
+    // worker has two replicas.
+    assert!(out.contains("ok (6 services)"), "{out}");
 }
 
 #[test]
@@ -149,8 +150,20 @@ fn supervisord_conf_runs_and_reports_what_it_skipped() {
     ] {
         assert!(warnings.contains(w), "{w:?} not in {warnings}");
     }
-    ctx.ok(&["validate"]);
-    runs(&ctx, &[], &env, &["web", "worker"]);
+    let valid = ctx
+        .cmd()
+        .arg("validate")
+        .envs(env)
+        .output()
+        .expect("validate");
+    assert!(valid.status.success(), "{}", stderr(&valid));
+    // numprocs = 2: two replicas, each told its own instance.
+    runs(&ctx, &[], &env, &["web.0", "web.1", "worker"]);
+    let logs = ctx.ok(&["logs", "web", "-n", "10"]);
+    assert!(
+        logs.contains("web 0 for alice") && logs.contains("web 1 for alice"),
+        "{logs}"
+    );
 }
 
 #[test]
@@ -160,7 +173,7 @@ fn pm2_ecosystem_runs() {
     insta::assert_snapshot!("pm2", spec);
     warned_of_everything_skipped(&spec, &warnings);
     ctx.ok(&["validate"]);
-    runs(&ctx, &[], &[], &["api", "queue-worker"]);
+    runs(&ctx, &[], &[], &["api.0", "api.1", "queue-worker"]);
     let logs = ctx.ok(&["logs", "api", "-n", "5"]);
     assert!(
         logs.contains("api on port 3000 (production): --port 3000"),
