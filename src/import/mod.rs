@@ -360,6 +360,15 @@ fn structured(cx: &Cx, text: &str) -> Result<Node, ImportError> {
     }
 }
 
+/// A duration as the spec writes it, from a number of seconds.
+pub(crate) fn secs(n: f64) -> String {
+    if n.fract() == 0.0 && n >= 0.0 {
+        format!("{n:.0}s")
+    } else {
+        format!("{:.0}ms", (n * 1000.0).max(0.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{compose_str, lit};
@@ -371,14 +380,5 @@ mod tests {
             compose_str("$HOME/x ${A:-b} $$HOME $1 $"),
             "${HOME}/x ${A:-b} $$HOME $1 $"
         );
-    }
-}
-
-/// A duration as the spec writes it, from a number of seconds.
-pub(crate) fn secs(n: f64) -> String {
-    if n.fract() == 0.0 && n >= 0.0 {
-        format!("{n:.0}s")
-    } else {
-        format!("{:.0}ms", (n * 1000.0).max(0.0))
     }
 }
