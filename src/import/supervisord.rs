@@ -386,6 +386,17 @@ mod tests {
     #[test]
     fn bad_values_name_their_line() {
         let dir = tempfile::tempdir().expect("tempdir");
+        let d = read(
+            &cx(dir.path()),
+            "[program:a]\ncommand=x\nuser=www-data\numask=022\n",
+        )
+        .expect("read");
+        assert!(d.services[0]
+            .keys
+            .contains(&("user".into(), Val::str("www-data"))));
+        assert!(d.services[0]
+            .keys
+            .contains(&("umask".into(), Val::str("022"))));
         let e =
             read(&cx(dir.path()), "[program:a]\ncommand=x\nautostart=maybe\n").expect_err("bad");
         assert!(

@@ -130,6 +130,10 @@ fn service(cx: &Cx, project: &str, def: &Node, svc: &mut Svc, roles: &mut Vec<St
             }
             "scale" => replicas(v, svc),
             "deploy" => deploy(v, svc),
+            "entrypoint" => svc.skip(format!(
+                "entrypoint {} (proctor passes `command` to the image's own entrypoint)",
+                v.strings().unwrap_or_default().join(" ")
+            )),
             other => svc.skip(format!("{other} (no proctor equivalent)")),
         }
     }
