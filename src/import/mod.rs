@@ -179,6 +179,18 @@ pub fn import(path: &Path, opts: &Options) -> Result<Imported, ImportError> {
         Format::Pm2 => pm2::read(&cx, &structured(&cx, &text)?)?,
         Format::Sessions => sessions::read(&cx, &yaml(&cx, &text)?)?,
     };
+    let mut draft = draft;
+    if cx.src_dir != cx.out_dir
+        && matches!(format, Format::Procfile | Format::Supervisord | Format::Pm2)
+    {
+        // Their commands name files relative to the source's directory.
+        for svc in draft.services.iter_mut().filter(|s| !s.has("cwd")) {
+            svc.set(
+                "cwd",
+                draft::Val::str(lit(&cx.src_dir.display().to_string())),
+            );
+        }
+    }
     let source = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),

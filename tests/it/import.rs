@@ -227,6 +227,8 @@ fn print_out_force_and_from() {
         moved.contains(&format!("env_file = [\"{env_file}\"]")),
         "{moved}"
     );
+    let cwd = ctx.dir.path().display().to_string();
+    assert!(moved.contains(&format!("cwd = \"{cwd}\"")), "{moved}");
     // --from overrides detection; a file that is none of them is an error.
     let wrong = ctx.run(&["import", "--print", "--from", "compose", "processes.txt"]);
     assert!(!wrong.status.success());
