@@ -27,7 +27,7 @@ mod sections;
 mod service;
 mod validate;
 mod values;
-mod watch;
+pub(crate) mod watch;
 
 pub use error::{SpecError, SpecErrors};
 pub use identity::{Identity, Rlimit, RESOURCES};

@@ -102,7 +102,6 @@ mod tests {
     use std::path::Path;
     use std::time::{Duration, UNIX_EPOCH};
 
-    use super::*;
     use crate::spec::Spec;
 
     fn parse(text: &str) -> Result<Spec, crate::spec::SpecErrors> {

@@ -25,10 +25,12 @@ mod probes;
 mod reload;
 mod report;
 mod requests;
+mod schedule;
 mod signals;
 mod spawn;
 mod startup;
 mod storage;
+mod watch;
 mod wire;
 
 pub use echo::Echo;

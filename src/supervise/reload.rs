@@ -286,6 +286,7 @@ impl Driver {
         }
         self.refresh_policies();
         self.apply_all(inputs);
+        self.sync_timers();
         wait
     }
 
@@ -327,6 +328,7 @@ impl Driver {
         }
         if touched {
             self.refresh_policies();
+            self.sync_timers();
         }
         Ok(())
     }
@@ -365,6 +367,14 @@ impl Driver {
         self.spec.services.push(svc);
         self.slots.push(super::driver::Slot::new(sink, adhoc));
         i
+    }
+
+    /// Takes up new or changed `watch` and `schedule` definitions.
+    fn sync_timers(&mut self) {
+        for i in 0..self.spec.services.len() {
+            self.sync_watch(i);
+            self.sync_schedule(i);
+        }
     }
 
     /// Recomputes every unit's policy from its definition: dependencies are indices, which
