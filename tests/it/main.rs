@@ -22,6 +22,8 @@ mod props;
 mod python;
 mod reload;
 mod roles;
+mod schedule;
 mod signal;
 mod spec_on_disk;
 mod supervisor_signals;
+mod watch;
