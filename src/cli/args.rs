@@ -82,8 +82,13 @@ pub enum Cmd {
     /// Re-read proctor.toml and apply what changed to the running project: start what was
     /// added, restart what changed, stop what was removed, leave the rest running.
     Reload(ReloadArgs),
-    /// Check a spec file and report every error.
-    Validate,
+    /// Run N replicas of a `replicas = N` service: start new ones, stop the surplus, leave
+    /// the rest running. Holds until `reload`, which goes back to the spec's count.
+    Scale(ScaleArgs),
+    /// Check a spec file and report every error; `--print` shows it as proctor reads it
+    /// (templates merged, replicas split, `${VAR}` interpolated). Alias: `config`.
+    #[command(visible_alias = "config")]
+    Validate(ValidateArgs),
     /// Start the project at boot: write a systemd unit (or launchd plist) running `proctor up`.
     Install(InstallArgs),
     /// Stop, disable and remove a boot service written by `install` (and only what it wrote).
@@ -104,6 +109,29 @@ pub enum Cmd {
     #[command(hide = true)]
     Supervise(SuperviseArgs),
 }
+
+impl Cmd {
+    /// Whether the verb was asked for JSON output: a failure is then reported as JSON
+    /// on stdout too ([`JSON_ERROR`]).
+    pub fn wants_json(&self) -> bool {
+        match self {
+            Cmd::Status(a) => a.json,
+            Cmd::Wait(a) => a.json,
+            Cmd::Logs(a) => a.json,
+            Cmd::Lock(a) => a.json,
+            Cmd::Reload(a) => a.json,
+            Cmd::Scale(a) => a.json,
+            Cmd::Validate(a) => a.json,
+            Cmd::Install(a) => a.json,
+            _ => false,
+        }
+    }
+}
+
+/// The shape of every `--json` failure, on stdout, with a non-zero exit:
+/// `{"ok": false, "error": {"message": "…"}}` (a spec's errors, from `validate --json`,
+/// come as `{"ok": false, "file", "errors": [{"file","line","col","message","help"}]}`).
+pub const JSON_ERROR: &str = r#"{"ok": false, "error": {"message": "…"}}"#;
 
 /// `up` arguments.
 #[derive(Debug, Args)]
@@ -306,6 +334,9 @@ pub struct WaitArgs {
     /// Give up after this long (e.g. 30s), naming the services still starting and why.
     #[arg(long, value_parser = parse_duration, default_value = WAIT_DEFAULT)]
     pub timeout: std::time::Duration,
+    /// Print the reply as JSON: {"services":[…],"failures":[{"service","reason"}],…}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `supervise` arguments.
@@ -360,6 +391,32 @@ pub struct LogsArgs {
     pub json: bool,
 }
 
+/// `scale` arguments.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// The service with `replicas` (e.g. `web` for web.0, web.1, …).
+    pub service: String,
+    /// How many replicas to run.
+    pub replicas: u32,
+    /// Give up waiting for the new replicas to be ready after this long.
+    #[arg(long, value_parser = parse_duration, default_value = WAIT_DEFAULT)]
+    pub timeout: std::time::Duration,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `validate` arguments.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Print the spec as resolved: templates merged, replicas split, variables interpolated.
+    #[arg(long)]
+    pub print: bool,
+    /// Print JSON: {"ok":true,"file","services":[…]} or {"ok":false,"file","errors":[{"file","line","col","message","help"}]}.
+    #[arg(long, conflicts_with = "print")]
+    pub json: bool,
+}
+
 /// `lock` arguments.
 #[derive(Debug, Args)]
 pub struct LockArgs {
@@ -403,6 +460,9 @@ pub struct InstallArgs {
     /// Write the rendering to stdout and touch nothing.
     #[arg(long)]
     pub print: bool,
+    /// With --print: JSON {"target","scope","name","content"} instead of the file.
+    #[arg(long, requires = "print")]
+    pub json: bool,
     /// Service name (default: proctor-PROJECT[-ROLE]; launchd: proctor.PROJECT[.ROLE]).
     #[arg(long)]
     pub name: Option<String>,

@@ -52,6 +52,9 @@ const SERVICE_KEYS: &[&str] = &[
     "watch",
     "schedule",
     "overlap",
+    "extends",
+    "replicas",
+    "ports_from",
 ];
 const CONTAINER_KEYS: &[&str] = &["image", "volumes", "ports", "runtime", "container_name"];
 

@@ -137,9 +137,12 @@ command = ["sleep", "1000"]
     let s = ctx.service("job");
     assert_eq!(s.state, State::Stopped);
     assert!(s.next_run.is_some());
+    let mut events = ctx.events();
     ctx.ok(&["start", "job"]);
-    let s = ctx.service("job");
-    assert_eq!(s.state, State::Exited);
+    events.until(Duration::from_secs(5), |e| {
+        e.service == "job" && e.state == State::Exited
+    });
+    assert!(ctx.service("job").next_run.is_some());
     assert!(log(&ctx, "job").contains("now"));
     ctx.ok(&["stop", "job"]);
     assert_eq!(ctx.service("job").next_run, None);

@@ -77,7 +77,7 @@ pub(crate) fn run(file: Option<&Path>, a: LogsArgs, p: &Printer) -> Result<ExitC
     };
     let paths = t.paths;
     for n in &a.services {
-        if !all.contains(n) {
+        if !all.iter().any(|x| crate::spec::names(n, x)) {
             bail!("no service named {n:?}; services: {}", all.join(", "));
         }
     }
@@ -85,7 +85,7 @@ pub(crate) fn run(file: Option<&Path>, a: LogsArgs, p: &Printer) -> Result<ExitC
         (0..all.len()).collect()
     } else {
         (0..all.len())
-            .filter(|&i| a.services.contains(&all[i]))
+            .filter(|&i| a.services.iter().any(|n| crate::spec::names(n, &all[i])))
             .collect()
     };
     let view = View {
