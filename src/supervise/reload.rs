@@ -286,7 +286,6 @@ impl Driver {
         }
         self.refresh_policies();
         self.apply_all(inputs);
-        self.sync_timers();
         wait
     }
 
@@ -328,7 +327,6 @@ impl Driver {
         }
         if touched {
             self.refresh_policies();
-            self.sync_timers();
         }
         Ok(())
     }
@@ -369,7 +367,7 @@ impl Driver {
         i
     }
 
-    /// Takes up new or changed `watch` and `schedule` definitions.
+    /// Takes up new, changed or forgotten `watch` and `schedule` definitions.
     fn sync_timers(&mut self) {
         for i in 0..self.spec.services.len() {
             self.sync_watch(i);
@@ -388,5 +386,6 @@ impl Driver {
             };
             self.machine.set_policy(i, policy);
         }
+        self.sync_timers();
     }
 }

@@ -149,3 +149,40 @@ command = ["sleep", "1000"]
     let text = ctx.ok(&["status", "--json"]);
     assert!(!text.contains("next_run"), "{text}");
 }
+
+#[test]
+fn a_reload_takes_a_new_schedule_and_a_new_watch_without_restarting() {
+    const SPEC: &str = r#"
+[service.job]
+command = ["sh", "-c", "echo ran"]
+schedule = "0 0 1 1 *"
+
+[service.web]
+command = ["sleep", "1000"]
+"#;
+    let ctx = TestContext::new(SPEC);
+    std::fs::create_dir(ctx.dir.path().join("src")).expect("mkdir");
+    ctx.ok(&["up", "-d"]);
+    let web = ctx.service("web").pid.expect("pid");
+    let yearly = ctx.service("job").next_run.expect("next run");
+    ctx.write_spec(
+        &SPEC
+            .replace("0 0 1 1 *", "* * * * * *")
+            .replace("\"1000\"]", "\"1000\"]\nwatch = \"src\""),
+    );
+    let plan = ctx.ok(&["reload", "--dry-run"]);
+    assert!(plan.contains("schedule"), "{plan}");
+    assert!(plan.contains("watch"), "{plan}");
+    let mut events = ctx.events();
+    ctx.ok(&["reload"]);
+    assert_eq!(ctx.service("web").pid, Some(web), "web was not restarted");
+    let next = ctx.service("job").next_run.expect("next run");
+    assert!(next < yearly, "{next:?} vs {yearly:?}");
+    events.until(Duration::from_secs(3), |e| {
+        e.service == "job" && e.state == State::Exited
+    });
+    std::fs::write(ctx.dir.path().join("src/a.txt"), "x").expect("write");
+    events.until(Duration::from_secs(10), |e| {
+        e.service == "web" && e.state == State::Running && e.pid != Some(web)
+    });
+}
