@@ -81,8 +81,9 @@ impl Driver {
     /// `start NAME` (and `up NAME`) keeps that one's, `stop` drops the named ones'.
     pub(super) fn schedules_for(&mut self, cmd: &Command) {
         let (names, keep) = match cmd {
-            Command::Up { services, .. } if services.is_empty() => {
-                let role = self.role.clone();
+            Command::Up { services, role } if services.is_empty() => {
+                // The request's role becomes the supervisor's if it had none.
+                let role = self.role.clone().or_else(|| role.clone());
                 for i in 0..self.slots.len() {
                     let s = &self.spec.services[i];
                     if s.schedule.is_some()

@@ -283,3 +283,53 @@ fn describe(paths: &[PathBuf]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_counts_follows_paths_ignore_lines_and_gitignore_files() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path();
+        let app = root.join("app");
+        std::fs::create_dir_all(app.join("src/gen")).expect("mkdir");
+        std::fs::create_dir_all(root.join(".git")).expect("mkdir");
+        // The repository's .gitignore, above the service's cwd, speaks for it too.
+        std::fs::write(root.join(".gitignore"), "*.log\n").expect("write");
+        std::fs::write(app.join("src/.gitignore"), "gen/\n").expect("write");
+        let mut w = Watch::new(vec![app.join("src"), app.join("config/*.toml")]);
+        w.ignore = vec!["target".into(), "*.tmp".into(), "!keep.tmp".into()];
+        let m = Matcher::new(&w, &app);
+        let counts = |rel: &str| m.counts(&app.join(rel));
+        assert!(counts("src/main.rs"));
+        assert!(counts("src/deep/er/mod.rs"));
+        assert!(counts("config/app.toml"));
+        assert!(counts("src/keep.tmp"), "whitelisted by !keep.tmp");
+        assert!(!counts("config/app.toml.bak"));
+        assert!(!counts("config/sub/app.toml"), "* stays in one directory");
+        assert!(!counts("README.md"), "not watched");
+        assert!(!counts("src/scratch.tmp"), "ignore line");
+        assert!(!counts("src/target/x.rs"), "ignore line, any depth");
+        assert!(!counts("src/run.log"), "the repository's .gitignore");
+        assert!(!counts("src/gen/x.rs"), "src/.gitignore");
+        assert!(!counts("src/.git/index"), "git's own files");
+    }
+
+    #[test]
+    fn reads_are_not_changes() {
+        use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind};
+        use notify::EventKind;
+        assert!(!is_change(EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
+        assert!(!is_change(EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(is_change(EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(is_change(EventKind::Create(CreateKind::File)));
+        assert!(is_change(EventKind::Modify(ModifyKind::Any)));
+    }
+}
