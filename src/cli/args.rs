@@ -374,12 +374,20 @@ pub struct LogsArgs {
     /// How many lines per service.
     #[arg(short = 'n', long = "lines", default_value_t = 100)]
     pub lines: usize,
-    /// Keep printing new lines until interrupted (needs a running supervisor).
-    #[arg(short = 'f', long)]
+    /// Keep printing new lines until interrupted (needs a running supervisor; waits for
+    /// it across a restart).
+    #[arg(short = 'f', long, conflicts_with = "until")]
     pub follow: bool,
-    /// Only lines newer than this (e.g. 10m, 2h).
-    #[arg(long, value_parser = parse_duration)]
-    pub since: Option<std::time::Duration>,
+    /// Only lines from this time on: an age (10m, 2h) or a time (2026-12-02T10:00:00Z,
+    /// `2026-12-02 10:00:00`, 2026-12-02; UTC unless an offset is given).
+    #[arg(long, value_parser = parse_when, value_name = "WHEN")]
+    pub since: Option<std::time::SystemTime>,
+    /// Only lines before this time: an age or a time, as for --since.
+    #[arg(long, value_parser = parse_when, value_name = "WHEN")]
+    pub until: Option<std::time::SystemTime>,
+    /// Only lines matching this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    pub grep: Option<regex::Regex>,
     /// Only this stream.
     #[arg(long, value_enum)]
     pub stream: Option<StreamArg>,
@@ -490,6 +498,47 @@ pub struct UninstallArgs {
     /// The service name given to `install` (default: derived from the spec and role).
     #[arg(long)]
     pub name: Option<String>,
+}
+
+/// An age before now (`10m`) or a time: RFC 3339 with an offset, or a UTC date and time
+/// (`2026-12-02 10:00:00`, `2026-12-02T10:00`, `2026-12-02`).
+pub(crate) fn parse_when(s: &str) -> Result<std::time::SystemTime, String> {
+    let s = s.trim();
+    if let Ok(d) = humantime::parse_duration(s) {
+        return std::time::SystemTime::now()
+            .checked_sub(d)
+            .ok_or_else(|| format!("{s} ago is before the epoch"));
+    }
+    if let Ok(t) = humantime::parse_rfc3339_weak(s) {
+        return Ok(t);
+    }
+    // An offset other than Z: move the local reading to UTC.
+    if s.len() > 6 {
+        let (head, tail) = s.split_at(s.len() - 6);
+        let b = tail.as_bytes();
+        if (b[0] == b'+' || b[0] == b'-') && b[3] == b':' {
+            let h: u64 = tail[1..3].parse().map_err(|_| bad_when(s))?;
+            let m: u64 = tail[4..6].parse().map_err(|_| bad_when(s))?;
+            let off = std::time::Duration::from_secs(h * 3600 + m * 60);
+            let t = humantime::parse_rfc3339_weak(head).map_err(|_| bad_when(s))?;
+            return if b[0] == b'+' {
+                t.checked_sub(off)
+            } else {
+                t.checked_add(off)
+            }
+            .ok_or_else(|| bad_when(s));
+        }
+    }
+    for suffix in [":00", " 00:00:00"] {
+        if let Ok(t) = humantime::parse_rfc3339_weak(&format!("{s}{suffix}")) {
+            return Ok(t);
+        }
+    }
+    Err(bad_when(s))
+}
+
+fn bad_when(s: &str) -> String {
+    format!("{s:?} is neither an age (10m, 2h) nor a time (2026-12-02T10:00:00Z, \"2026-12-02 10:00\", 2026-12-02)")
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
