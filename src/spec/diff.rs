@@ -135,6 +135,9 @@ pub(crate) fn service(old: &Service, new: &Service) -> Change {
     live("logs", old.logs != new.logs);
     live("reload_on", old.reload_on != new.reload_on);
     live("reload_signal", old.reload_signal != new.reload_signal);
+    // The supervisor's watcher and timer are set up anew; the process is left as it is.
+    live("watch", old.watch != new.watch);
+    live("schedule", old.schedule != new.schedule);
     c
 }
 
