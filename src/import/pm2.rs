@@ -198,6 +198,15 @@ fn app_keys(cx: &Cx, app: &Node, script: &str, svc: &mut Svc) {
                     svc.set("group", Val::str(g));
                 }
             }
+            "watch" => watch(app, v, svc),
+            "ignore_watch" | "watch_delay" => {
+                if !matches!(
+                    app.get("watch"),
+                    Some(Node::Bool(true) | Node::Seq(_) | Node::Str(_))
+                ) {
+                    svc.skip(format!("{k} (without watch)"));
+                }
+            }
             k if k.starts_with("env_") => svc.skip(format!(
                 "{k} (pm2's --env {}: copy what you need into env)",
                 &k[4..]
@@ -215,6 +224,33 @@ fn app_keys(cx: &Cx, app: &Node, script: &str, svc: &mut Svc) {
             other => svc.skip(format!("{other} = {}", brief(v))),
         }
     }
+}
+
+/// pm2's `watch` (true: the app's directory; or paths), `ignore_watch` and `watch_delay`
+/// (ms) as the spec's `watch` table.
+fn watch(app: &Node, v: &Node, svc: &mut Svc) {
+    let paths = match v {
+        Node::Bool(false) => return,
+        Node::Bool(true) => vec![".".to_string()],
+        other => match other.strings() {
+            Some(p) if !p.is_empty() => p,
+            _ => {
+                svc.skip(format!("watch = {}", brief(v)));
+                return;
+            }
+        },
+    };
+    let mut table = vec![("paths".to_string(), Val::strs(paths.iter().map(|p| lit(p))))];
+    // pm2 ignores node_modules when told nothing else.
+    let ignore = app
+        .get("ignore_watch")
+        .and_then(Node::strings)
+        .unwrap_or_else(|| vec!["node_modules".into()]);
+    table.push(("ignore".into(), Val::strs(ignore.iter().map(|p| lit(p)))));
+    if let Some(d) = app.get("watch_delay").and_then(millis) {
+        table.push(("debounce".into(), Val::str(d)));
+    }
+    svc.set("watch", Val::Table(table));
 }
 
 fn brief(v: &Node) -> String {
@@ -319,7 +355,15 @@ mod tests {
         .expect("read");
         let skipped = d.services[0].skipped.join("\n");
         assert!(skipped.contains("instances = max"), "{skipped}");
-        assert!(skipped.contains("watch = true"), "{skipped}");
+        assert!(!skipped.contains("watch"), "{skipped}");
+        let watch = d.services[0].keys.iter().find(|(k, _)| k == "watch");
+        assert_eq!(
+            watch.map(|(_, v)| v),
+            Some(&Val::Table(vec![
+                ("paths".into(), Val::strs(["."])),
+                ("ignore".into(), Val::strs(["node_modules"])),
+            ]))
+        );
         assert!(read_json(dir.path(), r#"{"apps": [{"name": "a"}]}"#).is_err());
         assert!(read_json(dir.path(), r#"{"apps": []}"#).is_err());
         assert!(read_json(
