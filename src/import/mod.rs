@@ -180,6 +180,14 @@ pub fn import(path: &Path, opts: &Options) -> Result<Imported, ImportError> {
         Format::Sessions => sessions::read(&cx, &yaml(&cx, &text)?)?,
     };
     let mut draft = draft;
+    for (i, svc) in draft.services.iter().enumerate() {
+        if draft.services[..i].iter().any(|s| s.name == svc.name) {
+            return Err(cx.error(
+                0,
+                format!("two services are named {:?} once their names are made valid (letters, digits, _ . -)", svc.name),
+            ));
+        }
+    }
     if cx.src_dir != cx.out_dir
         && matches!(format, Format::Procfile | Format::Supervisord | Format::Pm2)
     {

@@ -129,3 +129,15 @@ fn restart_defaults_to_no_and_nothing_to_import_is_an_error() {
     assert!(read(&cx, &from_yaml("services: {}\n").expect("yaml")).is_err());
     assert!(read(&cx, &from_yaml("web: x\n").expect("yaml")).is_err());
 }
+
+#[test]
+fn names_that_collide_once_made_valid_are_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("compose.yaml");
+    std::fs::write(&path, "services:\n  a b: {image: x}\n  a-b: {image: y}\n").expect("write");
+    let e = super::super::import(&path, &super::super::Options::default()).expect_err("collision");
+    assert!(
+        e.to_string().contains("two services are named \"a-b\""),
+        "{e}"
+    );
+}
