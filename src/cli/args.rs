@@ -332,8 +332,8 @@ pub struct ImportArgs {
     /// Print the proctor.toml to stdout instead of writing it.
     #[arg(long, conflicts_with_all = ["out", "force"])]
     pub print: bool,
-    /// Where to write it (a file, or a directory for its proctor.toml; default: proctor.toml
-    /// next to the source).
+    /// Where to write it (a file, or a directory for its proctor.toml; default: `--file`,
+    /// else proctor.toml next to the source).
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
     /// Overwrite an existing proctor.toml.

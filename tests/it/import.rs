@@ -229,6 +229,9 @@ fn print_out_force_and_from() {
     );
     let cwd = ctx.dir.path().display().to_string();
     assert!(moved.contains(&format!("cwd = \"{cwd}\"")), "{moved}");
+    // --file names the spec to write, as for every verb.
+    ctx.ok(&["import", "processes.txt", "--file", "other.toml"]);
+    assert!(ctx.dir.path().join("other.toml").is_file());
     // --from overrides detection; a file that is none of them is an error.
     let wrong = ctx.run(&["import", "--print", "--from", "compose", "processes.txt"]);
     assert!(!wrong.status.success());

@@ -10,8 +10,13 @@ use crate::cli::Printer;
 use crate::import::{self, Imported, Options};
 use crate::spec::{self, Spec};
 
-pub(crate) fn run(a: &ImportArgs, p: &Printer) -> Result<ExitCode> {
-    let out = if a.print { None } else { Some(out_path(a)?) };
+/// `file` (`--file`, the spec) is where to write when `--out` is not given.
+pub(crate) fn run(file: Option<&Path>, a: &ImportArgs, p: &Printer) -> Result<ExitCode> {
+    let out = if a.print {
+        None
+    } else {
+        Some(out_path(a.out.as_deref().or(file), &a.source))
+    };
     let opts = Options {
         from: a.from,
         out_dir: out.as_deref().and_then(Path::parent).map(Path::to_path_buf),
@@ -51,19 +56,18 @@ pub(crate) fn run(a: &ImportArgs, p: &Printer) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The proctor.toml to write: `--out` (a directory gets one inside), else beside the source.
-fn out_path(a: &ImportArgs) -> Result<PathBuf> {
-    let path = match &a.out {
+/// The proctor.toml to write: `out` (a directory gets one inside), else beside the source.
+fn out_path(out: Option<&Path>, source: &Path) -> PathBuf {
+    let path = match out {
         Some(o) if o.is_dir() => o.join(spec::FILE_NAME),
-        Some(o) => o.clone(),
-        None => a
-            .source
+        Some(o) => o.to_path_buf(),
+        None => source
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .join(spec::FILE_NAME),
     };
-    Ok(std::path::absolute(&path).unwrap_or(path))
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 fn warn(imported: &Imported, p: &Printer) {

@@ -48,7 +48,7 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Signal(a) => control::signal(file, &a, p),
         Cmd::Validate(a) => validate::run(file, &a, p),
         Cmd::Init(a) => init::run(file, a, p),
-        Cmd::Import(a) => import::run(&a, p),
+        Cmd::Import(a) => import::run(file, &a, p),
         Cmd::Install(a) => install::install(file, a, p),
         Cmd::Uninstall(a) => install::uninstall(file, a, p),
         Cmd::Supervise(a) => supervise::run(file, a),
