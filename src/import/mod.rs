@@ -83,7 +83,7 @@ impl std::str::FromStr for Format {
 #[non_exhaustive]
 pub enum ImportError {
     /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -362,7 +362,8 @@ fn yaml(cx: &Cx, text: &str) -> Result<Node, ImportError> {
             .and_then(|l| usize::try_from(l.line()).ok())
             .unwrap_or(0);
         let message = e.to_string();
-        let first = message.lines().next().unwrap_or("invalid YAML").to_string();
+        let first = message.lines().next().unwrap_or_default();
+        let first = first.strip_prefix("error: ").unwrap_or(first).to_string();
         cx.error(line, format!("invalid YAML: {first}"))
     })
 }
