@@ -316,3 +316,54 @@ fn plain_init_without_a_spec_writes_the_starter() {
     ctx.write_spec("[service.main]\ncommand = [\"sh\", \"-c\", \"exit 3\"]\nrestart = \"no\"\n");
     assert_eq!(ctx.run(&["init"]).status.code(), Some(3));
 }
+
+/// The imported healthcheck is a readiness probe that execs into the running container, and
+/// a `service_healthy` dependent waits for it (needs podman and the test image).
+#[test]
+fn compose_healthcheck_gates_its_dependent_under_podman() {
+    use crate::backends::{podman_usable, unique_project, IMAGE};
+    if !podman_usable() {
+        return;
+    }
+    let ctx = fixture("procfile");
+    let project = unique_project();
+    let compose = format!(
+        "name: {project}\nservices:\n  web:\n    image: {IMAGE}\n    command: [sh, -c, \"trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait\"]\n    healthcheck:\n      test: [\"CMD-SHELL\", \"test -f /www/index.html && pidof httpd\"]\n      interval: 1s\n  app:\n    image: {IMAGE}\n    command: [sh, -c, \"trap 'exit 0' TERM; sleep 1000 & wait\"]\n    depends_on:\n      web: {{condition: service_healthy}}\n"
+    );
+    std::fs::write(ctx.dir.path().join("compose.yaml"), compose).expect("write compose");
+    let (spec, _) = import(&ctx, "compose.yaml", &[]);
+    assert!(
+        spec.contains(&format!("exec proctor-{project}-web sh -c")),
+        "{spec}"
+    );
+    runs_keeping(&ctx, &["web", "app"]);
+    let st = json(&ctx.ok(&["status", "--json"]));
+    let web = st["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == "web"))
+        .expect("web in status");
+    assert_eq!(web["ready"], true, "{st}");
+    ctx.ok(&["down"]);
+}
+
+/// `up -d` and check that exactly `running` run (left running).
+fn runs_keeping(ctx: &TestContext, running: &[&str]) {
+    let out = ctx
+        .cmd()
+        .args(["up", "-d", "--timeout", "60s"])
+        .output()
+        .expect("up");
+    assert!(out.status.success(), "up -d: {}", stderr(&out));
+    let st = json(&ctx.ok(&["status", "--json"]));
+    let mut up: Vec<&str> = st["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .filter(|s| s["state"] == "running")
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    up.sort_unstable();
+    let mut want = running.to_vec();
+    want.sort_unstable();
+    assert_eq!(up, want, "{st}");
+}
