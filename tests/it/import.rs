@@ -306,6 +306,11 @@ fn plain_init_without_a_spec_writes_the_starter() {
     let out = ctx.run(&["init"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
+        stderr(&out).contains("no proctor.toml here"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
         stderr(&out).contains("proctor import --force docker-compose.yml"),
         "{}",
         stderr(&out)

@@ -15,6 +15,9 @@ use crate::supervise::{run_blocking, Echo, Init, Options};
 
 pub(crate) fn run(file: Option<&Path>, a: InitArgs, p: &Printer) -> Result<ExitCode> {
     if a.new || wants_starter(file, &a) {
+        if !a.new {
+            p.note("no proctor.toml here and not a container's PID 1 (`proctor init -- CMD` runs one): starting a project");
+        }
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         return super::starter::write(&cwd, p);
     }
