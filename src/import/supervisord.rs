@@ -279,6 +279,7 @@ fn program(cx: &Cx, raw_name: &str, section: &Section) -> Result<Svc, ImportErro
                     ));
                 }
             }
+            "stdout_logfile_maxbytes" | "stdout_logfile_backups" => logs(key, v, &mut svc),
             k if k.starts_with("stdout_") || k.starts_with("stderr_") || k == "redirect_stderr" => {
                 svc.skip(format!(
                     "{k} = {v} (proctor keeps each service's output itself: `proctor logs {}`)",
@@ -289,6 +290,42 @@ fn program(cx: &Cx, raw_name: &str, section: &Section) -> Result<Svc, ImportErro
         }
     }
     Ok(svc)
+}
+
+/// `stdout_logfile_maxbytes` (`50MB`, powers of 1024; 0 = no rotation) and
+/// `stdout_logfile_backups` as the spec's `logs = { max_size, keep }`.
+fn logs(key: &str, v: &str, svc: &mut Svc) {
+    let v = v.trim();
+    let entry = if key.ends_with("maxbytes") {
+        let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+        let (num, unit) = v.split_at(split);
+        let unit = match unit.to_ascii_uppercase().as_str() {
+            "" => "",
+            "KB" => "KiB",
+            "MB" => "MiB",
+            "GB" => "GiB",
+            _ => "?",
+        };
+        match num.parse::<u64>() {
+            Ok(n) if unit != "?" && n > 0 => ("max_size", Val::str(format!("{n}{unit}"))),
+            _ => {
+                return svc.skip(format!(
+                    "{key} = {v} (proctor always rotates: 10MB by default)"
+                ))
+            }
+        }
+    } else {
+        match v.parse::<i64>() {
+            Ok(n) if (0..=1000).contains(&n) => ("keep", Val::Int(n)),
+            _ => return svc.skip(format!("{key} = {v} (expected 0 to 1000)")),
+        }
+    };
+    let mut table = match svc.keys.iter().find(|(k, _)| k == "logs") {
+        Some((_, Val::Table(t))) => t.clone(),
+        _ => Vec::new(),
+    };
+    table.push((entry.0.to_string(), entry.1));
+    svc.set("logs", Val::Table(table));
 }
 
 /// supervisord's `KEY="value",KEY2=value2` (quotes optional; commas inside quotes kept).
@@ -397,6 +434,16 @@ mod tests {
         assert!(d.services[0]
             .keys
             .contains(&("umask".into(), Val::str("022"))));
+        let d = read(
+            &cx(dir.path()),
+            "[program:a]\ncommand=x\nstdout_logfile_maxbytes=50MB\nstdout_logfile_backups=3\n",
+        )
+        .expect("read");
+        let logs = Val::Table(vec![
+            ("max_size".into(), Val::str("50MiB")),
+            ("keep".into(), Val::Int(3)),
+        ]);
+        assert!(d.services[0].keys.contains(&("logs".into(), logs)));
         let e =
             read(&cx(dir.path()), "[program:a]\ncommand=x\nautostart=maybe\n").expect_err("bad");
         assert!(
