@@ -63,7 +63,12 @@ pub(super) fn variables(ctx: &mut Ctx<'_>, doc: &DeTable<'_>) -> BTreeMap<String
             }
         }
     }
-    vars.extend(std::env::vars());
+    // `env::vars` panics on a variable that is not UTF-8; such a one cannot be spliced
+    // into a TOML string anyway, so it reads as unset.
+    vars.extend(
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+    );
     vars
 }
 
