@@ -66,13 +66,18 @@ pub(super) fn resolved(path: &Path) -> Result<String, SpecErrors> {
     if let Some(DeValue::Table(t)) = doc.get("service").map(|v| v.get_ref()) {
         for unit in expand::units(&mut ctx, t, &templates, &vars, &BTreeMap::new()) {
             let mut table = plain(unit.table.get_ref());
-            if let (Some(r), toml::Value::Table(t)) = (&unit.replica, &mut table) {
+            // `ports_from` is gone from the table: without replicas too, its PORT must stay.
+            if let (true, toml::Value::Table(t)) =
+                (unit.replica.is_some() || unit.port.is_some(), &mut table)
+            {
                 let env = t
                     .entry("env")
                     .or_insert_with(|| toml::Value::Table(toml::Table::new()));
                 if let toml::Value::Table(env) = env {
-                    env.insert("PROCTOR_INSTANCE".into(), r.index.to_string().into());
-                    env.insert("PROCTOR_REPLICAS".into(), r.count.to_string().into());
+                    if let Some(r) = &unit.replica {
+                        env.insert("PROCTOR_INSTANCE".into(), r.index.to_string().into());
+                        env.insert("PROCTOR_REPLICAS".into(), r.count.to_string().into());
+                    }
                     if let Some(p) = unit.port {
                         env.entry("PORT").or_insert(p.to_string().into());
                     }
@@ -130,10 +135,24 @@ fn depends_on_members(services: &mut toml::Table) {
     }
 }
 
-/// A parsed value as a plain TOML value.
+/// `s` written so that reading it back interpolates to `s` again: a `$` that starts `$$`
+/// or `${` is doubled (a bare `$VAR` is never interpolated, so it stays as it is).
+fn escape_dollars(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '$' && matches!(chars.peek(), Some('$' | '{')) {
+            out.push('$');
+        }
+    }
+    out
+}
+
+/// A parsed value as a plain TOML value, its strings escaped to read back the same.
 fn plain(v: &DeValue<'_>) -> toml::Value {
     match v {
-        DeValue::String(s) => toml::Value::String(s.to_string()),
+        DeValue::String(s) => toml::Value::String(escape_dollars(s)),
         DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
             .map(toml::Value::Integer)
             .unwrap_or_else(|_| toml::Value::String(i.as_str().to_string())),

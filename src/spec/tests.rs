@@ -306,3 +306,31 @@ fn no_services_is_an_error() {
     let (_, _, msg) = error("[project]\nname = \"x\"\n");
     assert!(msg.contains("no services declared"), "{msg}");
 }
+
+/// `validate --print` shows what proctor runs: read back, it gives the same services.
+#[test]
+fn the_resolved_spec_reads_back_the_same() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("proctor.toml");
+    std::fs::write(
+        &path,
+        "[service.one]\ncommand = [\"x\"]\nports_from = 9000\n\n\
+         [service.many]\ncommand = [\"x\"]\nreplicas = 2\nports_from = 9100\n\
+         env = { LITERAL = \"$${HOME} $$$$ $HOME\" }\n",
+    )
+    .expect("write");
+    let spec = Spec::load(&path).expect("valid");
+    assert_eq!(
+        spec.services[0].env.get("PORT").map(String::as_str),
+        Some("9000")
+    );
+    let printed = Spec::resolved_toml(&path).expect("resolved");
+    let again = Spec::parse_str(&printed, &path).expect("reads back");
+    let env = |s: &Spec| -> Vec<(String, BTreeMap<String, String>)> {
+        s.services
+            .iter()
+            .map(|s| (s.name.clone(), s.env.clone()))
+            .collect()
+    };
+    assert_eq!(env(&again), env(&spec), "{printed}");
+}
