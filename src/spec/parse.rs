@@ -112,23 +112,36 @@ fn depends_on_members(services: &mut toml::Table) {
     }
     for (_, s) in services.iter_mut() {
         match s.get_mut("depends_on") {
+            // A replica also listed on its own is named once, with its own condition.
             Some(toml::Value::Array(a)) => {
-                *a = std::mem::take(a)
-                    .into_iter()
-                    .flat_map(|d| match d.as_str().and_then(|n| groups.get(n)) {
-                        Some(members) => members.iter().map(|m| m.as_str().into()).collect(),
-                        None => vec![d],
-                    })
-                    .collect();
+                let items = std::mem::take(a);
+                for d in &items {
+                    let Some(members) = d.as_str().and_then(|n| groups.get(n)) else {
+                        a.push(d.clone());
+                        continue;
+                    };
+                    for m in members {
+                        let named = |o: &toml::Value| o.as_str() == Some(m.as_str());
+                        if !items.iter().any(named) && !a.iter().any(named) {
+                            a.push(m.as_str().into());
+                        }
+                    }
+                }
             }
             Some(toml::Value::Table(t)) => {
-                *t = std::mem::take(t)
-                    .into_iter()
-                    .flat_map(|(n, c)| match groups.get(&n) {
-                        Some(members) => members.iter().map(|m| (m.clone(), c.clone())).collect(),
-                        None => vec![(n, c)],
-                    })
-                    .collect();
+                let items = std::mem::take(t);
+                for (n, c) in &items {
+                    match groups.get(n) {
+                        Some(members) => {
+                            for m in members.iter().filter(|m| !items.contains_key(m.as_str())) {
+                                t.entry(m.clone()).or_insert_with(|| c.clone());
+                            }
+                        }
+                        None => {
+                            t.insert(n.clone(), c.clone());
+                        }
+                    }
+                }
             }
             _ => {}
         }
@@ -296,19 +309,31 @@ fn groups_in_depends_on(services: &mut [crate::spec::Service]) {
         return;
     }
     for s in services.iter_mut() {
-        let mut extra = Vec::new();
-        for d in s.depends_on.iter_mut() {
+        let mut extra: Vec<crate::spec::Dependency> = Vec::new();
+        for k in 0..s.depends_on.len() {
+            let d = &s.depends_on[k];
             if services_named(&groups, &d.name) {
                 continue;
             }
-            if let Some(members) = groups.get(&d.name) {
-                let condition = d.condition;
-                d.name = members[0].clone();
-                extra.extend(members[1..].iter().map(|m| crate::spec::Dependency {
-                    name: m.clone(),
-                    condition,
-                }));
+            let Some(members) = groups.get(&d.name) else {
+                continue;
+            };
+            // A replica listed on its own keeps its own entry (and condition); a name
+            // listed twice is still reported as such.
+            let listed = |m: &String| {
+                s.depends_on.iter().any(|o| &o.name == m) || extra.iter().any(|o| &o.name == m)
+            };
+            let mut todo: Vec<&String> = members.iter().filter(|m| !listed(m)).collect();
+            if todo.is_empty() {
+                todo.push(&members[0]);
             }
+            let condition = d.condition;
+            let first = todo[0].clone();
+            extra.extend(todo[1..].iter().map(|m| crate::spec::Dependency {
+                name: (*m).clone(),
+                condition,
+            }));
+            s.depends_on[k].name = first;
         }
         s.depends_on.extend(extra);
     }

@@ -316,7 +316,9 @@ fn the_resolved_spec_reads_back_the_same() {
         &path,
         "[service.one]\ncommand = [\"x\"]\nports_from = 9000\n\n\
          [service.many]\ncommand = [\"x\"]\nreplicas = 2\nports_from = 9100\n\
-         env = { LITERAL = \"$${HOME} $$$$ $HOME\" }\n",
+         env = { LITERAL = \"$${HOME} $$$$ $HOME\" }\n\n\
+         [service.b]\ncommand = [\"x\"]\ndepends_on = [\"many.1\", \"many\"]\n\n\
+         [service.c]\ncommand = [\"x\"]\ndepends_on = { many = \"started\", \"many.0\" = \"ready\" }\n",
     )
     .expect("write");
     let spec = Spec::load(&path).expect("valid");
@@ -333,4 +335,47 @@ fn the_resolved_spec_reads_back_the_same() {
             .collect()
     };
     assert_eq!(env(&again), env(&spec), "{printed}");
+    let deps = |s: &Spec| -> Vec<(String, Vec<(String, Condition)>)> {
+        s.services
+            .iter()
+            .map(|s| {
+                let mut d: Vec<_> = s
+                    .depends_on
+                    .iter()
+                    .map(|d| (d.name.clone(), d.condition))
+                    .collect();
+                d.sort_by(|a, b| a.0.cmp(&b.0));
+                (s.name.clone(), d)
+            })
+            .collect()
+    };
+    assert_eq!(deps(&again), deps(&spec), "{printed}");
+}
+
+/// A group in `depends_on` next to one of its own replicas names each replica once.
+#[test]
+fn a_group_and_one_of_its_replicas_in_depends_on_are_not_a_duplicate() {
+    let spec = parse(
+        "[service.a]\ncommand = [\"x\"]\nreplicas = 3\n\n\
+         [service.b]\ncommand = [\"x\"]\ndepends_on = [\"a.1\", \"a\"]\n\n\
+         [service.c]\ncommand = [\"x\"]\ndepends_on = { a = \"started\", \"a.0\" = \"ready\" }\n",
+    )
+    .expect("valid");
+    let deps = |name: &str| -> Vec<String> {
+        let mut d: Vec<String> = spec
+            .service(name)
+            .expect("service")
+            .depends_on
+            .iter()
+            .map(|d| d.name.clone())
+            .collect();
+        d.sort();
+        d
+    };
+    assert_eq!(deps("b"), ["a.0", "a.1", "a.2"]);
+    assert_eq!(deps("c"), ["a.0", "a.1", "a.2"]);
+    // The same name twice is still a mistake.
+    let (line, _, msg) = error("[service.a]\ncommand = [\"x\"]\nreplicas = 2\n\n[service.b]\ncommand = [\"x\"]\ndepends_on = [\"a\", \"a\"]\n");
+    assert_eq!(line, 7, "{msg}");
+    assert!(msg.contains("listed twice"), "{msg}");
 }
