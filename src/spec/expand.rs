@@ -96,10 +96,39 @@ fn read_env_file(
                 vars.insert(k, v);
             }
             Err(e) => {
-                ctx.errors.push(file_error(path, format!("{e}")));
+                ctx.errors.push(malformed(path, &e));
                 return;
             }
         }
+    }
+}
+
+/// A line of an env file that does not parse, placed at its line and column in that file.
+fn malformed(path: &Path, e: &dotenvy::Error) -> SpecError {
+    let dotenvy::Error::LineParse(line, index) = e else {
+        return file_error(path, format!("{e}"));
+    };
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let logical = line.trim_end();
+    // The parser hands back the line's text, not its number: find it in the file.
+    let (line_no, col) = match text.find(logical) {
+        Some(start) => {
+            let at = start + (*index).min(logical.len());
+            let before = text.get(..at).unwrap_or("");
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            (
+                before.matches('\n').count() + 1,
+                before.get(line_start..).unwrap_or("").chars().count() + 1,
+            )
+        }
+        None => (1, 1),
+    };
+    SpecError {
+        file: path.to_path_buf(),
+        line: line_no,
+        col,
+        message: format!("malformed line {logical:?}: expected KEY=value"),
+        help: Some("quote a value with spaces or quotes in it: KEY=\"a value\"".into()),
     }
 }
 

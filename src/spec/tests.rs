@@ -379,3 +379,28 @@ fn a_group_and_one_of_its_replicas_in_depends_on_are_not_a_duplicate() {
     assert_eq!(line, 7, "{msg}");
     assert!(msg.contains("listed twice"), "{msg}");
 }
+
+/// A malformed line in `.env` or in a `[project] env_file` is placed at its line.
+#[test]
+fn a_malformed_env_file_line_has_a_position() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("proctor.toml");
+    std::fs::write(tmp.path().join(".env"), "# vars\nA=1\n\nB C=2\n").expect("write");
+    std::fs::write(tmp.path().join("extra.env"), "X=1\nY = 'open\n").expect("write");
+    std::fs::write(
+        &path,
+        "[project]\nenv_file = \"extra.env\"\n\n[service.a]\ncommand = [\"x\"]\n",
+    )
+    .expect("write");
+    let errs = Spec::load(&path).expect_err("malformed").0;
+    let at: Vec<(String, usize)> = errs
+        .iter()
+        .map(|e| {
+            let file = e.file.file_name().map(|f| f.to_string_lossy().into_owned());
+            (file.unwrap_or_default(), e.line)
+        })
+        .collect();
+    assert!(at.contains(&(".env".to_string(), 4)), "{errs:#?}");
+    assert!(at.contains(&("extra.env".to_string(), 2)), "{errs:#?}");
+    assert!(errs.iter().all(|e| e.line > 0 && e.col > 0), "{errs:#?}");
+}
