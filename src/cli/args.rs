@@ -531,8 +531,8 @@ pub(crate) fn parse_when(s: &str) -> Result<std::time::SystemTime, String> {
         return Ok(t);
     }
     // An offset other than Z: move the local reading to UTC.
-    if s.len() > 6 {
-        let (head, tail) = s.split_at(s.len() - 6);
+    // `split_at_checked`: the last six bytes may not start on a character (`éééé1`).
+    if let Some((head, tail)) = s.len().checked_sub(6).and_then(|at| s.split_at_checked(at)) {
         let b = tail.as_bytes();
         if (b[0] == b'+' || b[0] == b'-') && b[3] == b':' {
             let h: u64 = tail[1..3].parse().map_err(|_| bad_when(s))?;
