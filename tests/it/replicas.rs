@@ -168,3 +168,26 @@ fn a_replica_name_that_collides_is_an_error() {
     let err = crate::support::stderr(&out);
     assert!(err.contains("service `web.1` is declared twice"), "{err}");
 }
+
+#[test]
+fn an_ad_hoc_service_cannot_take_a_group_or_replica_name() {
+    let ctx = TestContext::new("[service.web]\nreplicas = 2\ncommand = [\"sleep\", \"1000\"]\n");
+    ctx.ok(&["up", "-d", "--timeout", "20s"]);
+    // `web` stands for the group, and `web.2` is the name `scale web 3` gives: an ad-hoc
+    // service under either would shadow the group or keep `scale` from adding its replica.
+    for name in ["web", "web.1", "web.2"] {
+        let out = ctx.run(&["run", name, "--", "sleep", "1000"]);
+        let err = crate::support::stderr(&out);
+        assert!(!out.status.success(), "{name}: {err}");
+        assert!(err.contains("replicas"), "{name}: {err}");
+    }
+    ctx.ok(&["scale", "web", "3", "--timeout", "20s"]);
+    let names: Vec<String> = pids(&ctx).into_iter().map(|(n, _, _)| n).collect();
+    assert_eq!(names, ["web.0", "web.1", "web.2"]);
+    assert!(ctx
+        .status()
+        .services
+        .iter()
+        .all(|s| s.group.as_deref() == Some("web")));
+    ctx.ok(&["down", "--timeout", "5s"]);
+}
