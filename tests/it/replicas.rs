@@ -191,3 +191,24 @@ fn an_ad_hoc_service_cannot_take_a_group_or_replica_name() {
         .all(|s| s.group.as_deref() == Some("web")));
     ctx.ok(&["down", "--timeout", "5s"]);
 }
+
+#[test]
+fn restart_of_a_group_takes_the_file_as_it_is_now_like_restart_of_a_replica() {
+    let spec = |x: &str| {
+        format!(
+            "[service.web]\nreplicas = 2\ncommand = [\"sh\", \"-c\", \"echo x=$X; exec sleep 1000\"]\nenv = {{ X = \"{x}\" }}\n"
+        )
+    };
+    let ctx = TestContext::new(&spec("one"));
+    ctx.ok(&["up", "-d", "--timeout", "20s"]);
+    ctx.write_spec(&spec("two"));
+    ctx.ok(&["restart", "web", "--timeout", "20s"]);
+    let logs = ctx.ok(&["logs", "web"]);
+    for r in ["web.0", "web.1"] {
+        assert!(
+            logs.lines().any(|l| l.contains(r) && l.contains("x=two")),
+            "{r} restarted with the new env: {logs}"
+        );
+    }
+    ctx.ok(&["down", "--timeout", "5s"]);
+}
