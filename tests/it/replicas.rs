@@ -212,3 +212,35 @@ fn restart_of_a_group_takes_the_file_as_it_is_now_like_restart_of_a_replica() {
     }
     ctx.ok(&["down", "--timeout", "5s"]);
 }
+
+#[test]
+fn scale_json_fails_when_a_new_replica_does_not_come_up() {
+    let ctx = TestContext::new(
+        "[service.web]\nreplicas = 1\nrestart = \"no\"\nready = { exec = [\"true\"] }\n\
+         command = [\"sh\", \"-c\", \"test $PROCTOR_INSTANCE = 0 && exec sleep 1000; exit 3\"]\n",
+    );
+    ctx.ok(&["up", "-d", "--timeout", "20s"]);
+    for json in [false, true] {
+        let mut args = vec!["scale", "web", "2", "--timeout", "20s"];
+        if json {
+            args.push("--json");
+        }
+        let out = ctx.run(&args);
+        assert!(
+            !out.status.success(),
+            "json {json}: web.1 exited before ready"
+        );
+        assert!(
+            crate::support::stderr(&out).contains("web.1"),
+            "json {json}: {}",
+            crate::support::stderr(&out)
+        );
+        if json {
+            let plan: serde_json::Value =
+                serde_json::from_slice(&out.stdout).expect("the plan, as JSON");
+            assert!(plan.is_array(), "{plan}");
+        }
+        ctx.ok(&["scale", "web", "1"]);
+    }
+    ctx.ok(&["down", "--timeout", "5s"]);
+}
