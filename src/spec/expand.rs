@@ -300,7 +300,7 @@ pub(super) fn units<'i>(
             (c, _) => c,
         };
         let port_base = ports_from.as_ref().and_then(|v| {
-            let n = ctx.uint("ports_from", v)?;
+            let n = number(ctx, vars, "ports_from", v, "a port from 1 to 65535")?;
             if (1..=65535).contains(&n) {
                 Some(n)
             } else {
@@ -368,24 +368,32 @@ pub(super) fn units<'i>(
     out
 }
 
-/// `replicas = N` (or a string that interpolates to N).
-fn replica_count(ctx: &mut Ctx<'_>, vars: &BTreeMap<String, String>, v: &Value<'_>) -> Option<u32> {
+/// A count or port: an integer, or a string that interpolates to one (`"${N:-3}"`).
+fn number(
+    ctx: &mut Ctx<'_>,
+    vars: &BTreeMap<String, String>,
+    key: &str,
+    v: &Value<'_>,
+    expected: &str,
+) -> Option<u64> {
     let mut v = v.clone();
     interpolate_value(ctx, &mut v, vars);
-    let n = match v.get_ref() {
+    match v.get_ref() {
         DeValue::String(s) => match s.trim().parse::<u64>() {
-            Ok(n) => n,
+            Ok(n) => Some(n),
             Err(_) => {
-                ctx.expected(
-                    "replicas",
-                    &v,
-                    &format!("an integer from 1 to {MAX_REPLICAS}"),
-                );
-                return None;
+                ctx.expected(key, &v, expected);
+                None
             }
         },
-        _ => ctx.uint("replicas", &v)?,
-    };
+        _ => ctx.uint(key, &v),
+    }
+}
+
+/// `replicas = N` (or a string that interpolates to N).
+fn replica_count(ctx: &mut Ctx<'_>, vars: &BTreeMap<String, String>, v: &Value<'_>) -> Option<u32> {
+    let expected = format!("an integer from 1 to {MAX_REPLICAS}");
+    let n = number(ctx, vars, "replicas", v, &expected)?;
     if (1..=u64::from(MAX_REPLICAS)).contains(&n) {
         Some(n as u32)
     } else {

@@ -404,3 +404,21 @@ fn a_malformed_env_file_line_has_a_position() {
     assert!(at.contains(&("extra.env".to_string(), 2)), "{errs:#?}");
     assert!(errs.iter().all(|e| e.line > 0 && e.col > 0), "{errs:#?}");
 }
+
+/// `ports_from`, like `replicas`, may come from a variable (`.env` holds the ports).
+#[test]
+fn ports_from_may_be_an_interpolated_string() {
+    let spec = parse(
+        "[service.web]\ncommand = [\"x\"]\nreplicas = \"${N:-2}\"\nports_from = \"${BASE_PORT_UNSET:-9000}\"\n",
+    )
+    .expect("valid");
+    let ports: Vec<&str> = spec
+        .services
+        .iter()
+        .map(|s| s.env["PORT"].as_str())
+        .collect();
+    assert_eq!(ports, ["9000", "9001"]);
+    let (line, col, msg) = error("[service.web]\ncommand = [\"x\"]\nports_from = \"http\"\n");
+    assert_eq!((line, col), (3, 14), "{msg}");
+    assert!(msg.contains("ports_from"), "{msg}");
+}
