@@ -7,6 +7,13 @@ use crate::support::{stderr, TestContext};
 fn validate(ctx: &TestContext, args: &[&str], vars: &[(&str, &str)]) -> (bool, String, String) {
     let mut cmd = ctx.cmd();
     cmd.arg("validate").args(args);
+    // What these specs read must come from the test alone, not from the shell that runs it
+    // (`NAME` is set in many).
+    for k in [
+        "NAME", "GREETING", "EMPTY", "UNSET", "SUBDIR", "EXTRA", "MODE", "TOKEN", "B",
+    ] {
+        cmd.env_remove(k);
+    }
     for (k, v) in vars {
         cmd.env(k, v);
     }
