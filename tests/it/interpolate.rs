@@ -170,6 +170,7 @@ fn a_variable_that_is_not_utf8_does_not_break_reading_the_spec() {
             "PROCTOR_TEST_LATIN1",
             std::ffi::OsStr::from_bytes(b"caf\xe9"),
         )
+        .env_remove("GREETING")
         .output()
         .expect("run proctor");
     let err = stderr(&out);
