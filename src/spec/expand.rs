@@ -151,9 +151,17 @@ pub(super) fn interpolate_value(ctx: &mut Ctx<'_>, v: &mut Value<'_>, vars: &(im
             Ok(None) => {}
             Err(p) => {
                 // Point at the expression when the value is written as it reads.
-                let needle = s[p.at..].split('}').next().unwrap_or("");
+                let needle = s.get(p.at..).unwrap_or("").split('}').next().unwrap_or("");
                 let raw = ctx.text().get(span.clone()).unwrap_or("");
-                let start = raw.find(needle).map_or(span.start, |i| span.start + i);
+                // The same text may come earlier (`$${X:?} ${X:?}`): take the same one.
+                let nth = s
+                    .get(..p.at)
+                    .map_or(0, |before| before.matches(needle).count());
+                let start = raw
+                    .match_indices(needle)
+                    .nth(nth)
+                    .or_else(|| raw.match_indices(needle).next())
+                    .map_or(span.start, |(i, _)| span.start + i);
                 ctx.error_help(start..span.end, p.message, p.help);
             }
         },

@@ -422,3 +422,13 @@ fn ports_from_may_be_an_interpolated_string() {
     assert_eq!((line, col), (3, 14), "{msg}");
     assert!(msg.contains("ports_from"), "{msg}");
 }
+
+/// An interpolation error points at the expression that failed, not at an escaped one
+/// that reads the same before it.
+#[test]
+fn an_interpolation_error_points_at_its_own_expression() {
+    let (line, col, msg) = error("[service.a]\ncommand = [\"$${UNSET_X:?} ${UNSET_X:?}\"]\n");
+    assert_eq!((line, col), (2, 27), "{msg}");
+    let (line, col, msg) = error("[service.a]\ncommand = [\"é ${UNSET_X:-ok} ${UNSET_X:?}\"]\n");
+    assert_eq!((line, col), (2, 30), "{msg}");
+}
