@@ -174,6 +174,7 @@ mod tests {
                 containment: crate::spec::Containment::Auto,
             },
             services,
+            export: crate::spec::ExportSettings::default(),
         }
     }
 

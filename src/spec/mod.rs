@@ -17,6 +17,7 @@ pub(crate) mod adhoc;
 mod depends;
 pub(crate) mod diff;
 mod error;
+mod export;
 mod identity;
 mod locate;
 mod parse;
@@ -28,6 +29,7 @@ mod validate;
 mod values;
 
 pub use error::{SpecError, SpecErrors};
+pub use export::{ExportSettings, PortMap, ServiceExport};
 pub use identity::{Identity, Rlimit, RESOURCES};
 pub use pattern::LogPattern;
 pub use validate::{Invalid, Seg};
@@ -51,6 +53,8 @@ pub struct Spec {
     pub project: Project,
     /// Services in the order the file declares them.
     pub services: Vec<Service>,
+    /// The `[export]` table (read by `proctor export` only).
+    pub export: ExportSettings,
 }
 
 /// The `[project]` table.
@@ -142,6 +146,8 @@ pub struct Service {
     pub reload_signal: Option<Signal>,
     /// Who it runs as and within which limits.
     pub identity: Identity,
+    /// A process or tmux service's `image` and `ports`, read by `proctor export` only.
+    pub export: ServiceExport,
 }
 
 /// `autostart = true | false | ["role", …]`.
@@ -414,6 +420,7 @@ impl Service {
             reload_on: Vec::new(),
             reload_signal: None,
             identity: Identity::default(),
+            export: ServiceExport::default(),
         }
     }
 

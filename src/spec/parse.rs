@@ -12,7 +12,7 @@ use super::validate;
 use super::values::{Ctx, Value};
 use super::{BackendKind, Project, Runtime, Spec, SpecError, SpecErrors};
 
-const TOP_KEYS: &[&str] = &["project", "service"];
+const TOP_KEYS: &[&str] = &["project", "service", "export"];
 const PROJECT_KEYS: &[&str] = &[
     "name",
     "state_dir",
@@ -64,6 +64,11 @@ pub(super) fn parse_str(text: &str, path: &Path) -> Result<Spec, SpecErrors> {
         None => default_project(&ctx.dir),
     };
 
+    let export = doc
+        .get("export")
+        .map(|v| super::export::settings(&mut ctx, v))
+        .unwrap_or_default();
+
     let mut services = Vec::new();
     let mut written = Vec::new();
     match doc.get("service") {
@@ -95,6 +100,7 @@ pub(super) fn parse_str(text: &str, path: &Path) -> Result<Spec, SpecErrors> {
             dir: ctx.dir,
             project,
             services,
+            export,
         })
     } else {
         ctx.errors.sort_by_key(|e| (e.line, e.col));

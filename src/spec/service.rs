@@ -50,7 +50,8 @@ const SERVICE_KEYS: &[&str] = &[
     "io_weight",
     "restart_on_memory",
 ];
-const CONTAINER_KEYS: &[&str] = &["image", "volumes", "ports", "runtime", "container_name"];
+// `image` and `ports` are read for export on every service (spec/export.rs).
+const CONTAINER_KEYS: &[&str] = &["volumes", "runtime", "container_name"];
 
 /// Reads the table `key = v` into a service; what is wrong with its values is left to
 /// [`Service::validate`], placed by the [`Written`] returned with it.
@@ -80,6 +81,9 @@ pub(super) fn parse<'a, 'i>(
                 );
             }
         }
+    }
+    if kind != BackendKind::Container {
+        s.export = super::export::service(ctx, table);
     }
     s.backend = match kind {
         BackendKind::Process => Backend::Process,
