@@ -35,7 +35,23 @@ pub fn compose(spec: &Spec, opts: &Options) -> Result<Export, ExportError> {
         }
         services.insert(names[&s.name].clone(), v);
     }
-    let doc = json!({"name": super::dns_label(&spec.project.name), "services": services});
+    let mut doc = json!({"name": super::dns_label(&spec.project.name), "services": services});
+    // A named volume (not a path) must be declared at the top level.
+    let named: Map<String, Value> = spec
+        .services
+        .iter()
+        .filter_map(|s| match &s.backend {
+            Backend::Container(c) => Some(c.volumes.iter()),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|v| v.split_once(':').map(|(host, _)| host))
+        .filter(|host| !host.starts_with('/'))
+        .map(|host| (host.to_string(), json!({})))
+        .collect();
+    if !named.is_empty() {
+        doc["volumes"] = Value::Object(named);
+    }
     let text = yaml::to_string(&doc);
     Ok(Export {
         files: vec![File {

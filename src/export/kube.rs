@@ -16,6 +16,9 @@ use crate::spec::{Autostart, PortMap, RestartPolicy, Service, Spec, Storage};
 /// and whose OpenAPI schema the tests validate them against.
 pub const KUBERNETES_VERSION: &str = "1.30";
 
+/// The podman annotation that keeps init containers (see [`Kube::workload`]).
+const INIT_TYPE: &str = "io.podman.annotations.init.container.type";
+
 /// Where a StatefulSet's claim is mounted when the service declares no storage path.
 const STATE_DIR: &str = "/var/lib/proctor/state";
 
@@ -169,12 +172,23 @@ impl Kube<'_> {
 
     fn workload(&self, pod: &mut Pod, stateful: bool) -> (&'static str, Value) {
         let start = !matches!(self.s.autostart, Autostart::Always(false));
-        let labels = self.labels();
+        let mut meta = json!({"labels": self.labels()});
+        if pod.spec.get("initContainers").is_some() {
+            // Podman removes a finished init container by default and, in 4.3, can race
+            // that removal against the container's exit; kept, they also rerun at each
+            // pod start, as the kubelet's do. Podman 4.3 reads the workload's annotations,
+            // later ones the template's; other engines ignore the annotation.
+            meta["annotations"] = json!({INIT_TYPE: "always"});
+        }
+        let mut metadata = self.metadata(self.name);
+        if let Some(a) = meta.get("annotations") {
+            metadata["annotations"] = a.clone();
+        }
         if self.s.restart == RestartPolicy::No {
             pod.spec["restartPolicy"] = json!("Never");
             let mut spec = json!({
                 "backoffLimit": 0,
-                "template": {"metadata": {"labels": labels}, "spec": pod.spec},
+                "template": {"metadata": meta, "spec": pod.spec},
             });
             if !start {
                 spec["suspend"] = json!(true);
@@ -182,7 +196,7 @@ impl Kube<'_> {
             let job = json!({
                 "apiVersion": "batch/v1",
                 "kind": "Job",
-                "metadata": self.metadata(self.name),
+                "metadata": metadata,
                 "spec": spec,
             });
             return ("Job", job);
@@ -191,7 +205,7 @@ impl Kube<'_> {
         let mut spec = json!({
             "replicas": if start { 1 } else { 0 },
             "selector": {"matchLabels": self.selector()},
-            "template": {"metadata": {"labels": labels}, "spec": pod.spec},
+            "template": {"metadata": meta, "spec": pod.spec},
         });
         let kind = if stateful {
             spec["serviceName"] = json!(self.name);
@@ -209,7 +223,7 @@ impl Kube<'_> {
         let obj = json!({
             "apiVersion": "apps/v1",
             "kind": kind,
-            "metadata": self.metadata(self.name),
+            "metadata": metadata,
             "spec": spec,
         });
         (kind, obj)

@@ -23,6 +23,9 @@ pub fn systemd(spec: &Spec, opts: &Options) -> Result<Export, ExportError> {
     for s in ordered(spec) {
         let text = render(spec, s, &unit, &prefix, &mut w);
         let name = unit(&s.name);
+        if !out.stream.is_empty() {
+            out.stream.push('\n');
+        }
         let _ = writeln!(out.stream, "# {name}");
         out.stream.push_str(&text);
         out.files.push(File { name, text });
