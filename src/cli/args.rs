@@ -82,8 +82,13 @@ pub enum Cmd {
     /// Re-read proctor.toml and apply what changed to the running project: start what was
     /// added, restart what changed, stop what was removed, leave the rest running.
     Reload(ReloadArgs),
-    /// Check a spec file and report every error.
-    Validate,
+    /// Run N replicas of a `replicas = N` service: start new ones, stop the surplus, leave
+    /// the rest running. Holds until `reload`, which goes back to the spec's count.
+    Scale(ScaleArgs),
+    /// Check a spec file and report every error; `--print` shows it as proctor reads it
+    /// (templates merged, replicas split, `${VAR}` interpolated). Alias: `config`.
+    #[command(visible_alias = "config")]
+    Validate(ValidateArgs),
     /// Start the project at boot: write a systemd unit (or launchd plist) running `proctor up`.
     Install(InstallArgs),
     /// Stop, disable and remove a boot service written by `install` (and only what it wrote).
@@ -93,10 +98,15 @@ pub enum Cmd {
     /// `-- CMD…`, CMD is the one (main) service; else the spec's services run.
     Init(InitArgs),
     /// Print a shell completion script: `proctor completions bash > /etc/bash_completion.d/proctor`
-    /// (also zsh, fish, powershell, elvish).
+    /// (also zsh, fish, powershell, elvish). It completes verbs, flags and the service
+    /// names of the spec in the current directory (by asking `proctor`, which must be on
+    /// PATH).
     Completions {
         /// The shell to complete for.
         shell: clap_complete::Shell,
+        /// clap's static script instead: verbs and flags only, no service names.
+        #[arg(long = "static")]
+        fixed: bool,
     },
     /// Print the manual page (roff): `proctor man | man -l -`.
     Man,
@@ -107,10 +117,34 @@ pub enum Cmd {
     Supervise(SuperviseArgs),
 }
 
+impl Cmd {
+    /// Whether the verb was asked for JSON output: a failure is then reported as JSON
+    /// on stdout too ([`JSON_ERROR`]).
+    pub fn wants_json(&self) -> bool {
+        match self {
+            Cmd::Status(a) => a.json,
+            Cmd::Wait(a) => a.json,
+            Cmd::Logs(a) => a.json,
+            Cmd::Lock(a) => a.json,
+            Cmd::Reload(a) => a.json,
+            Cmd::Scale(a) => a.json,
+            Cmd::Validate(a) => a.json,
+            Cmd::Install(a) => a.json,
+            _ => false,
+        }
+    }
+}
+
+/// The shape of every `--json` failure, on stdout, with a non-zero exit:
+/// `{"ok": false, "error": {"message": "…"}}` (a spec's errors, from `validate --json`,
+/// come as `{"ok": false, "file", "errors": [{"file","line","col","message","help"}]}`).
+pub const JSON_ERROR: &str = r#"{"ok": false, "error": {"message": "…"}}"#;
+
 /// `up` arguments.
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Services to start (default: those with autostart for the role).
+    #[arg(add = service_names())]
     pub services: Vec<String>,
     /// Run the supervisor in the background and return once the services are ready.
     #[arg(short = 'd', long = "detach")]
@@ -137,6 +171,7 @@ pub struct DownArgs {
 pub struct NamesArgs {
     /// Service names.
     #[arg(required_unless_present = "all", conflicts_with = "all")]
+    #[arg(add = service_names())]
     pub services: Vec<String>,
     /// Every service.
     #[arg(long)]
@@ -152,6 +187,7 @@ pub struct NamesArgs {
 pub struct StartArgs {
     /// Service names.
     #[arg(required = true)]
+    #[arg(add = service_names())]
     pub services: Vec<String>,
     /// Give up waiting for them to be ready after this long (e.g. 30s), naming those still
     /// starting and why.
@@ -174,6 +210,7 @@ pub struct StartArgs {
 pub struct StopArgs {
     /// Service names.
     #[arg(required_unless_present = "all", conflicts_with = "all")]
+    #[arg(add = service_names())]
     pub services: Vec<String>,
     /// Every service (the supervisor keeps running; `down` stops it too).
     #[arg(long)]
@@ -187,6 +224,7 @@ pub struct StopArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Services to show (default: all).
+    #[arg(add = service_names())]
     pub services: Vec<String>,
     /// Print JSON: {"project", "services": [{"name","state","pid","restarts","uptime_ms","last_exit",…}]}.
     #[arg(long)]
@@ -201,6 +239,7 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 pub struct AttachArgs {
     /// The service.
+    #[arg(add = service_names())]
     pub service: String,
 }
 
@@ -259,6 +298,7 @@ pub struct RunArgs {
 pub struct SignalArgs {
     /// Services, then the signal: a name (USR1, SIGHUP) or a number.
     #[arg(required = true, num_args = 2.., value_name = "WORDS")]
+    #[arg(add = service_names())]
     pub words: Vec<String>,
 }
 
@@ -296,6 +336,7 @@ pub struct ReloadArgs {
 pub struct RmArgs {
     /// Ad-hoc services to stop and forget.
     #[arg(required = true)]
+    #[arg(add = service_names())]
     pub services: Vec<String>,
 }
 
@@ -304,10 +345,14 @@ pub struct RmArgs {
 pub struct WaitArgs {
     /// Services to wait for.
     #[arg(required = true)]
+    #[arg(add = service_names())]
     pub services: Vec<String>,
     /// Give up after this long (e.g. 30s), naming the services still starting and why.
     #[arg(long, value_parser = parse_duration, default_value = WAIT_DEFAULT)]
     pub timeout: std::time::Duration,
+    /// Print the reply as JSON: {"services":[…],"failures":[{"service","reason"}],…}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `supervise` arguments.
@@ -341,16 +386,25 @@ pub enum StreamArg {
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Services to show (default: all).
+    #[arg(add = service_names())]
     pub services: Vec<String>,
     /// How many lines per service.
     #[arg(short = 'n', long = "lines", default_value_t = 100)]
     pub lines: usize,
-    /// Keep printing new lines until interrupted (needs a running supervisor).
-    #[arg(short = 'f', long)]
+    /// Keep printing new lines until interrupted (needs a running supervisor; waits for
+    /// it across a restart).
+    #[arg(short = 'f', long, conflicts_with = "until")]
     pub follow: bool,
-    /// Only lines newer than this (e.g. 10m, 2h).
-    #[arg(long, value_parser = parse_duration)]
-    pub since: Option<std::time::Duration>,
+    /// Only lines from this time on: an age (10m, 2h) or a time (2026-12-02T10:00:00Z,
+    /// `2026-12-02 10:00:00`, 2026-12-02; UTC unless an offset is given).
+    #[arg(long, value_parser = parse_when, value_name = "WHEN")]
+    pub since: Option<std::time::SystemTime>,
+    /// Only lines before this time: an age or a time, as for --since.
+    #[arg(long, value_parser = parse_when, value_name = "WHEN")]
+    pub until: Option<std::time::SystemTime>,
+    /// Only lines matching this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    pub grep: Option<regex::Regex>,
     /// Only this stream.
     #[arg(long, value_enum)]
     pub stream: Option<StreamArg>,
@@ -362,10 +416,38 @@ pub struct LogsArgs {
     pub json: bool,
 }
 
+/// `scale` arguments.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// The service with `replicas` (e.g. `web` for web.0, web.1, …).
+    #[arg(add = service_names())]
+    pub service: String,
+    /// How many replicas to run.
+    pub replicas: u32,
+    /// Give up waiting for the new replicas to be ready after this long.
+    #[arg(long, value_parser = parse_duration, default_value = WAIT_DEFAULT)]
+    pub timeout: std::time::Duration,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `validate` arguments.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Print the spec as resolved: templates merged, replicas split, variables interpolated.
+    #[arg(long)]
+    pub print: bool,
+    /// Print JSON: {"ok":true,"file","services":[…]} or {"ok":false,"file","errors":[{"file","line","col","message","help"}]}.
+    #[arg(long, conflicts_with = "print")]
+    pub json: bool,
+}
+
 /// `lock` arguments.
 #[derive(Debug, Args)]
 pub struct LockArgs {
     /// Services to show (default: all with a lock file).
+    #[arg(add = service_names())]
     pub services: Vec<String>,
     /// Print JSON.
     #[arg(long)]
@@ -376,6 +458,7 @@ pub struct LockArgs {
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
     /// The service whose lock to remove.
+    #[arg(add = service_names())]
     pub service: String,
     /// Remove it even if its holder is alive.
     #[arg(long)]
@@ -405,6 +488,9 @@ pub struct InstallArgs {
     /// Write the rendering to stdout and touch nothing.
     #[arg(long)]
     pub print: bool,
+    /// With --print: JSON {"target","scope","name","content"} instead of the file.
+    #[arg(long, requires = "print")]
+    pub json: bool,
     /// Service name (default: proctor-PROJECT[-ROLE]; launchd: proctor.PROJECT[.ROLE]).
     #[arg(long)]
     pub name: Option<String>,
@@ -432,6 +518,52 @@ pub struct UninstallArgs {
     /// The service name given to `install` (default: derived from the spec and role).
     #[arg(long)]
     pub name: Option<String>,
+}
+
+/// An age before now (`10m`) or a time: RFC 3339 with an offset, or a UTC date and time
+/// (`2026-12-02 10:00:00`, `2026-12-02T10:00`, `2026-12-02`).
+pub(crate) fn parse_when(s: &str) -> Result<std::time::SystemTime, String> {
+    let s = s.trim();
+    if let Ok(d) = humantime::parse_duration(s) {
+        return std::time::SystemTime::now()
+            .checked_sub(d)
+            .ok_or_else(|| format!("{s} ago is before the epoch"));
+    }
+    if let Ok(t) = humantime::parse_rfc3339_weak(s) {
+        return Ok(t);
+    }
+    // An offset other than Z: move the local reading to UTC.
+    if s.len() > 6 {
+        let (head, tail) = s.split_at(s.len() - 6);
+        let b = tail.as_bytes();
+        if (b[0] == b'+' || b[0] == b'-') && b[3] == b':' {
+            let h: u64 = tail[1..3].parse().map_err(|_| bad_when(s))?;
+            let m: u64 = tail[4..6].parse().map_err(|_| bad_when(s))?;
+            let off = std::time::Duration::from_secs(h * 3600 + m * 60);
+            let t = humantime::parse_rfc3339_weak(head).map_err(|_| bad_when(s))?;
+            return if b[0] == b'+' {
+                t.checked_sub(off)
+            } else {
+                t.checked_add(off)
+            }
+            .ok_or_else(|| bad_when(s));
+        }
+    }
+    for suffix in [":00", " 00:00:00"] {
+        if let Ok(t) = humantime::parse_rfc3339_weak(&format!("{s}{suffix}")) {
+            return Ok(t);
+        }
+    }
+    Err(bad_when(s))
+}
+
+fn bad_when(s: &str) -> String {
+    format!("{s:?} is neither an age (10m, 2h) nor a time (2026-12-02T10:00:00Z, \"2026-12-02 10:00\", 2026-12-02)")
+}
+
+/// Completes an argument with the spec's service names (see `proctor completions`).
+fn service_names() -> clap_complete::engine::ArgValueCandidates {
+    clap_complete::engine::ArgValueCandidates::new(crate::cli::service_names)
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {

@@ -21,16 +21,24 @@ pub mod printer;
 mod running;
 mod spawn;
 
+pub(crate) use commands::service_names;
 pub use printer::Printer;
 
 /// Runs the CLI with the process's arguments and returns its exit code.
 pub fn main() -> ExitCode {
+    commands::answer_shell();
     let cli = args::Cli::parse();
     let printer = Printer;
+    let json = cli.command.wants_json();
     match commands::dispatch(cli, &printer) {
         Ok(code) => code,
         Err(e) => {
-            printer.error(&format!("{e:#}"));
+            let message = format!("{e:#}");
+            if json {
+                // Scripts read stdout; people still see it on stderr.
+                printer.json(&serde_json::json!({ "ok": false, "error": { "message": message } }));
+            }
+            printer.error(&message);
             ExitCode::FAILURE
         }
     }

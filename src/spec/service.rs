@@ -49,6 +49,9 @@ const SERVICE_KEYS: &[&str] = &[
     "pids_max",
     "io_weight",
     "restart_on_memory",
+    "extends",
+    "replicas",
+    "ports_from",
 ];
 // `image` and `ports` are read for export on every service (spec/export.rs).
 const CONTAINER_KEYS: &[&str] = &["volumes", "runtime", "container_name"];

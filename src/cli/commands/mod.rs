@@ -22,6 +22,7 @@ mod supervise;
 mod up;
 mod validate;
 
+pub(crate) use complete::{answer_shell, service_names};
 pub(crate) use status::short_duration;
 
 /// Runs the chosen verb.
@@ -42,13 +43,14 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Run(a) => run::run(file, a, p),
         Cmd::Rm(a) => run::rm(file, &a, p),
         Cmd::Reload(a) => reload::run(file, &a, p),
+        Cmd::Scale(a) => reload::scale(file, &a, p),
         Cmd::Signal(a) => control::signal(file, &a, p),
-        Cmd::Validate => validate::run(file, p),
+        Cmd::Validate(a) => validate::run(file, &a, p),
         Cmd::Init(a) => init::run(file, a),
         Cmd::Install(a) => install::install(file, a, p),
         Cmd::Uninstall(a) => install::uninstall(file, a, p),
         Cmd::Supervise(a) => supervise::run(file, a),
-        Cmd::Completions { shell } => complete::completions(shell),
+        Cmd::Completions { shell, fixed } => complete::completions(shell, fixed),
         Cmd::Man => complete::man(),
         Cmd::Export(a) => export::run(file, a, p),
     }
