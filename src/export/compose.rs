@@ -13,6 +13,8 @@ pub const FILE_NAME: &str = "compose.yaml";
 /// The project as a compose file.
 pub fn compose(spec: &Spec, opts: &Options) -> Result<Export, ExportError> {
     let mut w = Warnings::default();
+    let (folded, counts) = super::groups::fold(spec, &mut w);
+    let spec = &folded;
     let names = target_names(spec, &opts.name_prefix, &mut w)?;
     let mut services = Map::new();
     for s in ordered(spec) {
@@ -32,6 +34,9 @@ pub fn compose(spec: &Spec, opts: &Options) -> Result<Export, ExportError> {
             .collect();
         if !deps.is_empty() {
             v["depends_on"] = Value::Object(deps);
+        }
+        if let Some(n) = counts.get(&s.name) {
+            v["deploy"] = json!({"replicas": n});
         }
         services.insert(names[&s.name].clone(), v);
     }

@@ -25,6 +25,8 @@ const STATE_DIR: &str = "/var/lib/proctor/state";
 /// The project as Kubernetes objects.
 pub fn kube(spec: &Spec, opts: &Options) -> Result<Export, ExportError> {
     let mut w = Warnings::default();
+    let (folded, counts) = super::groups::fold(spec, &mut w);
+    let spec = &folded;
     for name in &opts.stateful {
         if spec.service(name).is_none() {
             return Err(ExportError::UnknownService(name.clone()));
@@ -39,6 +41,7 @@ pub fn kube(spec: &Spec, opts: &Options) -> Result<Export, ExportError> {
             names: &names,
             s,
             name: &names[&s.name],
+            replicas: counts.get(&s.name).copied().unwrap_or(1),
         };
         k.objects(&mut objects, &mut w)?;
     }
@@ -64,6 +67,8 @@ pub(super) struct Kube<'a> {
     pub s: &'a Service,
     /// This service's object name.
     pub name: &'a str,
+    /// How many copies run (`replicas`; 1 without).
+    pub replicas: u32,
 }
 
 impl Kube<'_> {
@@ -193,6 +198,10 @@ impl Kube<'_> {
             if !start {
                 spec["suspend"] = json!(true);
             }
+            if self.replicas > 1 {
+                spec["completions"] = json!(self.replicas);
+                spec["parallelism"] = json!(self.replicas);
+            }
             let job = json!({
                 "apiVersion": "batch/v1",
                 "kind": "Job",
@@ -203,7 +212,7 @@ impl Kube<'_> {
         }
         pod.spec["restartPolicy"] = json!("Always");
         let mut spec = json!({
-            "replicas": if start { 1 } else { 0 },
+            "replicas": if start { self.replicas } else { 0 },
             "selector": {"matchLabels": self.selector()},
             "template": {"metadata": meta, "spec": pod.spec},
         });

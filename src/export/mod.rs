@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::spec::{Backend, Service, Spec};
 
 pub mod compose;
+mod groups;
 pub mod kube;
 mod kube_pod;
 pub mod systemd;

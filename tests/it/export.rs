@@ -297,3 +297,46 @@ ready = { tcp = "127.0.0.1:80" }
         run.status
     );
 }
+
+#[test]
+fn r21_replicas_become_one_deployment() {
+    let spec = r#"
+[project]
+name = "rp"
+[export]
+image = "img:1"
+[service.web]
+command = ["/bin/web", "--port", "${PORT}"]
+replicas = 3
+ports_from = 9000
+ports = ["8080"]
+[service.lb]
+command = ["/bin/lb"]
+depends_on = ["web"]
+"#;
+    let ctx = TestContext::new(spec);
+    let (yaml, warnings) = export(&ctx, &["kube"]);
+    // One Deployment for the group, none per replica; the dependent waits on the group.
+    assert_eq!(yaml.matches("kind: Deployment").count(), 2, "{yaml}");
+    assert!(yaml.contains("  name: web\n") && !yaml.contains("web.0") && !yaml.contains("web-0"));
+    assert!(yaml.contains("  replicas: 3\n"), "{yaml}");
+    assert!(yaml.contains("PROCTOR_REPLICAS: \"3\""), "{yaml}");
+    assert!(!yaml.contains("PROCTOR_INSTANCE"), "{yaml}");
+    assert!(yaml.contains("until nc -w 1 web 8080"), "{yaml}");
+    assert!(
+        warnings.contains("service `web`: replicas = 3: PROCTOR_INSTANCE is not set"),
+        "{warnings}"
+    );
+    let (compose, _) = export(&ctx, &["compose"]);
+    assert!(
+        compose.contains("deploy:\n      replicas: 3\n"),
+        "{compose}"
+    );
+    // systemd keeps one unit per replica, each with its own PORT.
+    let (units, _) = export(&ctx, &["systemd"]);
+    for i in 0..3 {
+        let port = 9000 + i;
+        assert!(units.contains(&format!("# rp-web.{i}.service")), "{units}");
+        assert!(units.contains(&format!("--port {port}")), "{units}");
+    }
+}
