@@ -14,10 +14,12 @@
 //!   image cannot run, hence the exec liveness probe here.
 //! - It runs `initContainers` to completion before the pod's container, and `kube play`
 //!   itself blocks until they end: that is what enforces `depends_on` here.
-//! - It honours `hostPort` (the page is fetched through it), `command`, `envFrom` with a
-//!   ConfigMap of the same file, and `terminationGracePeriodSeconds` (the stop timeout).
-//! - It ignores `lifecycle.preStop`, `namespace`, `nodeSelector` and `resources` are not
-//!   exercised; it has no `--wait` flag in 4.3 (the test waits on container states).
+//! - It honours `hostPort` (the page is fetched through it), `command`, and `envFrom`
+//!   with a ConfigMap of the same file.
+//! - It ignores `terminationGracePeriodSeconds`: the container's stop timeout stays at
+//!   podman's 10 s whatever `stop_timeout` says (seen with `podman inspect` on 4.3).
+//! - Not exercised here: `lifecycle.preStop`, `namespace`, `nodeSelector`, `resources`.
+//!   Podman 4.3 has no `kube play --wait`; the test waits on container states instead.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
