@@ -61,6 +61,10 @@ pub(super) fn resolved(path: &Path) -> Result<String, SpecErrors> {
         expand::interpolate_value(&mut ctx, p, &vars);
         top.insert("project".into(), plain(p.get_ref()));
     }
+    if let Some(e) = doc.get_mut("export") {
+        expand::interpolate_value(&mut ctx, e, &vars);
+        top.insert("export".into(), plain(e.get_ref()));
+    }
     let templates = expand::templates(&mut ctx, doc);
     let mut services = toml::Table::new();
     if let Some(DeValue::Table(t)) = doc.get("service").map(|v| v.get_ref()) {
@@ -193,10 +197,13 @@ pub(super) fn parse_str(
     };
     let templates = expand::templates(&mut ctx, doc);
 
-    let export = doc
-        .get("export")
-        .map(|v| super::export::settings(&mut ctx, v))
-        .unwrap_or_default();
+    let export = match doc.get_mut("export") {
+        Some(v) => {
+            expand::interpolate_value(&mut ctx, v, &vars);
+            super::export::settings(&mut ctx, v)
+        }
+        None => super::ExportSettings::default(),
+    };
 
     let mut services = Vec::new();
     let mut written = Vec::new();
