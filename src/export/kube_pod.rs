@@ -184,12 +184,13 @@ fn handler(kind: &ProbeKind) -> Result<(Value, Option<String>), String> {
                 ),
                 None => (authority, 80),
             };
-            let mut note = local_note(host);
-            if !status.is_empty() {
-                note = Some(format!(
-                    "the kubelet accepts any status from 200 to 399, not only {status:?}"
-                ));
-            }
+            let codes = (!status.is_empty()).then(|| {
+                format!("the kubelet accepts any status from 200 to 399, not only {status:?}")
+            });
+            let note = match (local_note(host), codes) {
+                (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                (a, b) => a.or(b),
+            };
             Ok((
                 json!({"httpGet": {"path": path, "port": port, "scheme": "HTTP"}}),
                 note,
@@ -206,7 +207,10 @@ fn handler(kind: &ProbeKind) -> Result<(Value, Option<String>), String> {
 }
 
 fn local_note(host: &str) -> Option<String> {
-    let local = host == "localhost" || host.starts_with("127.") || host == "[::1]";
+    // The kubelet probes the pod's address, which a service bound to all of them (or
+    // reached at loopback by proctor) answers on too.
+    let local =
+        matches!(host, "localhost" | "0.0.0.0" | "[::1]" | "[::]") || host.starts_with("127.");
     (!local).then(|| format!("host {host}: the kubelet probes the pod's own address"))
 }
 
@@ -418,5 +422,36 @@ fn restart_warnings(k: &Kube<'_>, w: &mut Warnings) {
             &s.name,
             "reload_on, reload_signal: nothing watches files in a pod; left out",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::handler;
+    use crate::spec::ProbeKind;
+
+    #[test]
+    fn probe_handlers() {
+        let http = ProbeKind::Http {
+            url: "http://db:8080/health?x=1".into(),
+            status: vec![204],
+        };
+        let (v, note) = handler(&http).expect("http");
+        assert_eq!(v["httpGet"]["port"], 8080);
+        assert_eq!(v["httpGet"]["path"], "/health?x=1");
+        let note = note.expect("a note");
+        assert!(note.contains("host db") && note.contains("[204]"), "{note}");
+        let (v, note) = handler(&ProbeKind::Tcp("0.0.0.0:53".into())).expect("tcp");
+        assert_eq!((v["tcpSocket"]["port"].as_u64(), note), (Some(53), None));
+        let (v, _) = handler(&ProbeKind::Http {
+            url: "http://localhost".into(),
+            status: vec![],
+        })
+        .expect("no port");
+        assert_eq!(
+            (v["httpGet"]["port"].as_u64(), v["httpGet"]["path"].as_str()),
+            (Some(80), Some("/"))
+        );
+        assert!(handler(&ProbeKind::Notify).is_err());
     }
 }
