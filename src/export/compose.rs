@@ -173,6 +173,17 @@ fn service(spec: &Spec, s: &Service, w: &mut Warnings) -> Result<Value, ExportEr
             "reload_on, reload_signal: compose does not watch files; left out",
         );
     }
+    if s.watch.is_some() {
+        w.service(name, "watch: compose does not watch files; left out");
+    }
+    if s.schedule.is_some() {
+        // Scheduled services are not started by `up`; nor by `compose up`.
+        v["profiles"] = json!(["scheduled"]);
+        w.service(
+            name,
+            "schedule: compose has no schedules; run it from cron with `compose run`",
+        );
+    }
     if s.storage.is_some() {
         w.service(
             name,

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::kube_pod::{self, Pod};
 use super::{ordered, target_names, yaml, Export, ExportError, File, Options, Warnings};
-use crate::spec::{Autostart, PortMap, RestartPolicy, Service, Spec, Storage};
+use crate::spec::{Autostart, PortMap, RestartPolicy, Schedule, Service, Spec, Storage};
 
 /// The Kubernetes version whose API the objects follow (`apps/v1`, `batch/v1`, `v1`),
 /// and whose OpenAPI schema the tests validate them against.
@@ -118,7 +118,7 @@ impl Kube<'_> {
         if let Some(svc) = self.service_object(stateful, w) {
             out.push((file("Service", self.name), svc));
         }
-        let (kind, workload) = self.workload(&mut pod, stateful);
+        let (kind, workload) = self.workload(&mut pod, stateful, w);
         out.push((file(kind, self.name), workload));
         Ok(())
     }
@@ -175,7 +175,7 @@ impl Kube<'_> {
         }))
     }
 
-    fn workload(&self, pod: &mut Pod, stateful: bool) -> (&'static str, Value) {
+    fn workload(&self, pod: &mut Pod, stateful: bool, w: &mut Warnings) -> (&'static str, Value) {
         let start = !matches!(self.s.autostart, Autostart::Always(false));
         let mut meta = json!({"labels": self.labels()});
         if pod.spec.get("initContainers").is_some() {
@@ -188,6 +188,9 @@ impl Kube<'_> {
         let mut metadata = self.metadata(self.name);
         if let Some(a) = meta.get("annotations") {
             metadata["annotations"] = a.clone();
+        }
+        if let Some(sch) = &self.s.schedule {
+            return ("CronJob", self.cron_job(sch, pod, meta, metadata, start, w));
         }
         if self.s.restart == RestartPolicy::No {
             pod.spec["restartPolicy"] = json!("Never");
@@ -236,6 +239,62 @@ impl Kube<'_> {
             "spec": spec,
         });
         (kind, obj)
+    }
+
+    /// `schedule` → a CronJob whose runs are Jobs of the service's pod.
+    fn cron_job(
+        &self,
+        sch: &Schedule,
+        pod: &mut Pod,
+        meta: Value,
+        metadata: Value,
+        start: bool,
+        w: &mut Warnings,
+    ) -> Value {
+        let name = &self.s.name;
+        let fields: Vec<&str> = sch.expr.split_whitespace().collect();
+        let expr = if fields.len() == 6 {
+            w.service(
+                name,
+                "schedule: a CronJob has no seconds field; the first one is dropped",
+            );
+            fields[1..].join(" ")
+        } else {
+            sch.expr.clone()
+        };
+        w.service(
+            name,
+            "schedule: runs in the cluster's time zone, not this machine's local time",
+        );
+        if sch.overlap {
+            w.service(
+                name,
+                "overlap = true: a run due while one is going is skipped, not queued",
+            );
+        }
+        // restart = "on-failure" retries a failed run in place (the Job's default backoff
+        // limit, 6); "no" gives up at once.
+        let once = self.s.restart == RestartPolicy::No;
+        pod.spec["restartPolicy"] = json!(if once { "Never" } else { "OnFailure" });
+        let mut job = json!({"template": {"metadata": meta, "spec": pod.spec}});
+        if once {
+            job["backoffLimit"] = json!(0);
+        }
+        let mut spec = json!({
+            "schedule": expr,
+            // One run at a time, as proctor runs a scheduled service.
+            "concurrencyPolicy": "Forbid",
+            "jobTemplate": {"spec": job},
+        });
+        if !start {
+            spec["suspend"] = json!(true);
+        }
+        json!({
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": metadata,
+            "spec": spec,
+        })
     }
 
     /// Where the service's state directory is mounted, if it has one.

@@ -402,7 +402,7 @@ fn placement(k: &Kube<'_>, pod: &mut Value) {
 
 fn restart_warnings(k: &Kube<'_>, w: &mut Warnings) {
     let s = k.s;
-    if s.restart == crate::spec::RestartPolicy::OnFailure {
+    if s.restart == crate::spec::RestartPolicy::OnFailure && s.schedule.is_none() {
         w.service(
             &s.name,
             "restart = on-failure: a Deployment restarts its pod after any exit",
@@ -422,6 +422,9 @@ fn restart_warnings(k: &Kube<'_>, w: &mut Warnings) {
             &s.name,
             "reload_on, reload_signal: nothing watches files in a pod; left out",
         );
+    }
+    if s.watch.is_some() {
+        w.service(&s.name, "watch: nothing watches files in a pod; left out");
     }
 }
 

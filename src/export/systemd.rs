@@ -134,7 +134,18 @@ fn render(
     if !s.reload_on.is_empty() {
         w.service(name, "reload_on: systemd does not watch files; left out");
     }
+    if s.watch.is_some() {
+        w.service(
+            name,
+            "watch: systemd does not restart on file changes; left out",
+        );
+    }
+    if let Some(sch) = &s.schedule {
+        // A scheduled service is not started by `up`, so the unit is not enabled either.
+        w.service(name, format!("schedule {:?}: no timer unit is written; start it from a .timer (OnCalendar=) or cron", sch.expr));
+    }
     match &s.autostart {
+        _ if s.schedule.is_some() => {}
         Autostart::Always(true) => {
             let _ = writeln!(u, "\n[Install]\nWantedBy=multi-user.target");
         }

@@ -60,6 +60,11 @@ nice = 5
 rlimits = { nofile = 4096 }
 reload_on = ["/srv/shop/mailer.toml"]
 reload_signal = "HUP"
+
+[service.report]
+command = ["/srv/shop/report"]
+schedule = "0 30 3 * * *"
+depends_on = ["db"]
 "#;
 
 fn export(ctx: &TestContext, args: &[&str]) -> (String, String) {
@@ -182,6 +187,7 @@ fn r21_kube_objects_match_the_kubernetes_schema() {
             "mailer.service.yaml",
             "mailer.statefulset.yaml",
             "migrate.job.yaml",
+            "report.cronjob.yaml",
         ]
     );
     let ok = validate(&venv, &files);

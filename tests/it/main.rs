@@ -26,6 +26,8 @@ mod python;
 mod reload;
 mod replicas;
 mod roles;
+mod schedule;
 mod signal;
 mod spec_on_disk;
 mod supervisor_signals;
+mod watch;
