@@ -18,6 +18,8 @@
 //!   with a ConfigMap of the same file.
 //! - It ignores `terminationGracePeriodSeconds`: the container's stop timeout stays at
 //!   podman's 10 s whatever `stop_timeout` says (seen with `podman inspect` on 4.3).
+//! - Each wait ends some 20 s after its dependency answers: name lookups in pods are slow
+//!   on this machine (measured: db up at 0.6 s, web's wait over at 22 s, worker's at 43 s).
 //! - Not exercised here: `lifecycle.preStop`, `namespace`, `nodeSelector`, `resources`.
 //!   Podman 4.3 has no `kube play --wait`; the test waits on container states instead.
 
