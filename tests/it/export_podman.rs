@@ -37,6 +37,8 @@ struct Played {
     network: String,
     files: Vec<PathBuf>,
     children: Vec<Child>,
+    /// The pods the files make: a play that failed half way is not undone by `kube down`.
+    pods: Vec<String>,
 }
 
 impl Drop for Played {
@@ -49,6 +51,11 @@ impl Drop for Played {
             let _ = Command::new("podman")
                 .args(["kube", "down"])
                 .arg(f)
+                .output();
+        }
+        for pod in &self.pods {
+            let _ = Command::new("podman")
+                .args(["pod", "rm", "-f", "-t", "0", pod])
                 .output();
         }
         let _ = Command::new("podman")
@@ -200,6 +207,10 @@ ready = {{ tcp = "127.0.0.1:5432" }}
         network,
         files: Vec::new(),
         children: Vec::new(),
+        pods: ["db", "web", "worker"]
+            .iter()
+            .map(|n| format!("{prefix}{n}-pod-0"))
+            .collect(),
     };
     let ((db, db_file), (web, web_file), (worker, worker_file)) = (
         service_file("db"),
