@@ -141,6 +141,7 @@ pub(crate) fn default_project() -> (Spec, Paths) {
             containment: crate::spec::Containment::Auto,
         },
         services: Vec::new(),
+        export: spec::ExportSettings::default(),
     };
     let paths = Paths::for_spec(&spec);
     (spec, paths)

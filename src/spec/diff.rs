@@ -182,6 +182,7 @@ mod tests {
                 containment: crate::spec::Containment::Auto,
             },
             services,
+            export: crate::spec::ExportSettings::default(),
         }
     }
 
