@@ -244,3 +244,17 @@ fn scale_json_fails_when_a_new_replica_does_not_come_up() {
     }
     ctx.ok(&["down", "--timeout", "5s"]);
 }
+
+#[test]
+fn logs_reach_the_replicas_a_scale_added() {
+    let ctx = TestContext::new(
+        "[service.web]\nreplicas = 1\ncommand = [\"sh\", \"-c\", \"echo hello from $PROCTOR_INSTANCE; exec sleep 1000\"]\nready = { log = \"hello\" }\n",
+    );
+    ctx.ok(&["up", "-d", "--timeout", "20s"]);
+    ctx.ok(&["scale", "web", "2", "--timeout", "20s"]);
+    let all = ctx.ok(&["logs", "web", "--no-prefix"]);
+    assert!(all.contains("hello from 1"), "{all}");
+    let one = ctx.ok(&["logs", "web.1", "--no-prefix"]);
+    assert!(one.contains("hello from 1"), "{one}");
+    ctx.ok(&["down", "--timeout", "5s"]);
+}
