@@ -32,8 +32,11 @@ pub struct Replica {
 
 /// One service table to read, and the replica it is, if any.
 pub(super) struct Unit<'i> {
+    /// The service's name (`web.1` for a replica), spanned at the table's key.
     pub key: Spanned<DeString<'i>>,
+    /// The table with its template merged in and its strings interpolated.
     pub table: Value<'i>,
+    /// Which replica it is, for a `replicas = N` service.
     pub replica: Option<Replica>,
     /// `ports_from + index`, handed to the service as `PORT`.
     pub port: Option<u64>,
