@@ -131,6 +131,7 @@ pub(crate) fn default_project() -> (Spec, Paths) {
             tmux_binary: None,
             container_runtime: None,
             containment: crate::spec::Containment::Auto,
+            metrics: None,
         },
         services: Vec::new(),
     };

@@ -306,3 +306,21 @@ fn no_services_is_an_error() {
     let (_, _, msg) = error("[project]\nname = \"x\"\n");
     assert!(msg.contains("no services declared"), "{msg}");
 }
+
+#[test]
+fn metrics_address_parses_or_is_pointed_at() {
+    let spec = parse("[project]\nmetrics = \"127.0.0.1:9464\"\n[service.a]\ncommand = [\"x\"]\n")
+        .expect("valid");
+    assert_eq!(spec.project.metrics, Some(([127, 0, 0, 1], 9464).into()));
+    assert_eq!(
+        parse("[service.a]\ncommand = [\"x\"]\n")
+            .expect("valid")
+            .project
+            .metrics,
+        None
+    );
+    let (line, col, msg) =
+        error("[project]\nmetrics = \"localhost\"\n[service.a]\ncommand = [\"x\"]\n");
+    assert_eq!((line, col), (2, 11));
+    assert!(msg.contains("not an IP address and port"), "{msg}");
+}

@@ -16,6 +16,7 @@ mod install_cli;
 mod lifecycle;
 mod locks;
 mod logs;
+mod metrics;
 mod operate;
 mod probes;
 mod props;
