@@ -84,6 +84,9 @@ pub enum Cmd {
     Reload(ReloadArgs),
     /// Check a spec file and report every error.
     Validate,
+    /// A live dashboard: every service's state, resources and output; act on them (? lists
+    /// the keys).
+    Top,
     /// Start the project at boot: write a systemd unit (or launchd plist) running `proctor up`.
     Install(InstallArgs),
     /// Stop, disable and remove a boot service written by `install` (and only what it wrote).

@@ -20,6 +20,7 @@ mod deadline;
 pub mod printer;
 mod running;
 mod spawn;
+mod top;
 
 pub use printer::Printer;
 

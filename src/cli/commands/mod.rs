@@ -21,7 +21,7 @@ mod supervise;
 mod up;
 mod validate;
 
-pub(crate) use status::short_duration;
+pub(crate) use status::{human_bytes, short_duration};
 
 /// Runs the chosen verb.
 pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
@@ -43,6 +43,7 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Reload(a) => reload::run(file, &a, p),
         Cmd::Signal(a) => control::signal(file, &a, p),
         Cmd::Validate => validate::run(file, p),
+        Cmd::Top => crate::cli::top::run(file),
         Cmd::Init(a) => init::run(file, a),
         Cmd::Install(a) => install::install(file, a, p),
         Cmd::Uninstall(a) => install::uninstall(file, a, p),
