@@ -26,3 +26,4 @@ mod roles;
 mod signal;
 mod spec_on_disk;
 mod supervisor_signals;
+mod top;
