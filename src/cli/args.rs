@@ -82,8 +82,13 @@ pub enum Cmd {
     /// Re-read proctor.toml and apply what changed to the running project: start what was
     /// added, restart what changed, stop what was removed, leave the rest running.
     Reload(ReloadArgs),
-    /// Check a spec file and report every error.
-    Validate,
+    /// Run N replicas of a `replicas = N` service: start new ones, stop the surplus, leave
+    /// the rest running. Holds until `reload`, which goes back to the spec's count.
+    Scale(ScaleArgs),
+    /// Check a spec file and report every error; `--print` shows it as proctor reads it
+    /// (templates merged, replicas split, `${VAR}` interpolated). Alias: `config`.
+    #[command(visible_alias = "config")]
+    Validate(ValidateArgs),
     /// A live dashboard: every service's state, resources and output; act on them (? lists
     /// the keys).
     Top,
@@ -107,6 +112,29 @@ pub enum Cmd {
     #[command(hide = true)]
     Supervise(SuperviseArgs),
 }
+
+impl Cmd {
+    /// Whether the verb was asked for JSON output: a failure is then reported as JSON
+    /// on stdout too ([`JSON_ERROR`]).
+    pub fn wants_json(&self) -> bool {
+        match self {
+            Cmd::Status(a) => a.json,
+            Cmd::Wait(a) => a.json,
+            Cmd::Logs(a) => a.json,
+            Cmd::Lock(a) => a.json,
+            Cmd::Reload(a) => a.json,
+            Cmd::Scale(a) => a.json,
+            Cmd::Validate(a) => a.json,
+            Cmd::Install(a) => a.json,
+            _ => false,
+        }
+    }
+}
+
+/// The shape of every `--json` failure, on stdout, with a non-zero exit:
+/// `{"ok": false, "error": {"message": "…"}}` (a spec's errors, from `validate --json`,
+/// come as `{"ok": false, "file", "errors": [{"file","line","col","message","help"}]}`).
+pub const JSON_ERROR: &str = r#"{"ok": false, "error": {"message": "…"}}"#;
 
 /// `up` arguments.
 #[derive(Debug, Args)]
@@ -309,6 +337,9 @@ pub struct WaitArgs {
     /// Give up after this long (e.g. 30s), naming the services still starting and why.
     #[arg(long, value_parser = parse_duration, default_value = WAIT_DEFAULT)]
     pub timeout: std::time::Duration,
+    /// Print the reply as JSON: {"services":[…],"failures":[{"service","reason"}],…}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `supervise` arguments.
@@ -346,12 +377,20 @@ pub struct LogsArgs {
     /// How many lines per service.
     #[arg(short = 'n', long = "lines", default_value_t = 100)]
     pub lines: usize,
-    /// Keep printing new lines until interrupted (needs a running supervisor).
-    #[arg(short = 'f', long)]
+    /// Keep printing new lines until interrupted (needs a running supervisor; waits for
+    /// it across a restart).
+    #[arg(short = 'f', long, conflicts_with = "until")]
     pub follow: bool,
-    /// Only lines newer than this (e.g. 10m, 2h).
-    #[arg(long, value_parser = parse_duration)]
-    pub since: Option<std::time::Duration>,
+    /// Only lines from this time on: an age (10m, 2h) or a time (2026-12-02T10:00:00Z,
+    /// `2026-12-02 10:00:00`, 2026-12-02; UTC unless an offset is given).
+    #[arg(long, value_parser = parse_when, value_name = "WHEN")]
+    pub since: Option<std::time::SystemTime>,
+    /// Only lines before this time: an age or a time, as for --since.
+    #[arg(long, value_parser = parse_when, value_name = "WHEN")]
+    pub until: Option<std::time::SystemTime>,
+    /// Only lines matching this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    pub grep: Option<regex::Regex>,
     /// Only this stream.
     #[arg(long, value_enum)]
     pub stream: Option<StreamArg>,
@@ -360,6 +399,32 @@ pub struct LogsArgs {
     pub no_prefix: bool,
     /// One JSON object per line: {"service","time","stream","line"}.
     #[arg(long)]
+    pub json: bool,
+}
+
+/// `scale` arguments.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// The service with `replicas` (e.g. `web` for web.0, web.1, …).
+    pub service: String,
+    /// How many replicas to run.
+    pub replicas: u32,
+    /// Give up waiting for the new replicas to be ready after this long.
+    #[arg(long, value_parser = parse_duration, default_value = WAIT_DEFAULT)]
+    pub timeout: std::time::Duration,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `validate` arguments.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Print the spec as resolved: templates merged, replicas split, variables interpolated.
+    #[arg(long)]
+    pub print: bool,
+    /// Print JSON: {"ok":true,"file","services":[…]} or {"ok":false,"file","errors":[{"file","line","col","message","help"}]}.
+    #[arg(long, conflicts_with = "print")]
     pub json: bool,
 }
 
@@ -406,6 +471,9 @@ pub struct InstallArgs {
     /// Write the rendering to stdout and touch nothing.
     #[arg(long)]
     pub print: bool,
+    /// With --print: JSON {"target","scope","name","content"} instead of the file.
+    #[arg(long, requires = "print")]
+    pub json: bool,
     /// Service name (default: proctor-PROJECT[-ROLE]; launchd: proctor.PROJECT[.ROLE]).
     #[arg(long)]
     pub name: Option<String>,
@@ -433,6 +501,47 @@ pub struct UninstallArgs {
     /// The service name given to `install` (default: derived from the spec and role).
     #[arg(long)]
     pub name: Option<String>,
+}
+
+/// An age before now (`10m`) or a time: RFC 3339 with an offset, or a UTC date and time
+/// (`2026-12-02 10:00:00`, `2026-12-02T10:00`, `2026-12-02`).
+pub(crate) fn parse_when(s: &str) -> Result<std::time::SystemTime, String> {
+    let s = s.trim();
+    if let Ok(d) = humantime::parse_duration(s) {
+        return std::time::SystemTime::now()
+            .checked_sub(d)
+            .ok_or_else(|| format!("{s} ago is before the epoch"));
+    }
+    if let Ok(t) = humantime::parse_rfc3339_weak(s) {
+        return Ok(t);
+    }
+    // An offset other than Z: move the local reading to UTC.
+    if s.len() > 6 {
+        let (head, tail) = s.split_at(s.len() - 6);
+        let b = tail.as_bytes();
+        if (b[0] == b'+' || b[0] == b'-') && b[3] == b':' {
+            let h: u64 = tail[1..3].parse().map_err(|_| bad_when(s))?;
+            let m: u64 = tail[4..6].parse().map_err(|_| bad_when(s))?;
+            let off = std::time::Duration::from_secs(h * 3600 + m * 60);
+            let t = humantime::parse_rfc3339_weak(head).map_err(|_| bad_when(s))?;
+            return if b[0] == b'+' {
+                t.checked_sub(off)
+            } else {
+                t.checked_add(off)
+            }
+            .ok_or_else(|| bad_when(s));
+        }
+    }
+    for suffix in [":00", " 00:00:00"] {
+        if let Ok(t) = humantime::parse_rfc3339_weak(&format!("{s}{suffix}")) {
+            return Ok(t);
+        }
+    }
+    Err(bad_when(s))
+}
+
+fn bad_when(s: &str) -> String {
+    format!("{s:?} is neither an age (10m, 2h) nor a time (2026-12-02T10:00:00Z, \"2026-12-02 10:00\", 2026-12-02)")
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {

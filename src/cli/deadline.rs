@@ -184,6 +184,7 @@ mod tests {
     fn service(name: &str, state: State, ready: bool) -> ServiceStatus {
         ServiceStatus {
             name: name.into(),
+            group: None,
             state,
             pid: None,
             ready,

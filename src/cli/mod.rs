@@ -28,10 +28,16 @@ pub use printer::Printer;
 pub fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let printer = Printer;
+    let json = cli.command.wants_json();
     match commands::dispatch(cli, &printer) {
         Ok(code) => code,
         Err(e) => {
-            printer.error(&format!("{e:#}"));
+            let message = format!("{e:#}");
+            if json {
+                // Scripts read stdout; people still see it on stderr.
+                printer.json(&serde_json::json!({ "ok": false, "error": { "message": message } }));
+            }
+            printer.error(&message);
             ExitCode::FAILURE
         }
     }

@@ -17,7 +17,9 @@ pub(crate) mod adhoc;
 mod depends;
 pub(crate) mod diff;
 mod error;
+mod expand;
 mod identity;
+mod interpolate;
 mod locate;
 mod parse;
 mod pattern;
@@ -28,6 +30,7 @@ mod validate;
 mod values;
 
 pub use error::{SpecError, SpecErrors};
+pub use expand::{Replica, MAX_REPLICAS};
 pub use identity::{Identity, Rlimit, RESOURCES};
 pub use pattern::LogPattern;
 pub use validate::{Invalid, Seg};
@@ -144,6 +147,8 @@ pub struct Service {
     pub reload_signal: Option<Signal>,
     /// Who it runs as and within which limits.
     pub identity: Identity,
+    /// Which instance of a `replicas = N` service this is (`web.1` of `web`), if one.
+    pub replica: Option<Replica>,
 }
 
 /// `autostart = true | false | ["role", …]`.
@@ -417,6 +422,7 @@ impl Service {
             reload_on: Vec::new(),
             reload_signal: None,
             identity: Identity::default(),
+            replica: None,
         }
     }
 
@@ -433,12 +439,32 @@ impl Service {
 impl Spec {
     /// Reads and validates the spec at `path`, returning every error found.
     pub fn load(path: &Path) -> Result<Spec, SpecErrors> {
-        parse::load(path)
+        parse::load(path, &BTreeMap::new())
     }
 
     /// Parses `text` as if read from `path` (used by `load` and by tests).
     pub fn parse_str(text: &str, path: &Path) -> Result<Spec, SpecErrors> {
-        parse::parse_str(text, path)
+        parse::parse_str(text, path, &BTreeMap::new())
+    }
+
+    /// Reads the spec at `path` with the replica count of each service named in `replicas`
+    /// replaced (what `proctor scale` asks for).
+    pub fn load_scaled(path: &Path, replicas: &BTreeMap<String, u32>) -> Result<Spec, SpecErrors> {
+        parse::load(path, replicas)
+    }
+
+    /// The spec at `path` as proctor reads it, as TOML: templates merged, replicas split
+    /// into their instances, `${VAR}` interpolated (`proctor validate --print`).
+    pub fn resolved_toml(path: &Path) -> Result<String, SpecErrors> {
+        parse::resolved(path)
+    }
+
+    /// The services of the group `name` (a `replicas = N` service), in index order.
+    pub fn group(&self, name: &str) -> Vec<&Service> {
+        self.services
+            .iter()
+            .filter(|s| s.replica.as_ref().is_some_and(|r| r.group == name))
+            .collect()
     }
 
     /// The service called `name`.
@@ -451,6 +477,16 @@ impl Spec {
     pub fn state_dir(&self) -> PathBuf {
         crate::state::project_dir(self)
     }
+}
+
+/// Whether asking for `asked` means the service `name`: it is that service, or one of the
+/// replicas (`web.0`, `web.1`, …) of the `replicas = N` service `asked`.
+pub fn names(asked: &str, name: &str) -> bool {
+    name == asked
+        || name
+            .strip_prefix(asked)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Finds `proctor.toml` in `start` or its nearest ancestor that has one.

@@ -3,16 +3,18 @@
 //! The file is parsed once into spanned values so that every error, including those found
 //! after parsing (unknown dependency, cycle, unknown role), names `file:line:col`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use toml::de::{DeTable, DeValue};
 
+use super::expand;
 use super::service;
 use super::validate;
 use super::values::{Ctx, Value};
 use super::{BackendKind, Project, Runtime, Spec, SpecError, SpecErrors};
 
-const TOP_KEYS: &[&str] = &["project", "service"];
+const TOP_KEYS: &[&str] = &["project", "service", "template"];
 const PROJECT_KEYS: &[&str] = &[
     "name",
     "state_dir",
@@ -21,10 +23,11 @@ const PROJECT_KEYS: &[&str] = &[
     "tmux_binary",
     "container_runtime",
     "containment",
+    "env_file",
     "metrics",
 ];
 
-pub(super) fn load(path: &Path) -> Result<Spec, SpecErrors> {
+fn read(path: &Path) -> Result<(PathBuf, String), SpecErrors> {
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let text = std::fs::read_to_string(&path).map_err(|e| {
         SpecErrors(vec![SpecError {
@@ -36,19 +39,140 @@ pub(super) fn load(path: &Path) -> Result<Spec, SpecErrors> {
                 .then(|| "create it, or point at another file with --file".into()),
         }])
     })?;
-    parse_str(&text, &path)
+    Ok((path, text))
 }
 
-pub(super) fn parse_str(text: &str, path: &Path) -> Result<Spec, SpecErrors> {
+pub(super) fn load(path: &Path, replicas: &BTreeMap<String, u32>) -> Result<Spec, SpecErrors> {
+    let (path, text) = read(path)?;
+    parse_str(&text, &path, replicas)
+}
+
+/// The spec as read: the document after templates, replicas and interpolation, as TOML.
+pub(super) fn resolved(path: &Path) -> Result<String, SpecErrors> {
+    let (path, text) = read(path)?;
+    // Refuse what `load` refuses: a resolved view of a broken spec would mislead.
+    parse_str(&text, &path, &BTreeMap::new())?;
+    let mut out = String::new();
+    let mut ctx = Ctx::new(path.clone(), spec_dir(&path), &text);
+    let (mut doc, _) = DeTable::parse_recoverable(&text);
+    let doc = doc.get_mut();
+    let vars = expand::variables(&mut ctx, doc);
+    let mut top = toml::Table::new();
+    if let Some(p) = doc.get_mut("project") {
+        expand::interpolate_value(&mut ctx, p, &vars);
+        top.insert("project".into(), plain(p.get_ref()));
+    }
+    let templates = expand::templates(&mut ctx, doc);
+    let mut services = toml::Table::new();
+    if let Some(DeValue::Table(t)) = doc.get("service").map(|v| v.get_ref()) {
+        for unit in expand::units(&mut ctx, t, &templates, &vars, &BTreeMap::new()) {
+            let mut table = plain(unit.table.get_ref());
+            if let (Some(r), toml::Value::Table(t)) = (&unit.replica, &mut table) {
+                let env = t
+                    .entry("env")
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if let toml::Value::Table(env) = env {
+                    env.insert("PROCTOR_INSTANCE".into(), r.index.to_string().into());
+                    env.insert("PROCTOR_REPLICAS".into(), r.count.to_string().into());
+                    if let Some(p) = unit.port {
+                        env.entry("PORT").or_insert(p.to_string().into());
+                    }
+                }
+            }
+            services.insert(unit.key.get_ref().to_string(), table);
+        }
+    }
+    depends_on_members(&mut services);
+    top.insert("service".into(), toml::Value::Table(services));
+    out.push_str(&format!(
+        "# {} as proctor reads it: templates merged, replicas split, ${{VAR}} interpolated\n",
+        path.display()
+    ));
+    out.push_str(&toml::to_string_pretty(&top).unwrap_or_default());
+    Ok(out)
+}
+
+/// `depends_on` entries naming a replicated service name its replicas instead (as
+/// [`groups_in_depends_on`] reads them), so the printed spec reads back the same.
+fn depends_on_members(services: &mut toml::Table) {
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for name in services.keys() {
+        if let Some((group, i)) = name.rsplit_once('.') {
+            if i.parse::<u32>().is_ok() && !services.contains_key(group) {
+                groups
+                    .entry(group.to_string())
+                    .or_default()
+                    .push(name.clone());
+            }
+        }
+    }
+    for (_, s) in services.iter_mut() {
+        match s.get_mut("depends_on") {
+            Some(toml::Value::Array(a)) => {
+                *a = std::mem::take(a)
+                    .into_iter()
+                    .flat_map(|d| match d.as_str().and_then(|n| groups.get(n)) {
+                        Some(members) => members.iter().map(|m| m.as_str().into()).collect(),
+                        None => vec![d],
+                    })
+                    .collect();
+            }
+            Some(toml::Value::Table(t)) => {
+                *t = std::mem::take(t)
+                    .into_iter()
+                    .flat_map(|(n, c)| match groups.get(&n) {
+                        Some(members) => members.iter().map(|m| (m.clone(), c.clone())).collect(),
+                        None => vec![(n, c)],
+                    })
+                    .collect();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A parsed value as a plain TOML value.
+fn plain(v: &DeValue<'_>) -> toml::Value {
+    match v {
+        DeValue::String(s) => toml::Value::String(s.to_string()),
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+            .map(toml::Value::Integer)
+            .unwrap_or_else(|_| toml::Value::String(i.as_str().to_string())),
+        DeValue::Float(f) => toml::Value::Float(match f.as_str() {
+            "inf" | "+inf" => f64::INFINITY,
+            "-inf" => f64::NEG_INFINITY,
+            "nan" | "+nan" | "-nan" => f64::NAN,
+            other => other.replace('_', "").parse().unwrap_or(f64::NAN),
+        }),
+        DeValue::Boolean(b) => toml::Value::Boolean(*b),
+        DeValue::Datetime(d) => toml::Value::Datetime(*d),
+        DeValue::Array(a) => toml::Value::Array(a.iter().map(|v| plain(v.get_ref())).collect()),
+        DeValue::Table(t) => toml::Value::Table(
+            t.iter()
+                .map(|(k, v)| (k.get_ref().to_string(), plain(v.get_ref())))
+                .collect(),
+        ),
+    }
+}
+
+fn spec_dir(path: &Path) -> PathBuf {
     let dir = path
         .parent()
         .map(Path::to_path_buf)
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
-    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    std::path::absolute(&dir).unwrap_or(dir)
+}
+
+pub(super) fn parse_str(
+    text: &str,
+    path: &Path,
+    replicas: &BTreeMap<String, u32>,
+) -> Result<Spec, SpecErrors> {
+    let dir = spec_dir(path);
     let mut ctx = Ctx::new(path.to_path_buf(), dir, text);
 
-    let (doc, syntax) = DeTable::parse_recoverable(text);
+    let (mut doc, syntax) = DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
         for e in syntax {
             let span = e.span().unwrap_or(0..0);
@@ -57,33 +181,65 @@ pub(super) fn parse_str(text: &str, path: &Path) -> Result<Spec, SpecErrors> {
         }
         return Err(SpecErrors(ctx.errors));
     }
-    let doc = doc.get_ref();
+    let doc = doc.get_mut();
     ctx.check_keys(doc, TOP_KEYS, "the top level");
+    let vars = expand::variables(&mut ctx, doc);
 
-    let project = match doc.get("project") {
-        Some(v) => project(&mut ctx, v),
+    let project = match doc.get_mut("project") {
+        Some(v) => {
+            expand::interpolate_value(&mut ctx, v, &vars);
+            project(&mut ctx, v)
+        }
         None => default_project(&ctx.dir),
     };
+    let templates = expand::templates(&mut ctx, doc);
 
     let mut services = Vec::new();
     let mut written = Vec::new();
-    match doc.get("service") {
-        Some(v) => {
-            if let Some(table) = ctx.table("service", v) {
-                for (key, value) in table.iter() {
-                    if let Some((s, w)) = service::parse(&mut ctx, &project, key, value) {
-                        services.push(s);
-                        written.push(w);
-                    }
-                }
-            }
+    let units = match doc.get("service") {
+        Some(v) => match ctx.table("service", v) {
+            Some(table) => expand::units(&mut ctx, table, &templates, &vars, replicas),
+            None => Vec::new(),
+        },
+        None => {
+            ctx.error_help(
+                0..0,
+                "no services declared",
+                Some("add one: [service.web] with command = [\"…\"]"),
+            );
+            Vec::new()
         }
-        None => ctx.error_help(
-            0..0,
-            "no services declared",
-            Some("add one: [service.web] with command = [\"…\"]"),
-        ),
+    };
+    for unit in &units {
+        if let Some((mut s, w)) = service::parse(&mut ctx, &project, &unit.key, &unit.table) {
+            if let Some(r) = &unit.replica {
+                s.env.insert("PROCTOR_INSTANCE".into(), r.index.to_string());
+                s.env.insert("PROCTOR_REPLICAS".into(), r.count.to_string());
+            }
+            if let Some(p) = unit.port {
+                s.env.entry("PORT".into()).or_insert_with(|| p.to_string());
+            }
+            s.replica = unit.replica.clone();
+            if services
+                .iter()
+                .any(|o: &crate::spec::Service| o.name == s.name)
+            {
+                ctx.error_help(
+                    unit.key.span(),
+                    format!("service `{}` is declared twice", s.name),
+                    unit.replica.as_ref().map(|r| {
+                        format!(
+                            "`{}` is a replica of `{}`; rename one of them",
+                            s.name, r.group
+                        )
+                    }),
+                );
+            }
+            services.push(s);
+            written.push(w);
+        }
     }
+    groups_in_depends_on(&mut services);
 
     // The rules every service follows however it was made, placed at what they name.
     for (i, problem) in validate::problems(&project, &services) {
@@ -99,8 +255,50 @@ pub(super) fn parse_str(text: &str, path: &Path) -> Result<Spec, SpecErrors> {
         })
     } else {
         ctx.errors.sort_by_key(|e| (e.line, e.col));
+        // The replicas of one table share its mistakes: say each once.
+        ctx.errors.dedup();
         Err(SpecErrors(ctx.errors))
     }
+}
+
+/// A `depends_on` entry naming a `replicas = N` service depends on each replica: the
+/// entry becomes the first, the others are added at the end (so entries keep their index,
+/// which is how their errors find their place).
+fn groups_in_depends_on(services: &mut [crate::spec::Service]) {
+    let groups: BTreeMap<String, Vec<String>> =
+        services.iter().fold(BTreeMap::new(), |mut m, s| {
+            if let Some(r) = &s.replica {
+                m.entry(r.group.clone())
+                    .or_insert_with(Vec::new)
+                    .push(s.name.clone());
+            }
+            m
+        });
+    if groups.is_empty() {
+        return;
+    }
+    for s in services.iter_mut() {
+        let mut extra = Vec::new();
+        for d in s.depends_on.iter_mut() {
+            if services_named(&groups, &d.name) {
+                continue;
+            }
+            if let Some(members) = groups.get(&d.name) {
+                let condition = d.condition;
+                d.name = members[0].clone();
+                extra.extend(members[1..].iter().map(|m| crate::spec::Dependency {
+                    name: m.clone(),
+                    condition,
+                }));
+            }
+        }
+        s.depends_on.extend(extra);
+    }
+}
+
+/// Whether `name` is a replica's own name (then it names that one service).
+fn services_named(groups: &BTreeMap<String, Vec<String>>, name: &str) -> bool {
+    groups.values().any(|m| m.iter().any(|n| n == name))
 }
 
 fn default_project(dir: &Path) -> Project {

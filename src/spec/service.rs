@@ -49,6 +49,9 @@ const SERVICE_KEYS: &[&str] = &[
     "pids_max",
     "io_weight",
     "restart_on_memory",
+    "extends",
+    "replicas",
+    "ports_from",
 ];
 const CONTAINER_KEYS: &[&str] = &["image", "volumes", "ports", "runtime", "container_name"];
 

@@ -30,6 +30,11 @@ impl<'t> Ctx<'t> {
         }
     }
 
+    /// The spec's text.
+    pub fn text(&self) -> &'t str {
+        self.text
+    }
+
     /// 1-based line and column of byte `offset`.
     fn position(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());

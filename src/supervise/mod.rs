@@ -26,6 +26,7 @@ mod probes;
 mod reload;
 mod report;
 mod requests;
+mod scale;
 mod signals;
 mod spawn;
 mod startup;

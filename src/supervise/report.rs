@@ -63,6 +63,10 @@ impl Driver {
             .unwrap_or(wall_now);
         ServiceStatus {
             name: self.spec.services[i].name.clone(),
+            group: self.spec.services[i]
+                .replica
+                .as_ref()
+                .map(|r| r.group.clone()),
             state: u.state.into(),
             // After a MAINPID= hand-over the main process is the service.
             pid: slot.main_pid.or(u.pid),
@@ -159,6 +163,27 @@ impl Driver {
     /// The answer to `status`: `units` with the CPU and memory each uses, from one walk of
     /// the process table (only a status call pays for it, at most once per [`READING_TTL`]).
     pub(super) fn status_reply(&self, units: &[usize]) -> Reply {
+        // A group's replicas are listed together, in index order, where its first is.
+        let mut units = units.to_vec();
+        let key = |i: usize| match &self.spec.services[i].replica {
+            Some(r) => {
+                let first = units
+                    .iter()
+                    .position(|&j| {
+                        self.spec.services[j]
+                            .replica
+                            .as_ref()
+                            .is_some_and(|o| o.group == r.group)
+                    })
+                    .unwrap_or(0);
+                (first, r.index as usize)
+            }
+            None => (units.iter().position(|&j| j == i).unwrap_or(0), 0),
+        };
+        let mut keyed: Vec<((usize, usize), usize)> = units.iter().map(|&i| (key(i), i)).collect();
+        keyed.sort_by_key(|(k, _)| *k);
+        units = keyed.into_iter().map(|(_, i)| i).collect();
+        let units = &units[..];
         let res = Resources {
             procs: OnceCell::new(),
             memory_leaves: self.contain.memory_in_leaves(),

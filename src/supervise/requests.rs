@@ -24,13 +24,29 @@ impl Driver {
         }
         let mut out = Vec::new();
         for n in names {
-            match self.index_of(n).filter(|&i| !self.slots[i].removed) {
-                Some(i) => {
-                    if !out.contains(&i) {
-                        out.push(i);
+            let found: Vec<usize> = match self.index_of(n).filter(|&i| !self.slots[i].removed) {
+                Some(i) => vec![i],
+                // A `replicas = N` service's name stands for all its replicas.
+                None => (0..self.spec.services.len())
+                    .filter(|&i| {
+                        !self.slots[i].removed
+                            && self
+                                .service(i)
+                                .replica
+                                .as_ref()
+                                .is_some_and(|r| &r.group == n)
+                    })
+                    .collect(),
+            };
+            match found.is_empty() {
+                false => {
+                    for i in found {
+                        if !out.contains(&i) {
+                            out.push(i);
+                        }
                     }
                 }
-                None => {
+                true => {
                     let known: Vec<&str> = self
                         .spec
                         .services
@@ -131,6 +147,10 @@ impl Driver {
             }
             Command::Reload { dry_run } => {
                 self.on_reload(dry_run, Some(reply));
+                return;
+            }
+            Command::Scale { service, replicas } => {
+                self.on_scale(&service, replicas, reply);
                 return;
             }
             Command::Follow { .. } | Command::Events | Command::Hello { .. } => {

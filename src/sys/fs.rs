@@ -130,6 +130,34 @@ pub fn swap_in(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
+/// Watches a directory for entries appearing in it (created or moved in), so a client can
+/// wait for a supervisor's socket without polling.
+pub struct DirWatch {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl DirWatch {
+    /// Starts watching `dir`.
+    pub fn new(dir: &std::path::Path) -> std::io::Result<Self> {
+        use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+        let fd = inotify::init(CreateFlags::CLOEXEC)?;
+        inotify::add_watch(
+            &fd,
+            dir,
+            WatchFlags::CREATE | WatchFlags::MOVED_TO | WatchFlags::ATTRIB,
+        )?;
+        Ok(Self { fd })
+    }
+
+    /// Waits until something appears (or `limit` passes), and drains what was reported.
+    pub fn wait(&self, limit: std::time::Duration) {
+        if super::fd::wait_readable(&self.fd, limit) {
+            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+            let _ = rustix::io::read(&self.fd, &mut buf);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

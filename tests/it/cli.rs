@@ -1,6 +1,6 @@
 //! The CLI end to end: up -d, status --json, stop, start, restart, down, validate.
 
-use crate::support::{alive, TestContext};
+use crate::support::{alive, stderr, TestContext};
 
 const TWO: &str = r#"
 [service.ticker]
@@ -268,4 +268,67 @@ fn completions_and_the_manual_page_name_every_verb() {
     }
     let bad = ctx.run(&["completions", "tcsh"]);
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn every_reporting_verb_speaks_json_and_fails_in_one_shape() {
+    let ctx = TestContext::new(
+        "[service.ok]\ncommand = [\"sleep\", \"1000\"]\n\n[service.bad]\ncommand = [\"sh\", \"-c\", \"exit 3\"]\nrestart = \"no\"\nautostart = false\n",
+    );
+    // No supervisor yet: the failure comes as JSON on stdout, and as text on stderr.
+    let out = ctx.run(&["wait", "ok", "--json"]);
+    assert!(!out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json error");
+    assert_eq!(v["ok"], false);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no supervisor is running")),
+        "{v}"
+    );
+    assert!(stderr(&out).contains("error: no supervisor is running"));
+
+    ctx.ok(&["up", "-d"]);
+    let v = json(&ctx.ok(&["wait", "ok", "--json"]));
+    assert_eq!(v["services"][0]["name"], "ok");
+    assert_eq!(v["services"][0]["state"], "running");
+    assert!(
+        v.get("failures")
+            .is_none_or(|f| f == &serde_json::json!([])),
+        "{v}"
+    );
+
+    let _ = ctx.run(&["start", "bad"]);
+    let out = ctx.run(&["wait", "bad", "--json", "--timeout", "10s"]);
+    assert!(!out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["failures"][0]["service"], "bad", "{v}");
+
+    let v = json(&ctx.ok(&["lock", "--json"]));
+    assert!(v.is_array() || v.is_object(), "{v}");
+    let v = json(&ctx.ok(&["reload", "--dry-run", "--json"]));
+    assert_eq!(v, serde_json::json!([]));
+    let v = json(&ctx.ok(&["validate", "--json"]));
+    assert_eq!(v["ok"], true);
+    let v = json(&ctx.ok(&[
+        "install", "--print", "--json", "--target", "systemd", "--user",
+    ]));
+    assert_eq!(v["target"], "systemd");
+    assert!(
+        v["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("[Service]")),
+        "{v}"
+    );
+
+    let out = ctx.run(&["scale", "ok", "2", "--json"]);
+    assert!(!out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json error");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("replicas")),
+        "{v}"
+    );
+    ctx.ok(&["down"]);
 }

@@ -120,7 +120,7 @@ fn crashed_children_are_reaped_and_their_group_is_cleaned() {
     let ctx = TestContext::new(
         r#"
 [service.leaky]
-command = ["sh", "-c", "echo $$ > pgid; sleep 1000 & exit 1"]
+command = ["sh", "-c", "echo $$$$ > pgid; sleep 1000 & exit 1"]
 restart = "no"
 "#,
     );

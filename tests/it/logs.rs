@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{require, TestContext};
+use crate::support::{require, stderr, TestContext};
 use proctor::logs::{parse_record, RecordStream};
 
 /// Every record of `name`'s log, oldest file first, as `(stream, continued, line)`.
@@ -472,4 +472,119 @@ backoff = { initial = "10ms" }
     ];
     assert_eq!(texts, want);
     ctx.ok(&["down"]);
+}
+
+#[test]
+fn grep_since_and_until_pick_lines_by_content_and_time() {
+    let ctx = TestContext::new(
+        r#"
+[service.talker]
+command = ["sh", "-c", "echo 'alpha one'; echo 'beta two'; echo 'alpha three'; exec sleep 1000"]
+ready = { log = "three" }
+"#,
+    );
+    // Ready once the last line is in the log.
+    ctx.ok(&["up", "-d"]);
+    let out = ctx.ok(&["logs", "talker", "--no-prefix", "--grep", "^alpha"]);
+    assert_eq!(out, "alpha one\nalpha three\n");
+    let out = ctx.ok(&["logs", "--no-prefix", "--grep", "t(wo|hree)$", "-n", "1"]);
+    assert_eq!(out, "alpha three\n", "-n counts matching lines");
+
+    // Absolute times: the lines were written today, after 2000 and before 2100.
+    let out = ctx.ok(&["logs", "talker", "--no-prefix", "--since", "2000-01-01"]);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let out = ctx.ok(&[
+        "logs",
+        "talker",
+        "--no-prefix",
+        "--until",
+        "2000-01-01T00:00:00Z",
+    ]);
+    assert_eq!(out, "");
+    let out = ctx.ok(&[
+        "logs",
+        "talker",
+        "--no-prefix",
+        "--since",
+        "2100-01-01 00:00",
+    ]);
+    assert_eq!(out, "");
+    let out = ctx.ok(&[
+        "logs",
+        "talker",
+        "--no-prefix",
+        "--until",
+        "2099-12-31T23:00:00+02:00",
+    ]);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let out = ctx.run(&["logs", "--since", "yesterday-ish"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("neither an age"), "{}", stderr(&out));
+    let out = ctx.run(&["logs", "--grep", "(unclosed"]);
+    assert!(!out.status.success());
+    ctx.ok(&["down"]);
+}
+
+#[test]
+fn follow_waits_for_the_supervisor_across_a_restart() {
+    let ctx = TestContext::new(
+        r#"
+[service.greeter]
+command = ["sh", "-c", "echo \"hello from $$$$\"; exec sleep 1000"]
+"#,
+    );
+    ctx.ok(&["up", "-d"]);
+    let mut child = ctx
+        .cmd()
+        .args(["logs", "-f", "-n", "0", "--no-prefix", "greeter"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("logs -f");
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr_pipe = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(format!("out: {line}"));
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
+            let _ = tx2.send(format!("err: {line}"));
+        }
+    });
+    let next = |what: &str| -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) if l.contains(what) => return l,
+                Ok(_) => {}
+                Err(_) => panic!("logs -f never printed {what:?}"),
+            }
+        }
+    };
+    // The follower is subscribed once a restart of the service reaches it.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        ctx.ok(&["restart", "greeter"]);
+        // The restart's own note comes first; the new process's greeting after it.
+        if rx
+            .recv_timeout(Duration::from_millis(500))
+            .is_ok_and(|l| l.contains("hello from") || next("hello from").contains("hello"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "logs -f never subscribed");
+    }
+    ctx.ok(&["down"]);
+    next("waiting for it to come back");
+    ctx.ok(&["up", "-d"]);
+    let pid = ctx.service("greeter").pid.expect("running");
+    let line = next(&format!("hello from {pid}"));
+    assert!(line.starts_with("out: "), "{line}");
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -219,6 +219,14 @@ pub(crate) fn wait(file: Option<&Path>, a: WaitArgs, p: &Printer) -> Result<Exit
         &a.services,
         Goal::Ready,
     )?;
+    if a.json {
+        p.json(&reply);
+        return Ok(if reply.failures.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     Ok(report(&reply, p, "ready"))
 }
 

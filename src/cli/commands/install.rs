@@ -42,6 +42,15 @@ pub(crate) fn install(file: Option<&Path>, a: InstallArgs, p: &Printer) -> Resul
         env,
     };
     let boot = Boot::new(&spec, req, exe, &host)?;
+    if a.print && a.json {
+        p.json(&serde_json::json!({
+            "target": boot.target,
+            "scope": boot.scope,
+            "name": boot.name,
+            "content": install::render(&boot)?,
+        }));
+        return Ok(ExitCode::SUCCESS);
+    }
     if a.print {
         p.raw(install::render(&boot)?.as_bytes())?;
         return Ok(ExitCode::SUCCESS);

@@ -3,7 +3,6 @@
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 use anyhow::{bail, Result};
 
@@ -22,14 +21,19 @@ struct View<'a> {
 }
 
 impl View<'_> {
-    /// Whether `--stream` lets `rec` through.
+    /// Whether `--stream`, `--grep` and `--until` let `rec` through.
     fn wants(&self, rec: &Record<'_>) -> bool {
         matches!(
             (self.a.stream, rec.stream),
             (Some(StreamArg::Out), RecordStream::Out)
                 | (Some(StreamArg::Err), RecordStream::Err)
                 | (None, _)
-        )
+        ) && self.a.until.is_none_or(|u| rec.time < u)
+            && self
+                .a
+                .grep
+                .as_ref()
+                .is_none_or(|re| re.is_match(&String::from_utf8_lossy(rec.line)))
     }
 
     /// Formats one raw record of service `idx`, or `None` when filtered out.
@@ -77,7 +81,7 @@ pub(crate) fn run(file: Option<&Path>, a: LogsArgs, p: &Printer) -> Result<ExitC
     };
     let paths = t.paths;
     for n in &a.services {
-        if !all.contains(n) {
+        if !all.iter().any(|x| crate::spec::names(n, x)) {
             bail!("no service named {n:?}; services: {}", all.join(", "));
         }
     }
@@ -85,7 +89,7 @@ pub(crate) fn run(file: Option<&Path>, a: LogsArgs, p: &Printer) -> Result<ExitC
         (0..all.len()).collect()
     } else {
         (0..all.len())
-            .filter(|&i| a.services.contains(&all[i]))
+            .filter(|&i| a.services.iter().any(|n| crate::spec::names(n, &all[i])))
             .collect()
     };
     let view = View {
@@ -94,20 +98,11 @@ pub(crate) fn run(file: Option<&Path>, a: LogsArgs, p: &Printer) -> Result<ExitC
         names: all,
         color: !a.json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
+    let followed: Vec<String> = chosen.iter().map(|&i| view.names[i].clone()).collect();
     // Subscribe before reading the files, so no line falls between the two.
     let mut follower = if a.follow {
         match Client::connect(&paths.control_socket()) {
-            Ok(mut c) => {
-                c.send(Command::Follow {
-                    services: chosen.iter().map(|&i| view.names[i].clone()).collect(),
-                })?;
-                // A supervisor that does not even answer `hello` is said so; after that,
-                // following means waiting for lines as long as it takes.
-                c.set_timeout(Some(crate::cli::deadline::ANSWER))?;
-                c.hello()?;
-                c.set_timeout(None)?;
-                Some(c)
-            }
+            Ok(c) => Some(subscribe(c, &followed)?),
             Err(ControlError::NotRunning { .. }) => bail!(
                 "no supervisor is running, so there are no new lines to follow (drop -f to read the files)"
             ),
@@ -116,7 +111,7 @@ pub(crate) fn run(file: Option<&Path>, a: LogsArgs, p: &Printer) -> Result<ExitC
     } else {
         None
     };
-    let since = a.since.and_then(|d| SystemTime::now().checked_sub(d));
+    let since = a.since;
     let dir = paths.logs_dir();
     let mut records: Vec<(Vec<u8>, usize)> = Vec::new();
     for &i in &chosen {
@@ -131,16 +126,44 @@ pub(crate) fn run(file: Option<&Path>, a: LogsArgs, p: &Printer) -> Result<ExitC
         view.format(*i, r, &mut out);
     }
     p.raw(&out)?;
-    let Some(client) = follower.as_mut() else {
+    let Some(mut client) = follower.take() else {
         return Ok(ExitCode::SUCCESS);
     };
-    let last: Option<Vec<u8>> = records.last().map(|(r, _)| stamp(r).to_vec());
+    let mut last: Option<Vec<u8>> = records.last().map(|(r, _)| stamp(r).to_vec());
     loop {
         let resp = match client.recv() {
             Ok(r) => r,
             Err(ControlError::Closed) => {
-                p.note("the supervisor stopped");
-                return Ok(ExitCode::SUCCESS);
+                p.note("the supervisor stopped; waiting for it to come back (Ctrl-C to stop)");
+                client = subscribe(reconnect(&paths)?, &followed)?;
+                p.note("the supervisor is back");
+                // What the services wrote before the new subscription took hold.
+                let since = last
+                    .as_deref()
+                    .and_then(|l| std::str::from_utf8(l).ok())
+                    .and_then(|l| humantime::parse_rfc3339(l).ok());
+                let mut missed: Vec<(Vec<u8>, usize)> = Vec::new();
+                for &i in &chosen {
+                    for r in tail(&dir, &view.names[i], usize::MAX, since, |r| view.wants(r))? {
+                        missed.push((r, i));
+                    }
+                }
+                missed.sort_by(|x, y| stamp(&x.0).cmp(stamp(&y.0)));
+                out.clear();
+                for (r, i) in missed {
+                    if last.as_deref().is_some_and(|l| stamp(&r) <= l)
+                        || records.iter().any(|(x, _)| *x == r)
+                    {
+                        continue;
+                    }
+                    view.format(i, &r, &mut out);
+                    last = Some(stamp(&r).to_vec());
+                    records.push((r, i));
+                }
+                if !out.is_empty() && p.raw(&out).is_err() {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                continue;
             }
             Err(e) => return Err(e.into()),
         };
@@ -155,7 +178,9 @@ pub(crate) fn run(file: Option<&Path>, a: LogsArgs, p: &Printer) -> Result<ExitC
                     continue;
                 }
                 if let Some(i) = view.names.iter().position(|n| *n == line.service) {
-                    view.format(i, raw, &mut out);
+                    if view.format(i, raw, &mut out) {
+                        last = Some(stamp(raw).to_vec());
+                    }
                 }
             }
             Body::Error(e) => p.note(&format!("warning: {}", e.message)),
@@ -163,6 +188,37 @@ pub(crate) fn run(file: Option<&Path>, a: LogsArgs, p: &Printer) -> Result<ExitC
         }
         if !out.is_empty() && p.raw(&out).is_err() {
             return Ok(ExitCode::SUCCESS);
+        }
+    }
+}
+
+/// Asks `c` to stream the lines of `services`.
+fn subscribe(mut c: Client, services: &[String]) -> Result<Client> {
+    c.send(Command::Follow {
+        services: services.to_vec(),
+    })?;
+    // A supervisor that does not even answer `hello` is said so; after that, following
+    // means waiting for lines as long as it takes.
+    c.set_timeout(Some(crate::cli::deadline::ANSWER))?;
+    c.hello()?;
+    c.set_timeout(None)?;
+    Ok(c)
+}
+
+/// Waits for a supervisor of `paths` to listen again: woken by its socket appearing in the
+/// state directory, with a retry each second in case the wake-up came between bind and
+/// listen.
+fn reconnect(paths: &crate::state::Paths) -> Result<Client> {
+    let watch = crate::sys::fs::DirWatch::new(&paths.root).ok();
+    loop {
+        match Client::connect(&paths.control_socket()) {
+            Ok(c) => return Ok(c),
+            Err(ControlError::NotRunning { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        match &watch {
+            Some(w) => w.wait(std::time::Duration::from_secs(1)),
+            None => std::thread::sleep(std::time::Duration::from_secs(1)),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::control::{connect, report};
-use crate::cli::args::ReloadArgs;
+use crate::cli::args::{ReloadArgs, ScaleArgs};
 use crate::cli::deadline::{self, Deadline, Goal};
 use crate::cli::Printer;
 use crate::control::proto::{Command, Reply};
@@ -26,6 +26,36 @@ pub(crate) fn run(file: Option<&Path>, a: &ReloadArgs, p: &Printer) -> Result<Ex
     if a.dry_run {
         return Ok(ExitCode::SUCCESS);
     }
+    Ok(report(&reply, p, "ready"))
+}
+
+/// `scale NAME N`: the new replicas started (and waited for), the surplus stopped.
+pub(crate) fn scale(file: Option<&Path>, a: &ScaleArgs, p: &Printer) -> Result<ExitCode> {
+    let t = crate::cli::running::target(file, false)?;
+    t.warn_renamed(p);
+    let mut client = connect(&t.paths)?;
+    let reply = deadline::request(
+        &mut client,
+        Command::Scale {
+            service: a.service.clone(),
+            replicas: a.replicas,
+        },
+        Deadline::new(a.timeout),
+        &[],
+        Goal::Ready,
+    )?;
+    if a.json {
+        p.json(&reply.plan);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if reply.plan.is_empty() {
+        p.note(&format!(
+            "{} already runs {} replicas",
+            a.service, a.replicas
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_plan(&reply, p, false);
     Ok(report(&reply, p, "ready"))
 }
 

@@ -48,16 +48,23 @@ fn not_running(
         Some(spec) => spec,
         None => crate::cli::project(file)?.0,
     };
-    if let Some(unknown) = a.services.iter().find(|n| spec.service(n).is_none()) {
+    if let Some(unknown) = a
+        .services
+        .iter()
+        .find(|n| spec.service(n).is_none() && spec.group(n).is_empty())
+    {
         anyhow::bail!("no service named {unknown:?} in {}", spec.path.display());
     }
     let now = std::time::SystemTime::now();
     let services = spec
         .services
         .iter()
-        .filter(|s| a.services.is_empty() || a.services.contains(&s.name))
+        .filter(|s| {
+            a.services.is_empty() || a.services.iter().any(|n| crate::spec::names(n, &s.name))
+        })
         .map(|s| ServiceStatus {
             name: s.name.clone(),
+            group: s.replica.as_ref().map(|r| r.group.clone()),
             state: State::Stopped,
             pid: None,
             ready: false,

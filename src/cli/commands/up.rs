@@ -16,7 +16,11 @@ use crate::supervise::{run_blocking, Echo, Options, SuperviseError};
 
 pub(crate) fn run(file: Option<&Path>, a: UpArgs, p: &Printer) -> Result<ExitCode> {
     let (spec, paths) = project(file)?;
-    if let Some(unknown) = a.services.iter().find(|n| spec.service(n).is_none()) {
+    if let Some(unknown) = a
+        .services
+        .iter()
+        .find(|n| spec.service(n).is_none() && spec.group(n).is_empty())
+    {
         let known: Vec<&str> = spec.services.iter().map(|s| s.name.as_str()).collect();
         anyhow::bail!(
             "no service named {unknown:?}; services: {}",

@@ -144,7 +144,7 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::proto::{Reply, ServiceStatus, State};
+    use crate::control::proto::{Reply, State};
 
     fn key(c: char) -> KeyEvent {
         KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
@@ -152,30 +152,7 @@ mod tests {
 
     fn app() -> App {
         let mut app = App::new("p".into(), false);
-        let svc = |name: &str| ServiceStatus {
-            name: name.into(),
-            state: State::Running,
-            pid: Some(1),
-            ready: true,
-            restarts: 0,
-            uptime_ms: 0,
-            last_exit: None,
-            since: std::time::SystemTime::UNIX_EPOCH,
-            reason: None,
-            next_restart_ms: None,
-            backend: "process".into(),
-            log_error: None,
-            probe_error: None,
-            status_text: None,
-            main_pid: None,
-            containment: None,
-            cpu_percent: None,
-            memory_bytes: None,
-            storage_dir: None,
-            tmux_session: None,
-            container: None,
-            container_id: None,
-        };
+        let svc = |name: &str| super::super::tests::service(name, State::Running, Some(1));
         app.on_status(Reply {
             project: "p".into(),
             supervisor_pid: 7,

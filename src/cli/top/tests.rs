@@ -14,9 +14,11 @@ fn at(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_426_680 + secs)
 }
 
-fn service(name: &str, state: State, pid: Option<u32>) -> ServiceStatus {
+/// A service's status, with resources while it has a pid.
+pub(super) fn service(name: &str, state: State, pid: Option<u32>) -> ServiceStatus {
     ServiceStatus {
         name: name.into(),
+        group: None,
         state,
         pid,
         ready: state == State::Running,

@@ -130,6 +130,16 @@ pub enum Command {
         #[serde(default)]
         dry_run: bool,
     },
+    /// Run `replicas` instances of the `replicas = N` service `service`: start the new
+    /// ones (when the others are up), stop and forget the surplus; the rest keep running.
+    /// Holds until a reload, which goes back to the spec's count. Answered, with the
+    /// plan, once the new ones are ready.
+    Scale {
+        /// The replicated service's name (`web` for `web.0` …).
+        service: String,
+        /// How many to run.
+        replicas: u32,
+    },
     /// Say who the client is and learn who the supervisor is ([`HelloReply`]). Optional,
     /// answered whatever the request's `v`; a client sends it with its first request.
     Hello {

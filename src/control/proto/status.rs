@@ -197,6 +197,9 @@ pub struct Failure {
 pub struct ServiceStatus {
     /// Service name.
     pub name: String,
+    /// For a replica (`web.1`), the `replicas = N` service it is one of (`web`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// Lifecycle state.
     pub state: State,
     /// Main process id while running.

@@ -62,6 +62,7 @@ fn exit(code: Option<i32>, signal: Option<i32>) -> Exit {
 fn service(name: &str, state: State, pid: Option<u32>) -> ServiceStatus {
     ServiceStatus {
         name: name.into(),
+        group: None,
         state,
         pid,
         ready: state == State::Running,
