@@ -17,8 +17,7 @@ struct Tmux {
 impl Tmux {
     fn new(home: &Path) -> Self {
         let conf = home.join("top-tmux.conf");
-        // A pane whose program ended stays, so its screen can still be asked about.
-        std::fs::write(&conf, "set -g remain-on-exit on\n").expect("tmux conf");
+        std::fs::write(&conf, "").expect("tmux conf");
         Self {
             socket: home.join("top-tmux.sock"),
             conf,
@@ -50,7 +49,7 @@ impl Tmux {
     /// Runs `proctor top` for `ctx` in a new 100×30 session `name`.
     fn top(&self, ctx: &TestContext, name: &str) {
         let cmd = format!(
-            "exec env PROCTOR_HOME='{}' NO_COLOR=1 '{}' top",
+            "env PROCTOR_HOME='{}' NO_COLOR=1 '{}' top; echo \"top exited $?\"; exec sleep 1000",
             ctx.home().display(),
             env!("CARGO_BIN_EXE_proctor")
         );
@@ -97,19 +96,23 @@ impl Tmux {
         }
     }
 
-    /// Waits until the program in pane `name` has ended; returns `alternate_on`
-    /// of its screen then, and the screen.
-    fn until_dead(&self, name: &str) -> (String, String) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.show(name, "#{pane_dead}") != "1" {
-            assert!(
-                Instant::now() < deadline,
-                "top did not exit:\n{}",
-                self.screen(name)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        (self.show(name, "#{alternate_on}"), self.screen(name))
+    /// Waits until `top` in pane `name` has ended (the shell after it says so); returns
+    /// `alternate_on` of the pane then, and the screen.
+    fn until_exited(&self, name: &str) -> (String, String) {
+        let screen = self.until_shown(name, &["top exited"]);
+        (self.show(name, "#{alternate_on}"), screen)
+    }
+
+    /// The pid of `top` in pane `name` (the child of the pane's shell).
+    fn top_pid(&self, name: &str) -> i32 {
+        let sh = self.show(name, "#{pane_pid}");
+        let children = std::fs::read_to_string(format!("/proc/{sh}/task/{sh}/children"))
+            .expect("children of the pane's shell");
+        children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("top runs under the pane's shell")
     }
 }
 
@@ -167,23 +170,30 @@ fn top_offers_up_restarts_a_service_and_restores_the_terminal() {
     // The table follows: the new pid shows, from the event stream.
     tmux.until_shown("one", &[&new.to_string()]);
 
+    // The supervisor goes away: top says so, and reconnects when one is back.
+    ctx.ok(&["down"]);
+    tmux.until_shown("one", &["supervisor gone: reconnecting"]);
+    ctx.ok(&["up", "-d"]);
+    let sup = ctx.supervisor_pid().to_string();
+    tmux.until_shown("one", &[&format!("supervisor {sup}"), "running"]);
+
     tmux.ok(&["send-keys", "-t", "one", "q"]);
-    let (modes, screen) = tmux.until_dead("one");
+    let (modes, screen) = tmux.until_exited("one");
     assert_eq!(modes, "0", "after q: the normal screen:\n{screen}");
-    assert!(screen.contains("status 0"), "exit 0:\n{screen}");
+    assert!(screen.contains("top exited 0"), "{screen}");
     // What top drew was on the alternate screen: none of it is left behind.
     assert!(!screen.contains("worker"), "{screen}");
 
     // TERM restores the terminal too.
     tmux.top(&ctx, "two");
     tmux.until_shown("two", &["web ", "running"]);
-    let pid: i32 = tmux.show("two", "#{pane_pid}").parse().expect("pane pid");
+    let pid = tmux.top_pid("two");
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(pid).expect("pid"),
         rustix::process::Signal::TERM,
     )
     .expect("TERM top");
-    let (modes, screen) = tmux.until_dead("two");
+    let (modes, screen) = tmux.until_exited("two");
     assert_eq!(modes, "0", "after TERM:\n{screen}");
     assert!(!screen.contains("worker"), "{screen}");
 }

@@ -55,6 +55,8 @@ impl Row {
 pub(crate) struct LogEntry {
     /// The service's name.
     pub(crate) service: String,
+    /// The record's whole timestamp, which orders records as text.
+    pub(crate) stamp: String,
     /// `HH:MM:SS` (UTC) of the record.
     pub(crate) time: String,
     /// Which stream it came from.
@@ -254,8 +256,26 @@ impl App {
         let Some(r) = parse_record(l.record.as_bytes()) else {
             return;
         };
-        let time = String::from_utf8_lossy(r.stamp.get(11..19).unwrap_or_default()).into_owned();
+        let stamp = String::from_utf8_lossy(r.stamp).into_owned();
+        let time = stamp.get(11..19).unwrap_or_default().to_string();
         let line = String::from_utf8_lossy(r.line).trim_end().to_string();
+        // The backlog read from the files at (re)connection and the live stream overlap by a
+        // moment: a record already shown is not shown twice.
+        if self.logs.back().is_some_and(|b| b.stamp >= stamp)
+            && self
+                .logs
+                .iter()
+                .rev()
+                .take_while(|e| e.stamp >= stamp)
+                .any(|e| {
+                    e.stamp == stamp
+                        && e.service == l.service
+                        && e.stream == r.stream
+                        && e.line == line
+                })
+        {
+            return;
+        }
         if self.logs.len() == LOG_LINES {
             self.logs.pop_front();
             // A paused or scrolled view stays on the same lines as the oldest go.
@@ -265,6 +285,7 @@ impl App {
         }
         self.logs.push_back(LogEntry {
             service: l.service.clone(),
+            stamp,
             time,
             stream: r.stream,
             line,

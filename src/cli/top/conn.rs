@@ -6,7 +6,7 @@
 //! makes it read CPU and memory); events and log lines arrive as they happen. When the
 //! supervisor goes away, each thread tries again once a second until one answers.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -22,6 +22,8 @@ use crate::control::{Client, ControlError};
 pub(crate) const REFRESH: Duration = Duration::from_secs(1);
 /// How long an action may take to be answered (a restart waits for readiness).
 const ACTION_DEADLINE: Duration = Duration::from_secs(120);
+/// Log records read back from each service's file when the log stream is (re)subscribed.
+const BACKLOG: usize = 200;
 /// How often the key thread looks up while it is told to keep off the terminal.
 pub(crate) const KEYS_POLL: Duration = Duration::from_millis(250);
 
@@ -37,6 +39,9 @@ pub(crate) enum Msg {
     Event(Event),
     /// A log record.
     Log(LogLine),
+    /// The last records of every service's file, oldest first, read once the log stream
+    /// is subscribed (so nothing falls between the two).
+    Backlog(Vec<LogLine>),
     /// No supervisor answers, and why.
     Down(String),
     /// An action finished: what to tell the user.
@@ -47,21 +52,18 @@ pub(crate) enum Msg {
 
 /// Starts the status, event and log threads for the supervisor at `socket`. Sending on
 /// the returned channel asks for a status now (after an action).
-pub(crate) fn spawn(socket: PathBuf, tx: &Sender<Msg>) -> Sender<()> {
+pub(crate) fn spawn(socket: PathBuf, logs_dir: PathBuf, tx: &Sender<Msg>) -> Sender<()> {
     let (refresh_tx, refresh_rx) = std::sync::mpsc::channel();
     let (s, t) = (socket.clone(), tx.clone());
     std::thread::spawn(move || status_loop(&s, &t, &refresh_rx));
     let (s, t) = (socket.clone(), tx.clone());
-    std::thread::spawn(move || stream_loop(&s, &t, Command::Events));
+    std::thread::spawn(move || stream_loop(&s, &t, Command::Events, None));
     let t = tx.clone();
     std::thread::spawn(move || {
-        stream_loop(
-            &socket,
-            &t,
-            Command::Follow {
-                services: Vec::new(),
-            },
-        );
+        let follow = Command::Follow {
+            services: Vec::new(),
+        };
+        stream_loop(&socket, &t, follow, Some(&logs_dir));
     });
     refresh_tx
 }
@@ -77,7 +79,7 @@ fn describe(e: &ControlError) -> String {
 }
 
 /// Asks for `status` every [`REFRESH`] (or when told to), reconnecting as needed.
-fn status_loop(socket: &std::path::Path, tx: &Sender<Msg>, refresh: &Receiver<()>) {
+fn status_loop(socket: &Path, tx: &Sender<Msg>, refresh: &Receiver<()>) {
     loop {
         match Client::connect(socket) {
             Ok(mut c) => loop {
@@ -118,11 +120,21 @@ fn status_loop(socket: &std::path::Path, tx: &Sender<Msg>, refresh: &Receiver<()
 }
 
 /// Subscribes to `cmd` (events or logs) and forwards what comes, resubscribing once a
-/// second after the supervisor goes away.
-fn stream_loop(socket: &std::path::Path, tx: &Sender<Msg>, cmd: Command) {
+/// second after the supervisor goes away. With `backlog`, the log files there are read
+/// once each subscription is answered.
+fn stream_loop(socket: &Path, tx: &Sender<Msg>, cmd: Command, backlog: Option<&Path>) {
     loop {
         if let Ok(mut c) = Client::connect(socket) {
-            if c.send(cmd.clone()).is_ok() {
+            let subscribed = c.send(cmd.clone()).is_ok()
+                && c.set_timeout(Some(crate::cli::deadline::ANSWER)).is_ok()
+                && c.hello().is_ok()
+                && c.set_timeout(None).is_ok();
+            if subscribed {
+                if let Some(dir) = backlog {
+                    if tx.send(Msg::Backlog(read_backlog(dir))).is_err() {
+                        return;
+                    }
+                }
                 while let Ok(resp) = c.recv() {
                     let msg = match resp.body {
                         Body::Event(e) => Msg::Event(e),
@@ -137,6 +149,30 @@ fn stream_loop(socket: &std::path::Path, tx: &Sender<Msg>, cmd: Command) {
         }
         std::thread::park_timeout(REFRESH);
     }
+}
+
+/// The last [`BACKLOG`] records of each service's log file in `dir`, merged by time.
+fn read_backlog(dir: &Path) -> Vec<LogLine> {
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".log").map(str::to_owned)
+        })
+        .collect();
+    let mut records: Vec<LogLine> = Vec::new();
+    for name in names {
+        if let Ok(lines) = crate::logs::tail(dir, &name, BACKLOG, None, |_| true) {
+            records.extend(lines.into_iter().map(|r| LogLine {
+                service: name.clone(),
+                record: String::from_utf8_lossy(&r).into_owned(),
+            }));
+        }
+    }
+    // Records start with their RFC 3339 stamp, which sorts as text.
+    records.sort_by(|a, b| a.record.get(..27).cmp(&b.record.get(..27)));
+    records
 }
 
 /// Reads keys and resizes. While `hold` is set (another program has the terminal) it keeps

@@ -20,8 +20,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
-use crate::control::proto::LogLine;
-
 pub(crate) mod app;
 mod conn;
 pub(crate) mod input;
@@ -37,8 +35,6 @@ use input::Effect;
 
 /// The shortest time between two redraws.
 const FRAME: Duration = Duration::from_millis(50);
-/// Log lines read back from each service's file when `top` starts.
-const BACKLOG: usize = 200;
 
 /// Runs `top` until `q`, Ctrl-C or a signal.
 pub(crate) fn run(file: Option<&Path>) -> Result<ExitCode> {
@@ -57,13 +53,11 @@ pub(crate) fn run(file: Option<&Path>) -> Result<ExitCode> {
     let mut app = App::new(project, color);
     let (tx, rx) = mpsc::channel();
     let socket = t.paths.control_socket();
-    let refresh = conn::spawn(socket.clone(), &tx);
+    let refresh = conn::spawn(socket.clone(), t.paths.logs_dir(), &tx);
     let hold = Arc::new(AtomicBool::new(false));
     conn::spawn_keys(tx.clone(), hold.clone());
     conn::spawn_signals(tx.clone())?;
     let (guard, mut term) = term::Guard::enter()?;
-    let logs_dir = t.paths.logs_dir();
-    let mut backlog_read = false;
     let mut dirty = true;
     let mut drawn: Option<Instant> = None;
     loop {
@@ -108,15 +102,14 @@ pub(crate) fn run(file: Option<&Path>) -> Result<ExitCode> {
                 }
             }
             Msg::Resize => {}
-            Msg::Status(reply) => {
-                app.on_status(reply);
-                if !backlog_read {
-                    backlog_read = true;
-                    read_backlog(&mut app, &logs_dir);
-                }
-            }
+            Msg::Status(reply) => app.on_status(reply),
             Msg::Event(ev) => app.on_event(ev),
             Msg::Log(l) => app.on_log(&l),
+            Msg::Backlog(lines) => {
+                for l in &lines {
+                    app.on_log(l);
+                }
+            }
             Msg::Down(why) => app.on_down(why),
             Msg::Done(text) => {
                 app.message = Some(text);
@@ -127,25 +120,6 @@ pub(crate) fn run(file: Option<&Path>) -> Result<ExitCode> {
     }
     drop(guard);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Fills the log pane with the last lines of each service's file, merged by time.
-fn read_backlog(app: &mut App, dir: &Path) {
-    let mut records: Vec<LogLine> = Vec::new();
-    for row in &app.rows {
-        let name = &row.status.name;
-        if let Ok(lines) = crate::logs::tail(dir, name, BACKLOG, None, |_| true) {
-            records.extend(lines.into_iter().map(|r| LogLine {
-                service: name.clone(),
-                record: String::from_utf8_lossy(&r).into_owned(),
-            }));
-        }
-    }
-    // Records start with their RFC 3339 stamp, which sorts as text.
-    records.sort_by(|a, b| a.record.get(..27).cmp(&b.record.get(..27)));
-    for r in &records {
-        app.on_log(r);
-    }
 }
 
 /// Hands the terminal to `proctor attach SERVICE` and takes it back once that returns;

@@ -182,3 +182,19 @@ fn help_lists_the_keys() {
         assert!(text.contains(key), "{key} missing:\n{text}");
     }
 }
+
+#[test]
+fn a_record_in_both_the_backlog_and_the_stream_shows_once() {
+    let mut app = shop();
+    let before = app.logs.len();
+    let rec = |t: &str, line: &str| LogLine {
+        service: "web".into(),
+        record: format!("2026-11-23T09:38:{t}.000000Z out {line}\n"),
+    };
+    // Streamed first, then read back from the file; then one the file did not have yet.
+    app.on_log(&rec("20", "late line"));
+    app.on_log(&rec("12", "GET / 200 1.2ms"));
+    app.on_log(&rec("20", "late line"));
+    app.on_log(&rec("20", "same second, another line"));
+    assert_eq!(app.logs.len(), before + 2);
+}
