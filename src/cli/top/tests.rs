@@ -198,3 +198,23 @@ fn a_record_in_both_the_backlog_and_the_stream_shows_once() {
     app.on_log(&rec("20", "same second, another line"));
     assert_eq!(app.logs.len(), before + 2);
 }
+
+#[test]
+fn no_color_draws_without_colors() {
+    let colors = |color: bool| {
+        let mut app = shop();
+        app.color = color;
+        let mut term = Terminal::new(TestBackend::new(80, 24)).expect("test terminal");
+        term.draw(|f| render::draw(f, &app)).expect("draw");
+        term.backend()
+            .buffer()
+            .content()
+            .iter()
+            .filter(|c| {
+                c.fg != ratatui::style::Color::Reset || c.bg != ratatui::style::Color::Reset
+            })
+            .count()
+    };
+    assert!(colors(true) > 0);
+    assert_eq!(colors(false), 0);
+}
