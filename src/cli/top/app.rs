@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::SystemTime;
 
-use crate::control::proto::{Event, LogLine, Reply, ServiceStatus};
+use crate::control::proto::{Event, LogLine, Reply, ServiceStatus, State};
 use crate::logs::{parse_record, RecordStream};
 
 /// Resource samples kept per service: ten minutes at one a second.
@@ -231,6 +231,8 @@ impl App {
             return;
         };
         let what = match (&ev.pid, &ev.reason) {
+            // `running` is what passing the readiness probe leads to.
+            (Some(pid), _) if ev.state == State::Running => format!("ready, pid {pid}"),
             (Some(pid), _) if ev.state.is_active() => format!("{} pid {pid}", ev.state),
             (_, Some(why)) => format!("{}: {why}", ev.state),
             _ => ev.state.to_string(),
