@@ -101,10 +101,15 @@ pub enum Cmd {
     /// `-- CMD…`, CMD is the one (main) service; else the spec's services run.
     Init(InitArgs),
     /// Print a shell completion script: `proctor completions bash > /etc/bash_completion.d/proctor`
-    /// (also zsh, fish, powershell, elvish).
+    /// (also zsh, fish, powershell, elvish). It completes verbs, flags and the service
+    /// names of the spec in the current directory (by asking `proctor`, which must be on
+    /// PATH).
     Completions {
         /// The shell to complete for.
         shell: clap_complete::Shell,
+        /// clap's static script instead: verbs and flags only, no service names.
+        #[arg(long = "static")]
+        fixed: bool,
     },
     /// Print the manual page (roff): `proctor man | man -l -`.
     Man,
@@ -140,6 +145,7 @@ pub const JSON_ERROR: &str = r#"{"ok": false, "error": {"message": "…"}}"#;
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Services to start (default: those with autostart for the role).
+    #[arg(add = service_names())]
     pub services: Vec<String>,
     /// Run the supervisor in the background and return once the services are ready.
     #[arg(short = 'd', long = "detach")]
@@ -166,6 +172,7 @@ pub struct DownArgs {
 pub struct NamesArgs {
     /// Service names.
     #[arg(required_unless_present = "all", conflicts_with = "all")]
+    #[arg(add = service_names())]
     pub services: Vec<String>,
     /// Every service.
     #[arg(long)]
@@ -181,6 +188,7 @@ pub struct NamesArgs {
 pub struct StartArgs {
     /// Service names.
     #[arg(required = true)]
+    #[arg(add = service_names())]
     pub services: Vec<String>,
     /// Give up waiting for them to be ready after this long (e.g. 30s), naming those still
     /// starting and why.
@@ -203,6 +211,7 @@ pub struct StartArgs {
 pub struct StopArgs {
     /// Service names.
     #[arg(required_unless_present = "all", conflicts_with = "all")]
+    #[arg(add = service_names())]
     pub services: Vec<String>,
     /// Every service (the supervisor keeps running; `down` stops it too).
     #[arg(long)]
@@ -216,6 +225,7 @@ pub struct StopArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Services to show (default: all).
+    #[arg(add = service_names())]
     pub services: Vec<String>,
     /// Print JSON: {"project", "services": [{"name","state","pid","restarts","uptime_ms","last_exit",…}]}.
     #[arg(long)]
@@ -230,6 +240,7 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 pub struct AttachArgs {
     /// The service.
+    #[arg(add = service_names())]
     pub service: String,
 }
 
@@ -288,6 +299,7 @@ pub struct RunArgs {
 pub struct SignalArgs {
     /// Services, then the signal: a name (USR1, SIGHUP) or a number.
     #[arg(required = true, num_args = 2.., value_name = "WORDS")]
+    #[arg(add = service_names())]
     pub words: Vec<String>,
 }
 
@@ -325,6 +337,7 @@ pub struct ReloadArgs {
 pub struct RmArgs {
     /// Ad-hoc services to stop and forget.
     #[arg(required = true)]
+    #[arg(add = service_names())]
     pub services: Vec<String>,
 }
 
@@ -333,6 +346,7 @@ pub struct RmArgs {
 pub struct WaitArgs {
     /// Services to wait for.
     #[arg(required = true)]
+    #[arg(add = service_names())]
     pub services: Vec<String>,
     /// Give up after this long (e.g. 30s), naming the services still starting and why.
     #[arg(long, value_parser = parse_duration, default_value = WAIT_DEFAULT)]
@@ -373,6 +387,7 @@ pub enum StreamArg {
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Services to show (default: all).
+    #[arg(add = service_names())]
     pub services: Vec<String>,
     /// How many lines per service.
     #[arg(short = 'n', long = "lines", default_value_t = 100)]
@@ -406,6 +421,7 @@ pub struct LogsArgs {
 #[derive(Debug, Args)]
 pub struct ScaleArgs {
     /// The service with `replicas` (e.g. `web` for web.0, web.1, …).
+    #[arg(add = service_names())]
     pub service: String,
     /// How many replicas to run.
     pub replicas: u32,
@@ -432,6 +448,7 @@ pub struct ValidateArgs {
 #[derive(Debug, Args)]
 pub struct LockArgs {
     /// Services to show (default: all with a lock file).
+    #[arg(add = service_names())]
     pub services: Vec<String>,
     /// Print JSON.
     #[arg(long)]
@@ -442,6 +459,7 @@ pub struct LockArgs {
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
     /// The service whose lock to remove.
+    #[arg(add = service_names())]
     pub service: String,
     /// Remove it even if its holder is alive.
     #[arg(long)]
@@ -542,6 +560,11 @@ pub(crate) fn parse_when(s: &str) -> Result<std::time::SystemTime, String> {
 
 fn bad_when(s: &str) -> String {
     format!("{s:?} is neither an age (10m, 2h) nor a time (2026-12-02T10:00:00Z, \"2026-12-02 10:00\", 2026-12-02)")
+}
+
+/// Completes an argument with the spec's service names (see `proctor completions`).
+fn service_names() -> clap_complete::engine::ArgValueCandidates {
+    clap_complete::engine::ArgValueCandidates::new(crate::cli::service_names)
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {

@@ -194,6 +194,7 @@ mod tests {
             since: std::time::SystemTime::UNIX_EPOCH,
             reason: None,
             next_restart_ms: None,
+            next_run: None,
             backend: "process".into(),
             log_error: None,
             probe_error: None,

@@ -22,10 +22,12 @@ mod running;
 mod spawn;
 mod top;
 
+pub(crate) use commands::service_names;
 pub use printer::Printer;
 
 /// Runs the CLI with the process's arguments and returns its exit code.
 pub fn main() -> ExitCode {
+    commands::answer_shell();
     let cli = args::Cli::parse();
     let printer = Printer;
     let json = cli.command.wants_json();

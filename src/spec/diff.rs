@@ -111,6 +111,11 @@ pub(crate) fn service(old: &Service, new: &Service) -> Change {
     restart("io_weight", a.io_weight != b.io_weight);
     let keys: BTreeSet<&String> = old.env.keys().chain(new.env.keys()).collect();
     for k in keys {
+        // A replica's count changed (in the file or by `scale`): the replicas that run
+        // keep running, as `scale` leaves them; only new ones get the new count.
+        if k == "PROCTOR_REPLICAS" && old.replica.is_some() && new.replica.is_some() {
+            continue;
+        }
         restart(&format!("env.{k}"), old.env.get(k) != new.env.get(k));
     }
     // A `notify` probe hands the process its socket: switching to or from it needs a new
@@ -134,6 +139,9 @@ pub(crate) fn service(old: &Service, new: &Service) -> Change {
     live("logs", old.logs != new.logs);
     live("reload_on", old.reload_on != new.reload_on);
     live("reload_signal", old.reload_signal != new.reload_signal);
+    // The supervisor's watcher and timer are set up anew; the process is left as it is.
+    live("watch", old.watch != new.watch);
+    live("schedule", old.schedule != new.schedule);
     c
 }
 

@@ -24,16 +24,20 @@ mod locate;
 mod parse;
 mod pattern;
 mod probe;
+mod schedule;
 mod sections;
 mod service;
 mod validate;
 mod values;
+pub(crate) mod watch;
 
 pub use error::{SpecError, SpecErrors};
 pub use expand::{Replica, MAX_REPLICAS};
 pub use identity::{Identity, Rlimit, RESOURCES};
 pub use pattern::LogPattern;
+pub use schedule::Schedule;
 pub use validate::{Invalid, Seg};
+pub use watch::Watch;
 
 /// The signal named `s`: `HUP`, `SIGUSR1` (any case), or a number such as `10`.
 pub fn signal_from_str(s: &str) -> Option<Signal> {
@@ -147,6 +151,10 @@ pub struct Service {
     pub reload_signal: Option<Signal>,
     /// Who it runs as and within which limits.
     pub identity: Identity,
+    /// Files whose changes restart the service (and its dependents).
+    pub watch: Option<Watch>,
+    /// When the supervisor runs it as a job; a scheduled service is not started by `up`.
+    pub schedule: Option<Schedule>,
     /// Which instance of a `replicas = N` service this is (`web.1` of `web`), if one.
     pub replica: Option<Replica>,
 }
@@ -422,12 +430,21 @@ impl Service {
             reload_on: Vec::new(),
             reload_signal: None,
             identity: Identity::default(),
+            watch: None,
+            schedule: None,
             replica: None,
         }
     }
 
     /// Whether `up` with `role` (or none) starts this service.
     pub fn autostarts(&self, role: Option<&str>) -> bool {
+        // A job runs at its times, not as a daemon (see [`Service::schedules`]).
+        self.schedule.is_none() && self.schedules(role)
+    }
+
+    /// Whether a supervisor started with `role` keeps this service's schedule: `autostart`
+    /// selects the jobs as it does the daemons.
+    pub fn schedules(&self, role: Option<&str>) -> bool {
         match (&self.autostart, role) {
             (Autostart::Always(b), _) => *b,
             (Autostart::Roles(roles), Some(r)) => roles.iter().any(|x| x == r),

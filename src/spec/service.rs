@@ -49,6 +49,9 @@ const SERVICE_KEYS: &[&str] = &[
     "pids_max",
     "io_weight",
     "restart_on_memory",
+    "watch",
+    "schedule",
+    "overlap",
     "extends",
     "replicas",
     "ports_from",
@@ -159,6 +162,10 @@ pub(super) fn parse<'a, 'i>(
     if let Some(v) = table.get("reload_signal") {
         s.reload_signal = ctx.signal("reload_signal", v);
     }
+    if let Some(v) = table.get("watch") {
+        s.watch = super::watch::parse(ctx, v, &s.cwd);
+    }
+    s.schedule = super::schedule::parse(ctx, table);
     written.parsed(ctx);
     Some((s, written))
 }

@@ -41,6 +41,8 @@ impl Slot {
             overrides: None,
             config_hash: None,
             adhoc,
+            watch: None,
+            job: super::schedule::JobTimer::default(),
             removed: false,
         }
     }

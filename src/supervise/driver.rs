@@ -85,6 +85,10 @@ pub(super) struct Slot {
     pub(super) overrides: Option<crate::control::proto::StartOverrides>,
     /// Started with `proctor run` (not declared in the spec file).
     pub(super) adhoc: bool,
+    /// The watcher of a service with `watch`, while it is wanted up.
+    pub(super) watch: Option<super::watch::FileWatch>,
+    /// The schedule of a service with `schedule`.
+    pub(super) job: super::schedule::JobTimer,
     /// An ad-hoc service forgotten by `rm`: hidden, kept only until a `run` reuses it, so
     /// that unit indices never shift under in-flight messages.
     pub(super) removed: bool,
@@ -137,6 +141,11 @@ pub(super) struct Driver {
     pub(super) startup: Option<Startup>,
     /// The last walk of `/proc` a `status` made, reused by status calls for a moment.
     pub(super) procs: RefCell<Option<Rc<crate::sys::proc::ProcTable>>>,
+    /// Whether schedules are kept from the start (`autostart`): a supervisor started only
+    /// for some services keeps no schedule until asked.
+    pub(super) arm_jobs: bool,
+    /// Where watchers' threads send the changes that count (`Msg` is not `Send`).
+    pub(super) watch_tx: mpsc::UnboundedSender<super::watch::Changed>,
 }
 
 pub(super) async fn run(
@@ -206,6 +215,7 @@ pub(super) async fn run(
     crate::spec::adhoc::merge(&mut spec, &adhoc);
     adhoc.retain(|a| spec.service(&a.name) == Some(&a.to_service(&spec.project)));
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let (watch_tx, mut watched) = mpsc::unbounded_channel();
     let (calls_tx, mut calls) = mpsc::unbounded_channel::<Call>();
     let (logs_tx, _) = broadcast::channel::<Arc<LogBatch>>(4096);
     let (events_tx, _) = broadcast::channel::<Arc<Event>>(1024);
@@ -269,7 +279,12 @@ pub(super) async fn run(
         logs_tx: logs_tx.clone(),
         startup: None,
         procs: RefCell::new(None),
+        arm_jobs: autostart,
+        watch_tx,
     };
+    for i in 0..sup.slots.len() {
+        sup.sync_schedule(i);
+    }
     sup.begin_startup(ready, &start, autostart);
 
     tokio::pin!(shutdown);
@@ -290,7 +305,14 @@ pub(super) async fn run(
         if sup.shutting_down && sup.machine.all_down() {
             break;
         }
-        let deadline = sup.machine.next_deadline();
+        let deadline = [
+            sup.machine.next_deadline(),
+            sup.watch_deadline(),
+            sup.schedule_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now));
         tokio::select! {
             msg = rx.recv() => match msg {
@@ -298,13 +320,19 @@ pub(super) async fn run(
                 None => break,
             },
             Some(call) = calls.recv() => sup.on_call(call),
+            Some(c) = watched.recv() => sup.on_watched(c),
             stream = listener.accept() => {
                 conns.spawn_local(server::serve(stream, shared.clone()));
             }
             stream = metrics.accept() => {
                 conns.spawn_local(super::metrics::serve(stream, sup.metrics_text()));
             }
-            () = sleep, if deadline.is_some() => sup.apply_all(vec![Input::Tick]),
+            () = sleep, if deadline.is_some() => {
+                sup.apply_all(vec![Input::Tick]);
+                let now = Instant::now();
+                sup.fire_watches(now);
+                sup.fire_schedules(now);
+            }
             Some(()) = next_sigchld(&mut sigchld) => {
                 crate::sys::children::reap_adopted();
             }
@@ -436,9 +464,11 @@ impl Driver {
                 }
             }
         }
-        for i in changed {
+        for &i in &changed {
             self.publish(i);
+            self.sync_watch(i);
         }
+        let overdue = self.overdue_jobs(&changed);
         for a in answers {
             self.answer(a);
         }
@@ -451,6 +481,9 @@ impl Driver {
             }
             _ => true,
         });
+        if !overdue.is_empty() {
+            self.apply_all(overdue);
+        }
     }
 
     /// Sends the machine's answer to whoever asked.

@@ -3,7 +3,8 @@
 //! `machine` is the pure core: every rule of a service's life, from the dependency order
 //! to the stop's grace period. [`run`] is the thin I/O driver around it: it spawns through
 //! the backends, captures logs, serves the control socket, carries out the machine's
-//! actions, and sleeps only until the machine's next deadline, so an idle supervisor
+//! actions, and sleeps only until the next deadline (the machine's, a watched service's
+//! debounced restart in `watch`, a job's next time in `schedule`), so an idle supervisor
 //! never wakes.
 
 use std::future::Future;
@@ -27,10 +28,12 @@ mod reload;
 mod report;
 mod requests;
 mod scale;
+mod schedule;
 mod signals;
 mod spawn;
 mod startup;
 mod storage;
+mod watch;
 mod wire;
 
 pub use echo::Echo;

@@ -367,6 +367,14 @@ impl Driver {
         i
     }
 
+    /// Takes up new, changed or forgotten `watch` and `schedule` definitions.
+    fn sync_timers(&mut self) {
+        for i in 0..self.spec.services.len() {
+            self.sync_watch(i);
+            self.sync_schedule(i);
+        }
+    }
+
     /// Recomputes every unit's policy from its definition: dependencies are indices, which
     /// change meaning when services come and go.
     pub(super) fn refresh_policies(&mut self) {
@@ -378,5 +386,6 @@ impl Driver {
             };
             self.machine.set_policy(i, policy);
         }
+        self.sync_timers();
     }
 }

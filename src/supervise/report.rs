@@ -82,6 +82,7 @@ impl Driver {
             next_restart_ms: u.deadline.filter(|_| u.state == State::Backoff).map(|d| {
                 u64::try_from(d.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
             }),
+            next_run: slot.job.next_run(),
             backend: self.spec.services[i].backend.name().into(),
             tmux_session: slot
                 .session

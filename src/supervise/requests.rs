@@ -94,6 +94,7 @@ impl Driver {
             )));
             return;
         }
+        self.schedules_for(&cmd);
         let result = match cmd {
             Command::Status { services } => {
                 let r = self.resolve(&services).map(|u| self.status_reply(&u));

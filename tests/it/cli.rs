@@ -238,22 +238,78 @@ ready = { log = "up" }
 /// in them, and the bash script is valid bash.
 #[test]
 fn completions_and_the_manual_page_name_every_verb() {
-    let ctx = TestContext::new(TWO);
+    let ctx = TestContext::new(
+        "[service.web]\nreplicas = 2\ncommand = [\"sleep\", \"1\"]\n\n[service.db]\ncommand = [\"sleep\", \"1\"]\n",
+    );
     let verbs = [
-        "up", "down", "status", "logs", "signal", "reload", "install",
+        "up", "down", "status", "logs", "signal", "reload", "install", "scale",
     ];
     for shell in ["bash", "zsh", "fish", "powershell"] {
-        let script = ctx.ok(&["completions", shell]);
+        let script = ctx.ok(&["completions", shell, "--static"]);
         for verb in verbs {
             assert!(script.contains(verb), "{shell} script lacks {verb}");
         }
+        // The default script asks proctor itself, which knows the spec's services.
+        let script = ctx.ok(&["completions", shell]);
+        assert!(
+            script.contains("COMPLETE") && script.contains("proctor"),
+            "{script}"
+        );
     }
-    let script = ctx.ok(&["completions", "bash"]);
-    let path = ctx.dir.path().join("proctor.bash");
-    std::fs::write(&path, &script).expect("write script");
+
+    // bash: source the script, and ask it what follows `proctor stop `.
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_proctor"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let complete = |words: &str, cword: usize| -> Vec<String> {
+        let script = format!(
+            "source <(proctor completions bash) || exit 9\n\
+             COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_TYPE=9\n\
+             _clap_complete_proctor proctor \"${{COMP_WORDS[$COMP_CWORD]}}\" \"${{COMP_WORDS[$COMP_CWORD-1]}}\"\n\
+             printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        );
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(ctx.dir.path())
+            .env("PATH", &path)
+            .output()
+            .expect("run bash");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let names = complete("proctor stop ''", 2);
+    for name in ["web", "web.0", "web.1", "db"] {
+        assert!(names.contains(&name.to_string()), "{names:?}");
+    }
+    let names = complete("proctor logs w", 2);
+    assert_eq!(
+        names,
+        ["web", "web.0", "web.1"],
+        "a prefix narrows the names"
+    );
+    let verbs_offered = complete("proctor sc", 1);
+    assert_eq!(verbs_offered, ["scale"]);
+
+    let static_bash = ctx.ok(&["completions", "bash", "--static"]);
+    let script_path = ctx.dir.path().join("proctor.bash");
+    std::fs::write(&script_path, &static_bash).expect("write script");
     let check = std::process::Command::new("bash")
         .arg("-n")
-        .arg(&path)
+        .arg(&script_path)
         .output()
         .expect("run bash -n");
     assert!(
@@ -261,10 +317,32 @@ fn completions_and_the_manual_page_name_every_verb() {
         "{}",
         String::from_utf8_lossy(&check.stderr)
     );
+
     let page = ctx.ok(&["man"]);
     assert!(page.contains(".TH proctor 1"), "{page}");
     for verb in verbs {
         assert!(page.contains(verb), "the manual lacks {verb}");
+    }
+    // The page renders with man itself.
+    if crate::support::require("man", crate::support::which("man")).is_some() {
+        let file = ctx.dir.path().join("proctor.1");
+        std::fs::write(&file, &page).expect("write page");
+        let out = std::process::Command::new("man")
+            .arg("-l")
+            .arg(&file)
+            .env("MANPAGER", "cat")
+            .env("PAGER", "cat")
+            .env("MANWIDTH", "80")
+            .output()
+            .expect("run man -l");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("proctor"), "{text}");
+        assert!(text.contains("scale"), "{text}");
     }
     let bad = ctx.run(&["completions", "tcsh"]);
     assert_eq!(bad.status.code(), Some(2));

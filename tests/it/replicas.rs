@@ -140,6 +140,16 @@ fn scale_adds_and_removes_replicas_and_reload_restores_the_count() {
     assert_eq!(now.len(), 4);
     assert!(now.iter().all(|(_, pid, _)| pid.is_some()), "{now:?}");
 
+    // A new count in the file leaves the replicas that run alone, like `scale`.
+    let kept = pids(&ctx);
+    ctx.write_spec(&spec(base).replace("replicas = 3", "replicas = 4"));
+    ctx.ok(&["reload", "--timeout", "20s"]);
+    let now = pids(&ctx);
+    assert_eq!(now.len(), 5, "{now:?}");
+    for (k, n) in kept[..3].iter().zip(&now[..3]) {
+        assert_eq!(k.1, n.1, "{} kept its process", k.0);
+    }
+
     let out = ctx.run(&["scale", "db", "2"]);
     assert!(!out.status.success());
     assert!(crate::support::stderr(&out).contains("no service named \"db\" with `replicas`"));

@@ -9,11 +9,55 @@ use clap::CommandFactory;
 
 use crate::cli::args::Cli;
 
-/// Writes the completion script for `shell` to stdout.
-pub(crate) fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
+/// Writes the completion script for `shell` to stdout: one that asks `proctor` itself
+/// (through `COMPLETE=SHELL`), so it completes the service names of the spec at hand;
+/// with `fixed`, clap's static script (verbs and flags only, no `proctor` run per TAB).
+pub(crate) fn completions(shell: clap_complete::Shell, fixed: bool) -> Result<ExitCode> {
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "proctor", &mut script);
+    if fixed {
+        clap_complete::generate(shell, &mut Cli::command(), "proctor", &mut script);
+    } else {
+        let name = shell.to_string();
+        let shells = clap_complete::env::Shells::builtins();
+        let completer = shells
+            .completer(&name)
+            .with_context(|| format!("no dynamic completion for {name}; try --static"))?;
+        completer
+            .write_registration("COMPLETE", "proctor", "proctor", "proctor", &mut script)
+            .context("writing the completion script")?;
+    }
     emit(&script, "the completion script")
+}
+
+/// Answers a shell's completion request (`COMPLETE=SHELL proctor -- WORDS…`) and exits;
+/// returns at once on any other run.
+pub(crate) fn answer_shell() {
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
+}
+
+/// The services of the spec found from the current directory, and the names of
+/// replicated ones (which stand for all their replicas).
+pub(crate) fn service_names() -> Vec<clap_complete::CompletionCandidate> {
+    let Some(spec) = std::env::current_dir()
+        .ok()
+        .and_then(|d| crate::spec::find(&d))
+        .and_then(|p| crate::spec::Spec::load(&p).ok())
+    else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = Vec::new();
+    for s in &spec.services {
+        if let Some(r) = &s.replica {
+            if !names.contains(&r.group) {
+                names.push(r.group.clone());
+            }
+        }
+        names.push(s.name.clone());
+    }
+    names
+        .into_iter()
+        .map(clap_complete::CompletionCandidate::new)
+        .collect()
 }
 
 /// Writes the manual page (roff) to stdout.

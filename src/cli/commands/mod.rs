@@ -21,6 +21,7 @@ mod supervise;
 mod up;
 mod validate;
 
+pub(crate) use complete::{answer_shell, service_names};
 pub(crate) use status::{human_bytes, short_duration};
 
 /// Runs the chosen verb.
@@ -49,7 +50,7 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Install(a) => install::install(file, a, p),
         Cmd::Uninstall(a) => install::uninstall(file, a, p),
         Cmd::Supervise(a) => supervise::run(file, a),
-        Cmd::Completions { shell } => complete::completions(shell),
+        Cmd::Completions { shell, fixed } => complete::completions(shell, fixed),
         Cmd::Man => complete::man(),
     }
 }

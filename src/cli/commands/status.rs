@@ -74,6 +74,7 @@ fn not_running(
             since: now,
             reason: Some("no supervisor is running".into()),
             next_restart_ms: None,
+            next_run: None,
             backend: s.backend.name().into(),
             log_error: None,
             probe_error: None,
@@ -175,6 +176,9 @@ fn detail(s: &ServiceStatus) -> String {
     if let Some(ms) = s.next_restart_ms {
         parts.push(format!("restart in {}", short_duration(ms)));
     }
+    if let Some(t) = s.next_run {
+        parts.push(next_run(t));
+    }
     if let Some(r) = &s.reason {
         parts.push(r.clone());
     }
@@ -182,6 +186,18 @@ fn detail(s: &ServiceStatus) -> String {
         parts.push(format!("log error: {e}"));
     }
     parts.join("; ")
+}
+
+/// `next run 2026-12-02T07:05:00Z (in 4m12s)`.
+fn next_run(t: std::time::SystemTime) -> String {
+    let ms = t
+        .duration_since(std::time::SystemTime::now())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    format!(
+        "next run {} (in {})",
+        humantime::format_rfc3339_seconds(t),
+        short_duration(ms)
+    )
 }
 
 /// `5.3M`, `812K`, `1.2G`: a size compact enough for a table cell.

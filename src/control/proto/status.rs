@@ -254,6 +254,13 @@ pub struct ServiceStatus {
     /// The tmux session of a running tmux service (on the project's private server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tmux_session: Option<String>,
+    /// When a scheduled service (`schedule = …`) runs next, while its schedule is kept.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "super::rfc3339::option"
+    )]
+    pub next_run: Option<SystemTime>,
     /// The container name of a running container service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,

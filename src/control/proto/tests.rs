@@ -72,6 +72,7 @@ fn service(name: &str, state: State, pid: Option<u32>) -> ServiceStatus {
         since: at(2),
         reason: None,
         next_restart_ms: None,
+        next_run: None,
         backend: "process".into(),
         log_error: None,
         probe_error: None,

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use crate::backend::Exit;
 use crate::spec::{Backoff, Condition, RestartPolicy, Service, Signal, StartLimit};
 
+mod cascade;
 mod deps;
 mod requests;
 mod restart;

@@ -11,6 +11,7 @@ use super::{Action, Answer, Input, Machine, Phase, Policy, Request, State};
 use crate::backend::Exit;
 use crate::spec::{Backoff, Condition, RestartPolicy, Signal, StartLimit};
 
+mod cascade;
 mod policy;
 mod requests;
 mod stop;
