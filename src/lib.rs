@@ -39,6 +39,7 @@
 //!   protocol ([`control::proto`]).
 //! - [`session`]: which backend holds a name, and the command that attaches to it.
 //! - [`install`]: boot units (systemd, launchd, Windows) rendered and installed.
+//! - [`export`]: a project rendered for Kubernetes, compose or systemd.
 //! - [`logs`]: reading the records of a service's log file.
 //! - [`Error`] and each module's own error type.
 //!
@@ -72,6 +73,7 @@ pub mod cli;
 pub mod control;
 pub mod daemon;
 pub mod error;
+pub mod export;
 pub mod install;
 pub(crate) mod launch;
 pub mod lock;

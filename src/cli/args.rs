@@ -113,6 +113,8 @@ pub enum Cmd {
     },
     /// Print the manual page (roff): `proctor man | man -l -`.
     Man,
+    /// Render the project for another engine: Kubernetes, compose or systemd units.
+    Export(crate::cli::commands::export::ExportArgs),
     /// Run the supervisor (used by `up -d` and boot units).
     #[command(hide = true)]
     Supervise(SuperviseArgs),

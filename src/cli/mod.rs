@@ -143,6 +143,7 @@ pub(crate) fn default_project() -> (Spec, Paths) {
             metrics: None,
         },
         services: Vec::new(),
+        export: spec::ExportSettings::default(),
     };
     let paths = Paths::for_spec(&spec);
     (spec, paths)

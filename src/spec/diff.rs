@@ -187,6 +187,7 @@ mod tests {
                 metrics: None,
             },
             services,
+            export: crate::spec::ExportSettings::default(),
         }
     }
 

@@ -14,7 +14,7 @@ use super::validate;
 use super::values::{Ctx, Value};
 use super::{BackendKind, Project, Runtime, Spec, SpecError, SpecErrors};
 
-const TOP_KEYS: &[&str] = &["project", "service", "template"];
+const TOP_KEYS: &[&str] = &["project", "service", "template", "export"];
 const PROJECT_KEYS: &[&str] = &[
     "name",
     "state_dir",
@@ -61,6 +61,10 @@ pub(super) fn resolved(path: &Path) -> Result<String, SpecErrors> {
     if let Some(p) = doc.get_mut("project") {
         expand::interpolate_value(&mut ctx, p, &vars);
         top.insert("project".into(), plain(p.get_ref()));
+    }
+    if let Some(e) = doc.get_mut("export") {
+        expand::interpolate_value(&mut ctx, e, &vars);
+        top.insert("export".into(), plain(e.get_ref()));
     }
     let templates = expand::templates(&mut ctx, doc);
     let mut services = toml::Table::new();
@@ -194,6 +198,14 @@ pub(super) fn parse_str(
     };
     let templates = expand::templates(&mut ctx, doc);
 
+    let export = match doc.get_mut("export") {
+        Some(v) => {
+            expand::interpolate_value(&mut ctx, v, &vars);
+            super::export::settings(&mut ctx, v)
+        }
+        None => super::ExportSettings::default(),
+    };
+
     let mut services = Vec::new();
     let mut written = Vec::new();
     let units = match doc.get("service") {
@@ -252,6 +264,7 @@ pub(super) fn parse_str(
             dir: ctx.dir,
             project,
             services,
+            export,
         })
     } else {
         ctx.errors.sort_by_key(|e| (e.line, e.col));

@@ -266,7 +266,8 @@ fn roles_must_be_declared() {
 
 #[test]
 fn container_keys_need_the_container_backend() {
-    let (line, col, msg) = error("[service.w]\ncommand = [\"x\"]\nimage = \"busybox\"\n");
+    // `image` and `ports` are read for export on every service (issue 21).
+    let (line, col, msg) = error("[service.w]\ncommand = [\"x\"]\nvolumes = [\"a:/a\"]\n");
     assert_eq!((line, col), (3, 1));
     assert!(msg.contains("only to container services"), "{msg}");
     let spec = parse(
@@ -323,4 +324,22 @@ fn metrics_address_parses_or_is_pointed_at() {
         error("[project]\nmetrics = \"localhost\"\n[service.a]\ncommand = [\"x\"]\n");
     assert_eq!((line, col), (2, 11));
     assert!(msg.contains("not an IP address and port"), "{msg}");
+}
+
+#[test]
+fn r21_export_keys_on_a_process_service() {
+    let spec = parse(
+        "[export]\nimage = \"base:1\"\n[service.w]\ncommand = [\"x\"]\nimage = \"app:2\"\nports = [\"8080:80\", \"9000/udp\"]\n",
+    )
+    .expect("valid");
+    assert_eq!(spec.export.image.as_deref(), Some("base:1"));
+    let w = &spec.services[0];
+    assert_eq!(w.export.image.as_deref(), Some("app:2"));
+    assert_eq!(w.ports(), ["8080:80", "9000/udp"]);
+    // A bad port is placed at `ports`; an unknown `[export]` key at the key.
+    let (line, col, msg) = error("[service.w]\ncommand = [\"x\"]\nports = [\"80:http\"]\n");
+    assert_eq!((line, col), (3, 9), "{msg}");
+    assert!(msg.contains("HOST:CONTAINER"), "{msg}");
+    let (line, _, msg) = error("[export]\nimagee = \"x\"\n[service.w]\ncommand = [\"x\"]\n");
+    assert_eq!(line, 2, "{msg}");
 }

@@ -9,6 +9,8 @@ mod contain;
 mod control;
 mod core;
 mod daemon;
+mod export;
+mod export_podman;
 mod harden;
 mod init;
 mod install;

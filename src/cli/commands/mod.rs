@@ -10,6 +10,7 @@ use super::Printer;
 mod attach;
 mod complete;
 mod control;
+pub(crate) mod export;
 mod init;
 mod install;
 mod lock;
@@ -52,5 +53,6 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Supervise(a) => supervise::run(file, a),
         Cmd::Completions { shell, fixed } => complete::completions(shell, fixed),
         Cmd::Man => complete::man(),
+        Cmd::Export(a) => export::run(file, a, p),
     }
 }
