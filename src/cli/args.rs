@@ -89,6 +89,9 @@ pub enum Cmd {
     /// (templates merged, replicas split, `${VAR}` interpolated). Alias: `config`.
     #[command(visible_alias = "config")]
     Validate(ValidateArgs),
+    /// A live dashboard: every service's state, resources and output; act on them (? lists
+    /// the keys).
+    Top,
     /// Start the project at boot: write a systemd unit (or launchd plist) running `proctor up`.
     Install(InstallArgs),
     /// Stop, disable and remove a boot service written by `install` (and only what it wrote).

@@ -81,6 +81,8 @@ pub struct Project {
     pub container_runtime: Option<Runtime>,
     /// How the supervisor keeps hold of every process a service starts.
     pub containment: Containment,
+    /// Where the supervisor serves Prometheus metrics (`GET /metrics`); off when unset.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// `[project] containment`: how a supervisor owns every process a service starts.
@@ -406,6 +408,7 @@ impl Project {
             tmux_binary: None,
             container_runtime: None,
             containment: Containment::Auto,
+            metrics: None,
         }
     }
 }

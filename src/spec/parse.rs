@@ -24,6 +24,7 @@ const PROJECT_KEYS: &[&str] = &[
     "container_runtime",
     "containment",
     "env_file",
+    "metrics",
 ];
 
 fn read(path: &Path) -> Result<(PathBuf, String), SpecErrors> {
@@ -389,6 +390,7 @@ fn default_project(dir: &Path) -> Project {
         tmux_binary: None,
         container_runtime: None,
         containment: super::Containment::Auto,
+        metrics: None,
     }
 }
 
@@ -445,7 +447,26 @@ fn project(ctx: &mut Ctx<'_>, v: &Value<'_>) -> Project {
             }
         }
     }
+    if let Some(v) = table.get("metrics") {
+        p.metrics = metrics_addr(ctx, v);
+    }
     p
+}
+
+/// `metrics = "HOST:PORT"`: where the supervisor serves Prometheus metrics.
+fn metrics_addr(ctx: &mut Ctx<'_>, v: &Value<'_>) -> Option<std::net::SocketAddr> {
+    let s = ctx.string("metrics", v)?;
+    match s.parse() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            ctx.error_help(
+                v.span(),
+                format!("metrics address {s:?} is not an IP address and port"),
+                Some("write it as \"127.0.0.1:9464\" or \"[::1]:9464\""),
+            );
+            None
+        }
+    }
 }
 
 /// `backend = "process" | "tmux" | "container"`.

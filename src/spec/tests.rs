@@ -435,6 +435,24 @@ fn an_interpolation_error_points_at_its_own_expression() {
 }
 
 #[test]
+fn metrics_address_parses_or_is_pointed_at() {
+    let spec = parse("[project]\nmetrics = \"127.0.0.1:9464\"\n[service.a]\ncommand = [\"x\"]\n")
+        .expect("valid");
+    assert_eq!(spec.project.metrics, Some(([127, 0, 0, 1], 9464).into()));
+    assert_eq!(
+        parse("[service.a]\ncommand = [\"x\"]\n")
+            .expect("valid")
+            .project
+            .metrics,
+        None
+    );
+    let (line, col, msg) =
+        error("[project]\nmetrics = \"localhost\"\n[service.a]\ncommand = [\"x\"]\n");
+    assert_eq!((line, col), (2, 11));
+    assert!(msg.contains("not an IP address and port"), "{msg}");
+}
+
+#[test]
 fn r21_export_keys_on_a_process_service() {
     let spec = parse(
         "[export]\nimage = \"base:1\"\n[service.w]\ncommand = [\"x\"]\nimage = \"app:2\"\nports = [\"8080:80\", \"9000/udp\"]\n",

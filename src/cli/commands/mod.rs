@@ -23,7 +23,7 @@ mod up;
 mod validate;
 
 pub(crate) use complete::{answer_shell, service_names};
-pub(crate) use status::short_duration;
+pub(crate) use status::{human_bytes, short_duration};
 
 /// Runs the chosen verb.
 pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
@@ -46,6 +46,7 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Scale(a) => reload::scale(file, &a, p),
         Cmd::Signal(a) => control::signal(file, &a, p),
         Cmd::Validate(a) => validate::run(file, &a, p),
+        Cmd::Top => crate::cli::top::run(file),
         Cmd::Init(a) => init::run(file, a),
         Cmd::Install(a) => install::install(file, a, p),
         Cmd::Uninstall(a) => install::uninstall(file, a, p),
