@@ -39,6 +39,7 @@
 //!   protocol ([`control::proto`]).
 //! - [`session`]: which backend holds a name, and the command that attaches to it.
 //! - [`install`]: boot units (systemd, launchd, Windows) rendered and installed.
+//! - [`export`]: a project rendered for Kubernetes, compose or systemd.
 //! - [`logs`]: reading the records of a service's log file.
 //! - `import` (feature `import`, on with `cli`): a `proctor.toml` from a compose file, a
 //!   Procfile, a supervisord `.conf`, a pm2 ecosystem file or an `ops.sessions` YAML file.
@@ -74,6 +75,7 @@ pub mod cli;
 pub mod control;
 pub mod daemon;
 pub mod error;
+pub mod export;
 #[cfg(feature = "import")]
 pub mod import;
 pub mod install;

@@ -89,6 +89,9 @@ pub enum Cmd {
     /// (templates merged, replicas split, `${VAR}` interpolated). Alias: `config`.
     #[command(visible_alias = "config")]
     Validate(ValidateArgs),
+    /// A live dashboard: every service's state, resources and output; act on them (? lists
+    /// the keys).
+    Top,
     /// Start the project at boot: write a systemd unit (or launchd plist) running `proctor up`.
     Install(InstallArgs),
     /// Stop, disable and remove a boot service written by `install` (and only what it wrote).
@@ -115,6 +118,8 @@ pub enum Cmd {
     },
     /// Print the manual page (roff): `proctor man | man -l -`.
     Man,
+    /// Render the project for another engine: Kubernetes, compose or systemd units.
+    Export(crate::cli::commands::export::ExportArgs),
     /// Run the supervisor (used by `up -d` and boot units).
     #[command(hide = true)]
     Supervise(SuperviseArgs),
@@ -561,8 +566,8 @@ pub(crate) fn parse_when(s: &str) -> Result<std::time::SystemTime, String> {
         return Ok(t);
     }
     // An offset other than Z: move the local reading to UTC.
-    if s.len() > 6 {
-        let (head, tail) = s.split_at(s.len() - 6);
+    // `split_at_checked`: the last six bytes may not start on a character (`éééé1`).
+    if let Some((head, tail)) = s.len().checked_sub(6).and_then(|at| s.split_at_checked(at)) {
         let b = tail.as_bytes();
         if (b[0] == b'+' || b[0] == b'-') && b[3] == b':' {
             let h: u64 = tail[1..3].parse().map_err(|_| bad_when(s))?;

@@ -20,6 +20,7 @@ mod deadline;
 pub mod printer;
 mod running;
 mod spawn;
+mod top;
 
 pub(crate) use commands::service_names;
 pub use printer::Printer;
@@ -139,8 +140,10 @@ pub(crate) fn default_project() -> (Spec, Paths) {
             tmux_binary: None,
             container_runtime: None,
             containment: crate::spec::Containment::Auto,
+            metrics: None,
         },
         services: Vec::new(),
+        export: spec::ExportSettings::default(),
     };
     let paths = Paths::for_spec(&spec);
     (spec, paths)

@@ -41,6 +41,7 @@ impl DaemonBuilder {
             dir: cwd.clone(),
             project: Project::new(name.clone()),
             services: vec![Service::new(name.clone(), Vec::new(), cwd)],
+            export: crate::spec::ExportSettings::default(),
         };
         Self {
             spec,

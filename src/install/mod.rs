@@ -23,7 +23,7 @@ mod boot;
 mod host;
 mod launchd;
 mod manifest;
-mod systemd;
+pub(crate) mod systemd;
 mod windows;
 
 pub use apply::{install, uninstall, Outcome};

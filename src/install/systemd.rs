@@ -84,7 +84,7 @@ fn specifiers(s: &str) -> String {
 
 /// One word of a command line: bare when it is plainly safe, else double-quoted. `$` is
 /// doubled because systemd expands `$VAR` in command lines (and only there).
-pub(super) fn exec_word(s: &str) -> String {
+pub(crate) fn exec_word(s: &str) -> String {
     let safe = !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/_.,:+=@-".contains(c));
@@ -96,7 +96,7 @@ pub(super) fn exec_word(s: &str) -> String {
 }
 
 /// A double-quoted string with C-style escapes, `%` doubled, and `$` doubled if `dollar`.
-fn quote(s: &str, dollar: bool) -> String {
+pub(crate) fn quote(s: &str, dollar: bool) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -40,6 +40,9 @@ pub struct LogSink {
     writer: Rc<Writer>,
     /// Lines dropped (the writer was stuck) and not yet counted in the file.
     dropped: u64,
+    /// Records formatted so far and records dropped by the sink itself, for metrics.
+    lines_total: u64,
+    dropped_total: u64,
     live: broadcast::Sender<Arc<LogBatch>>,
     /// A `log` readiness probe: called once when a line matches.
     watch: Option<(regex::bytes::Regex, OnMatch)>,
@@ -81,6 +84,8 @@ impl LogSink {
             out: Vec::new(),
             writer: Writer::current(),
             dropped: 0,
+            lines_total: 0,
+            dropped_total: 0,
             live,
             watch: None,
             pipes: Vec::new(),
@@ -117,6 +122,15 @@ impl LogSink {
             .or_else(|| (self.dropped > 0).then(|| format!("{}: {BEHIND}", self.path.display())))
     }
 
+    /// Records taken in since the sink was created, and how many of them never reached
+    /// the file (dropped while the writer was behind, or lost to failing writes).
+    pub fn line_counts(&self) -> (u64, u64) {
+        (
+            self.lines_total,
+            self.dropped_total + self.file.lost_total(),
+        )
+    }
+
     /// Records `data` read from `stream` at `now`: complete lines are written, a trailing
     /// partial line waits for the rest (or for [`LogSink::finish`]).
     pub fn write(&mut self, stream: Stream, data: &[u8], now: SystemTime) {
@@ -151,6 +165,7 @@ impl LogSink {
                     self.out.extend_from_slice(&prefix);
                 }
                 self.out.extend_from_slice(record);
+                self.lines_total += 1;
             } else if self.carry[slot].is_empty() {
                 self.push_line(&stamp, rs, line);
             } else {
@@ -251,6 +266,7 @@ impl LogSink {
     }
 
     fn push_record(&mut self, stamp: &str, rs: RecordStream, continued: bool, line: &[u8]) {
+        self.lines_total += 1;
         self.out.extend_from_slice(stamp.as_bytes());
         self.out.push(b' ');
         self.out.extend_from_slice(rs.tag().as_bytes());
@@ -279,7 +295,9 @@ impl LogSink {
             if self.dropped == 0 {
                 tracing::warn!(path = %self.path.display(), "{BEHIND}, dropping lines");
             }
-            self.dropped += memchr::memchr_iter(b'\n', &self.out).count() as u64;
+            let n = memchr::memchr_iter(b'\n', &self.out).count() as u64;
+            self.dropped += n;
+            self.dropped_total += n;
             self.out.clear();
             return;
         }

@@ -103,6 +103,7 @@ fn a_stuck_file_blocks_neither_the_sink_nor_its_memory_and_drops_are_counted() {
     // deadlines below instead of hanging the test.
     let (report, reports) = mpsc::channel();
     let (go, gone) = mpsc::channel::<()>();
+    let (counts_tx, counts) = mpsc::channel();
     let dir_path = dir.path().to_path_buf();
     std::thread::spawn(move || {
         // No rotation while the notes drain: the FIFO must stay the file read below.
@@ -123,6 +124,7 @@ fn a_stuck_file_blocks_neither_the_sink_nor_its_memory_and_drops_are_counted() {
             settle(&s);
             s.note("after");
             settle(&s);
+            let _ = counts_tx.send(s.line_counts());
             let _ = report.send((0, s.error(), false));
         }
     });
@@ -177,6 +179,8 @@ fn a_stuck_file_blocks_neither_the_sink_nor_its_memory_and_drops_are_counted() {
         dropped >= 1 && notes > 1000,
         "{notes} notes queued, {dropped} dropped"
     );
+    // What metrics report: every record taken in (the notes and "after"), and the drops.
+    assert_eq!(counts.recv().expect("counts"), (sent + 1, dropped));
 }
 
 #[test]

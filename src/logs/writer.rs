@@ -24,7 +24,7 @@ use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
@@ -223,6 +223,8 @@ pub(super) struct LogFile {
     error: Mutex<Option<String>>,
     /// Bytes queued for this file and not yet written (or counted lost).
     queued: AtomicUsize,
+    /// Records lost to failing writes since the file was created, for metrics.
+    lost_total: AtomicU64,
     /// Rotation settings, which a reload may change while the writer holds `io`.
     rotation: Mutex<(u64, u32)>,
 }
@@ -244,6 +246,7 @@ impl LogFile {
             }),
             error: Mutex::new(None),
             queued: AtomicUsize::new(0),
+            lost_total: AtomicU64::new(0),
             rotation: Mutex::new((settings.max_size, settings.keep)),
         }
     }
@@ -251,6 +254,11 @@ impl LogFile {
     /// Rotation settings for the writes to come (never waits for a write in progress).
     pub(super) fn set_rotation(&self, settings: LogSettings) {
         *lock(&self.rotation) = (settings.max_size, settings.keep);
+    }
+
+    /// Records lost to failing writes so far.
+    pub(super) fn lost_total(&self) -> u64 {
+        self.lost_total.load(Ordering::Relaxed)
     }
 
     /// The last write error, while writing fails.
@@ -262,7 +270,10 @@ impl LogFile {
     fn write(&self, records: &[u8]) {
         let mut io = lock(&self.io);
         (io.max_size, io.keep) = *lock(&self.rotation);
-        io.write(records);
+        let lost = io.write(records);
+        if lost > 0 {
+            self.lost_total.fetch_add(lost, Ordering::Relaxed);
+        }
         // Lock `error` only when there is news: a failure, or the end of one.
         if io.error.is_some() || io.published {
             io.published = io.error.is_some();
@@ -289,8 +300,9 @@ struct FileIo {
 }
 
 impl FileIo {
-    /// Writes `records`, counting them lost (and remembering why) if that fails.
-    fn write(&mut self, records: &[u8]) {
+    /// Writes `records`, counting them lost (and remembering why) if that fails; returns
+    /// how many were lost.
+    fn write(&mut self, records: &[u8]) -> u64 {
         if let Err(e) = self.write_out(records) {
             let n = memchr::memchr_iter(b'\n', records).count() as u64;
             self.lost += n;
@@ -300,7 +312,9 @@ impl FileIo {
             self.error = Some(format!("{}: {e}", self.path.display()));
             // Reopen on the next write: the directory may come back or get space.
             self.file = None;
+            return n;
         }
+        0
     }
 
     fn write_out(&mut self, records: &[u8]) -> std::io::Result<()> {

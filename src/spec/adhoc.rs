@@ -156,6 +156,7 @@ mod tests {
             tmux_binary: None,
             container_runtime: None,
             containment: crate::spec::Containment::Auto,
+            metrics: None,
         }
     }
 

@@ -77,6 +77,10 @@ fn project_fixed(old: &Project, new: &Project) -> Vec<String> {
     if old.state_dir != new.state_dir {
         out.push("project.state_dir".to_string());
     }
+    // The listener is bound once, at start-up.
+    if old.metrics != new.metrics {
+        out.push("project.metrics".to_string());
+    }
     out
 }
 
@@ -180,8 +184,10 @@ mod tests {
                 tmux_binary: None,
                 container_runtime: None,
                 containment: crate::spec::Containment::Auto,
+                metrics: None,
             },
             services,
+            export: crate::spec::ExportSettings::default(),
         }
     }
 

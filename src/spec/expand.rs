@@ -32,8 +32,11 @@ pub struct Replica {
 
 /// One service table to read, and the replica it is, if any.
 pub(super) struct Unit<'i> {
+    /// The service's name (`web.1` for a replica), spanned at the table's key.
     pub key: Spanned<DeString<'i>>,
+    /// The table with its template merged in and its strings interpolated.
     pub table: Value<'i>,
+    /// Which replica it is, for a `replicas = N` service.
     pub replica: Option<Replica>,
     /// `ports_from + index`, handed to the service as `PORT`.
     pub port: Option<u64>,
@@ -63,7 +66,12 @@ pub(super) fn variables(ctx: &mut Ctx<'_>, doc: &DeTable<'_>) -> BTreeMap<String
             }
         }
     }
-    vars.extend(std::env::vars());
+    // `env::vars` panics on a variable that is not UTF-8; such a one cannot be spliced
+    // into a TOML string anyway, so it reads as unset.
+    vars.extend(
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+    );
     vars
 }
 
@@ -91,10 +99,39 @@ fn read_env_file(
                 vars.insert(k, v);
             }
             Err(e) => {
-                ctx.errors.push(file_error(path, format!("{e}")));
+                ctx.errors.push(malformed(path, &e));
                 return;
             }
         }
+    }
+}
+
+/// A line of an env file that does not parse, placed at its line and column in that file.
+fn malformed(path: &Path, e: &dotenvy::Error) -> SpecError {
+    let dotenvy::Error::LineParse(line, index) = e else {
+        return file_error(path, format!("{e}"));
+    };
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let logical = line.trim_end();
+    // The parser hands back the line's text, not its number: find it in the file.
+    let (line_no, col) = match text.find(logical) {
+        Some(start) => {
+            let at = start + (*index).min(logical.len());
+            let before = text.get(..at).unwrap_or("");
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            (
+                before.matches('\n').count() + 1,
+                before.get(line_start..).unwrap_or("").chars().count() + 1,
+            )
+        }
+        None => (1, 1),
+    };
+    SpecError {
+        file: path.to_path_buf(),
+        line: line_no,
+        col,
+        message: format!("malformed line {logical:?}: expected KEY=value"),
+        help: Some("quote a value with spaces or quotes in it: KEY=\"a value\"".into()),
     }
 }
 
@@ -117,9 +154,17 @@ pub(super) fn interpolate_value(ctx: &mut Ctx<'_>, v: &mut Value<'_>, vars: &(im
             Ok(None) => {}
             Err(p) => {
                 // Point at the expression when the value is written as it reads.
-                let needle = s[p.at..].split('}').next().unwrap_or("");
+                let needle = s.get(p.at..).unwrap_or("").split('}').next().unwrap_or("");
                 let raw = ctx.text().get(span.clone()).unwrap_or("");
-                let start = raw.find(needle).map_or(span.start, |i| span.start + i);
+                // The same text may come earlier (`$${X:?} ${X:?}`): take the same one.
+                let nth = s
+                    .get(..p.at)
+                    .map_or(0, |before| before.matches(needle).count());
+                let start = raw
+                    .match_indices(needle)
+                    .nth(nth)
+                    .or_else(|| raw.match_indices(needle).next())
+                    .map_or(span.start, |(i, _)| span.start + i);
                 ctx.error_help(start..span.end, p.message, p.help);
             }
         },
@@ -266,7 +311,7 @@ pub(super) fn units<'i>(
             (c, _) => c,
         };
         let port_base = ports_from.as_ref().and_then(|v| {
-            let n = ctx.uint("ports_from", v)?;
+            let n = number(ctx, vars, "ports_from", v, "a port from 1 to 65535")?;
             if (1..=65535).contains(&n) {
                 Some(n)
             } else {
@@ -334,24 +379,32 @@ pub(super) fn units<'i>(
     out
 }
 
-/// `replicas = N` (or a string that interpolates to N).
-fn replica_count(ctx: &mut Ctx<'_>, vars: &BTreeMap<String, String>, v: &Value<'_>) -> Option<u32> {
+/// A count or port: an integer, or a string that interpolates to one (`"${N:-3}"`).
+fn number(
+    ctx: &mut Ctx<'_>,
+    vars: &BTreeMap<String, String>,
+    key: &str,
+    v: &Value<'_>,
+    expected: &str,
+) -> Option<u64> {
     let mut v = v.clone();
     interpolate_value(ctx, &mut v, vars);
-    let n = match v.get_ref() {
+    match v.get_ref() {
         DeValue::String(s) => match s.trim().parse::<u64>() {
-            Ok(n) => n,
+            Ok(n) => Some(n),
             Err(_) => {
-                ctx.expected(
-                    "replicas",
-                    &v,
-                    &format!("an integer from 1 to {MAX_REPLICAS}"),
-                );
-                return None;
+                ctx.expected(key, &v, expected);
+                None
             }
         },
-        _ => ctx.uint("replicas", &v)?,
-    };
+        _ => ctx.uint(key, &v),
+    }
+}
+
+/// `replicas = N` (or a string that interpolates to N).
+fn replica_count(ctx: &mut Ctx<'_>, vars: &BTreeMap<String, String>, v: &Value<'_>) -> Option<u32> {
+    let expected = format!("an integer from 1 to {MAX_REPLICAS}");
+    let n = number(ctx, vars, "replicas", v, &expected)?;
     if (1..=u64::from(MAX_REPLICAS)).contains(&n) {
         Some(n as u32)
     } else {

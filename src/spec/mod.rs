@@ -18,6 +18,7 @@ mod depends;
 pub(crate) mod diff;
 mod error;
 mod expand;
+mod export;
 mod identity;
 mod interpolate;
 mod locate;
@@ -33,6 +34,7 @@ pub(crate) mod watch;
 
 pub use error::{SpecError, SpecErrors};
 pub use expand::{Replica, MAX_REPLICAS};
+pub use export::{ExportSettings, PortMap, ServiceExport};
 pub use identity::{Identity, Rlimit, RESOURCES};
 pub use pattern::LogPattern;
 pub use schedule::Schedule;
@@ -58,6 +60,8 @@ pub struct Spec {
     pub project: Project,
     /// Services in the order the file declares them.
     pub services: Vec<Service>,
+    /// The `[export]` table (read by `proctor export` only).
+    pub export: ExportSettings,
 }
 
 /// The `[project]` table.
@@ -77,6 +81,8 @@ pub struct Project {
     pub container_runtime: Option<Runtime>,
     /// How the supervisor keeps hold of every process a service starts.
     pub containment: Containment,
+    /// Where the supervisor serves Prometheus metrics (`GET /metrics`); off when unset.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// `[project] containment`: how a supervisor owns every process a service starts.
@@ -149,6 +155,8 @@ pub struct Service {
     pub reload_signal: Option<Signal>,
     /// Who it runs as and within which limits.
     pub identity: Identity,
+    /// A process or tmux service's `image` and `ports`, read by `proctor export` only.
+    pub export: ServiceExport,
     /// Files whose changes restart the service (and its dependents).
     pub watch: Option<Watch>,
     /// When the supervisor runs it as a job; a scheduled service is not started by `up`.
@@ -400,6 +408,7 @@ impl Project {
             tmux_binary: None,
             container_runtime: None,
             containment: Containment::Auto,
+            metrics: None,
         }
     }
 }
@@ -427,6 +436,7 @@ impl Service {
             reload_on: Vec::new(),
             reload_signal: None,
             identity: Identity::default(),
+            export: ServiceExport::default(),
             watch: None,
             schedule: None,
             replica: None,

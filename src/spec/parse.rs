@@ -14,7 +14,7 @@ use super::validate;
 use super::values::{Ctx, Value};
 use super::{BackendKind, Project, Runtime, Spec, SpecError, SpecErrors};
 
-const TOP_KEYS: &[&str] = &["project", "service", "template"];
+const TOP_KEYS: &[&str] = &["project", "service", "template", "export"];
 const PROJECT_KEYS: &[&str] = &[
     "name",
     "state_dir",
@@ -24,6 +24,7 @@ const PROJECT_KEYS: &[&str] = &[
     "container_runtime",
     "containment",
     "env_file",
+    "metrics",
 ];
 
 fn read(path: &Path) -> Result<(PathBuf, String), SpecErrors> {
@@ -61,18 +62,27 @@ pub(super) fn resolved(path: &Path) -> Result<String, SpecErrors> {
         expand::interpolate_value(&mut ctx, p, &vars);
         top.insert("project".into(), plain(p.get_ref()));
     }
+    if let Some(e) = doc.get_mut("export") {
+        expand::interpolate_value(&mut ctx, e, &vars);
+        top.insert("export".into(), plain(e.get_ref()));
+    }
     let templates = expand::templates(&mut ctx, doc);
     let mut services = toml::Table::new();
     if let Some(DeValue::Table(t)) = doc.get("service").map(|v| v.get_ref()) {
         for unit in expand::units(&mut ctx, t, &templates, &vars, &BTreeMap::new()) {
             let mut table = plain(unit.table.get_ref());
-            if let (Some(r), toml::Value::Table(t)) = (&unit.replica, &mut table) {
+            // `ports_from` is gone from the table: without replicas too, its PORT must stay.
+            if let (true, toml::Value::Table(t)) =
+                (unit.replica.is_some() || unit.port.is_some(), &mut table)
+            {
                 let env = t
                     .entry("env")
                     .or_insert_with(|| toml::Value::Table(toml::Table::new()));
                 if let toml::Value::Table(env) = env {
-                    env.insert("PROCTOR_INSTANCE".into(), r.index.to_string().into());
-                    env.insert("PROCTOR_REPLICAS".into(), r.count.to_string().into());
+                    if let Some(r) = &unit.replica {
+                        env.insert("PROCTOR_INSTANCE".into(), r.index.to_string().into());
+                        env.insert("PROCTOR_REPLICAS".into(), r.count.to_string().into());
+                    }
                     if let Some(p) = unit.port {
                         env.entry("PORT").or_insert(p.to_string().into());
                     }
@@ -107,33 +117,60 @@ fn depends_on_members(services: &mut toml::Table) {
     }
     for (_, s) in services.iter_mut() {
         match s.get_mut("depends_on") {
+            // A replica also listed on its own is named once, with its own condition.
             Some(toml::Value::Array(a)) => {
-                *a = std::mem::take(a)
-                    .into_iter()
-                    .flat_map(|d| match d.as_str().and_then(|n| groups.get(n)) {
-                        Some(members) => members.iter().map(|m| m.as_str().into()).collect(),
-                        None => vec![d],
-                    })
-                    .collect();
+                let items = std::mem::take(a);
+                for d in &items {
+                    let Some(members) = d.as_str().and_then(|n| groups.get(n)) else {
+                        a.push(d.clone());
+                        continue;
+                    };
+                    for m in members {
+                        let named = |o: &toml::Value| o.as_str() == Some(m.as_str());
+                        if !items.iter().any(named) && !a.iter().any(named) {
+                            a.push(m.as_str().into());
+                        }
+                    }
+                }
             }
             Some(toml::Value::Table(t)) => {
-                *t = std::mem::take(t)
-                    .into_iter()
-                    .flat_map(|(n, c)| match groups.get(&n) {
-                        Some(members) => members.iter().map(|m| (m.clone(), c.clone())).collect(),
-                        None => vec![(n, c)],
-                    })
-                    .collect();
+                let items = std::mem::take(t);
+                for (n, c) in &items {
+                    match groups.get(n) {
+                        Some(members) => {
+                            for m in members.iter().filter(|m| !items.contains_key(m.as_str())) {
+                                t.entry(m.clone()).or_insert_with(|| c.clone());
+                            }
+                        }
+                        None => {
+                            t.insert(n.clone(), c.clone());
+                        }
+                    }
+                }
             }
             _ => {}
         }
     }
 }
 
-/// A parsed value as a plain TOML value.
+/// `s` written so that reading it back interpolates to `s` again: a `$` that starts `$$`
+/// or `${` is doubled (a bare `$VAR` is never interpolated, so it stays as it is).
+fn escape_dollars(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '$' && matches!(chars.peek(), Some('$' | '{')) {
+            out.push('$');
+        }
+    }
+    out
+}
+
+/// A parsed value as a plain TOML value, its strings escaped to read back the same.
 fn plain(v: &DeValue<'_>) -> toml::Value {
     match v {
-        DeValue::String(s) => toml::Value::String(s.to_string()),
+        DeValue::String(s) => toml::Value::String(escape_dollars(s)),
         DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
             .map(toml::Value::Integer)
             .unwrap_or_else(|_| toml::Value::String(i.as_str().to_string())),
@@ -193,6 +230,14 @@ pub(super) fn parse_str(
     };
     let templates = expand::templates(&mut ctx, doc);
 
+    let export = match doc.get_mut("export") {
+        Some(v) => {
+            expand::interpolate_value(&mut ctx, v, &vars);
+            super::export::settings(&mut ctx, v)
+        }
+        None => super::ExportSettings::default(),
+    };
+
     let mut services = Vec::new();
     let mut written = Vec::new();
     let units = match doc.get("service") {
@@ -251,6 +296,7 @@ pub(super) fn parse_str(
             dir: ctx.dir,
             project,
             services,
+            export,
         })
     } else {
         ctx.errors.sort_by_key(|e| (e.line, e.col));
@@ -277,19 +323,31 @@ fn groups_in_depends_on(services: &mut [crate::spec::Service]) {
         return;
     }
     for s in services.iter_mut() {
-        let mut extra = Vec::new();
-        for d in s.depends_on.iter_mut() {
+        let mut extra: Vec<crate::spec::Dependency> = Vec::new();
+        for k in 0..s.depends_on.len() {
+            let d = &s.depends_on[k];
             if services_named(&groups, &d.name) {
                 continue;
             }
-            if let Some(members) = groups.get(&d.name) {
-                let condition = d.condition;
-                d.name = members[0].clone();
-                extra.extend(members[1..].iter().map(|m| crate::spec::Dependency {
-                    name: m.clone(),
-                    condition,
-                }));
+            let Some(members) = groups.get(&d.name) else {
+                continue;
+            };
+            // A replica listed on its own keeps its own entry (and condition); a name
+            // listed twice is still reported as such.
+            let listed = |m: &String| {
+                s.depends_on.iter().any(|o| &o.name == m) || extra.iter().any(|o| &o.name == m)
+            };
+            let mut todo: Vec<&String> = members.iter().filter(|m| !listed(m)).collect();
+            if todo.is_empty() {
+                todo.push(&members[0]);
             }
+            let condition = d.condition;
+            let first = todo[0].clone();
+            extra.extend(todo[1..].iter().map(|m| crate::spec::Dependency {
+                name: (*m).clone(),
+                condition,
+            }));
+            s.depends_on[k].name = first;
         }
         s.depends_on.extend(extra);
     }
@@ -332,6 +390,7 @@ fn default_project(dir: &Path) -> Project {
         tmux_binary: None,
         container_runtime: None,
         containment: super::Containment::Auto,
+        metrics: None,
     }
 }
 
@@ -388,7 +447,26 @@ fn project(ctx: &mut Ctx<'_>, v: &Value<'_>) -> Project {
             }
         }
     }
+    if let Some(v) = table.get("metrics") {
+        p.metrics = metrics_addr(ctx, v);
+    }
     p
+}
+
+/// `metrics = "HOST:PORT"`: where the supervisor serves Prometheus metrics.
+fn metrics_addr(ctx: &mut Ctx<'_>, v: &Value<'_>) -> Option<std::net::SocketAddr> {
+    let s = ctx.string("metrics", v)?;
+    match s.parse() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            ctx.error_help(
+                v.span(),
+                format!("metrics address {s:?} is not an IP address and port"),
+                Some("write it as \"127.0.0.1:9464\" or \"[::1]:9464\""),
+            );
+            None
+        }
+    }
 }
 
 /// `backend = "process" | "tmux" | "container"`.

@@ -56,7 +56,8 @@ const SERVICE_KEYS: &[&str] = &[
     "replicas",
     "ports_from",
 ];
-const CONTAINER_KEYS: &[&str] = &["image", "volumes", "ports", "runtime", "container_name"];
+// `image` and `ports` are read for export on every service (spec/export.rs).
+const CONTAINER_KEYS: &[&str] = &["volumes", "runtime", "container_name"];
 
 /// Reads the table `key = v` into a service; what is wrong with its values is left to
 /// [`Service::validate`], placed by the [`Written`] returned with it.
@@ -86,6 +87,9 @@ pub(super) fn parse<'a, 'i>(
                 );
             }
         }
+    }
+    if kind != BackendKind::Container {
+        s.export = super::export::service(ctx, table);
     }
     s.backend = match kind {
         BackendKind::Process => Backend::Process,

@@ -266,7 +266,8 @@ fn roles_must_be_declared() {
 
 #[test]
 fn container_keys_need_the_container_backend() {
-    let (line, col, msg) = error("[service.w]\ncommand = [\"x\"]\nimage = \"busybox\"\n");
+    // `image` and `ports` are read for export on every service (issue 21).
+    let (line, col, msg) = error("[service.w]\ncommand = [\"x\"]\nvolumes = [\"a:/a\"]\n");
     assert_eq!((line, col), (3, 1));
     assert!(msg.contains("only to container services"), "{msg}");
     let spec = parse(
@@ -305,4 +306,166 @@ fn all_errors_are_reported_at_once() {
 fn no_services_is_an_error() {
     let (_, _, msg) = error("[project]\nname = \"x\"\n");
     assert!(msg.contains("no services declared"), "{msg}");
+}
+
+/// `validate --print` shows what proctor runs: read back, it gives the same services.
+#[test]
+fn the_resolved_spec_reads_back_the_same() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("proctor.toml");
+    std::fs::write(
+        &path,
+        "[service.one]\ncommand = [\"x\"]\nports_from = 9000\n\n\
+         [service.many]\ncommand = [\"x\"]\nreplicas = 2\nports_from = 9100\n\
+         env = { LITERAL = \"$${HOME} $$$$ $HOME\" }\n\n\
+         [service.b]\ncommand = [\"x\"]\ndepends_on = [\"many.1\", \"many\"]\n\n\
+         [service.c]\ncommand = [\"x\"]\ndepends_on = { many = \"started\", \"many.0\" = \"ready\" }\n",
+    )
+    .expect("write");
+    let spec = Spec::load(&path).expect("valid");
+    assert_eq!(
+        spec.services[0].env.get("PORT").map(String::as_str),
+        Some("9000")
+    );
+    let printed = Spec::resolved_toml(&path).expect("resolved");
+    let again = Spec::parse_str(&printed, &path).expect("reads back");
+    let env = |s: &Spec| -> Vec<(String, BTreeMap<String, String>)> {
+        s.services
+            .iter()
+            .map(|s| (s.name.clone(), s.env.clone()))
+            .collect()
+    };
+    assert_eq!(env(&again), env(&spec), "{printed}");
+    let deps = |s: &Spec| -> Vec<(String, Vec<(String, Condition)>)> {
+        s.services
+            .iter()
+            .map(|s| {
+                let mut d: Vec<_> = s
+                    .depends_on
+                    .iter()
+                    .map(|d| (d.name.clone(), d.condition))
+                    .collect();
+                d.sort_by(|a, b| a.0.cmp(&b.0));
+                (s.name.clone(), d)
+            })
+            .collect()
+    };
+    assert_eq!(deps(&again), deps(&spec), "{printed}");
+}
+
+/// A group in `depends_on` next to one of its own replicas names each replica once.
+#[test]
+fn a_group_and_one_of_its_replicas_in_depends_on_are_not_a_duplicate() {
+    let spec = parse(
+        "[service.a]\ncommand = [\"x\"]\nreplicas = 3\n\n\
+         [service.b]\ncommand = [\"x\"]\ndepends_on = [\"a.1\", \"a\"]\n\n\
+         [service.c]\ncommand = [\"x\"]\ndepends_on = { a = \"started\", \"a.0\" = \"ready\" }\n",
+    )
+    .expect("valid");
+    let deps = |name: &str| -> Vec<String> {
+        let mut d: Vec<String> = spec
+            .service(name)
+            .expect("service")
+            .depends_on
+            .iter()
+            .map(|d| d.name.clone())
+            .collect();
+        d.sort();
+        d
+    };
+    assert_eq!(deps("b"), ["a.0", "a.1", "a.2"]);
+    assert_eq!(deps("c"), ["a.0", "a.1", "a.2"]);
+    // The same name twice is still a mistake.
+    let (line, _, msg) = error("[service.a]\ncommand = [\"x\"]\nreplicas = 2\n\n[service.b]\ncommand = [\"x\"]\ndepends_on = [\"a\", \"a\"]\n");
+    assert_eq!(line, 7, "{msg}");
+    assert!(msg.contains("listed twice"), "{msg}");
+}
+
+/// A malformed line in `.env` or in a `[project] env_file` is placed at its line.
+#[test]
+fn a_malformed_env_file_line_has_a_position() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("proctor.toml");
+    std::fs::write(tmp.path().join(".env"), "# vars\nA=1\n\nB C=2\n").expect("write");
+    std::fs::write(tmp.path().join("extra.env"), "X=1\nY = 'open\n").expect("write");
+    std::fs::write(
+        &path,
+        "[project]\nenv_file = \"extra.env\"\n\n[service.a]\ncommand = [\"x\"]\n",
+    )
+    .expect("write");
+    let errs = Spec::load(&path).expect_err("malformed").0;
+    let at: Vec<(String, usize)> = errs
+        .iter()
+        .map(|e| {
+            let file = e.file.file_name().map(|f| f.to_string_lossy().into_owned());
+            (file.unwrap_or_default(), e.line)
+        })
+        .collect();
+    assert!(at.contains(&(".env".to_string(), 4)), "{errs:#?}");
+    assert!(at.contains(&("extra.env".to_string(), 2)), "{errs:#?}");
+    assert!(errs.iter().all(|e| e.line > 0 && e.col > 0), "{errs:#?}");
+}
+
+/// `ports_from`, like `replicas`, may come from a variable (`.env` holds the ports).
+#[test]
+fn ports_from_may_be_an_interpolated_string() {
+    let spec = parse(
+        "[service.web]\ncommand = [\"x\"]\nreplicas = \"${N:-2}\"\nports_from = \"${BASE_PORT_UNSET:-9000}\"\n",
+    )
+    .expect("valid");
+    let ports: Vec<&str> = spec
+        .services
+        .iter()
+        .map(|s| s.env["PORT"].as_str())
+        .collect();
+    assert_eq!(ports, ["9000", "9001"]);
+    let (line, col, msg) = error("[service.web]\ncommand = [\"x\"]\nports_from = \"http\"\n");
+    assert_eq!((line, col), (3, 14), "{msg}");
+    assert!(msg.contains("ports_from"), "{msg}");
+}
+
+/// An interpolation error points at the expression that failed, not at an escaped one
+/// that reads the same before it.
+#[test]
+fn an_interpolation_error_points_at_its_own_expression() {
+    let (line, col, msg) = error("[service.a]\ncommand = [\"$${UNSET_X:?} ${UNSET_X:?}\"]\n");
+    assert_eq!((line, col), (2, 27), "{msg}");
+    let (line, col, msg) = error("[service.a]\ncommand = [\"é ${UNSET_X:-ok} ${UNSET_X:?}\"]\n");
+    assert_eq!((line, col), (2, 30), "{msg}");
+}
+
+#[test]
+fn metrics_address_parses_or_is_pointed_at() {
+    let spec = parse("[project]\nmetrics = \"127.0.0.1:9464\"\n[service.a]\ncommand = [\"x\"]\n")
+        .expect("valid");
+    assert_eq!(spec.project.metrics, Some(([127, 0, 0, 1], 9464).into()));
+    assert_eq!(
+        parse("[service.a]\ncommand = [\"x\"]\n")
+            .expect("valid")
+            .project
+            .metrics,
+        None
+    );
+    let (line, col, msg) =
+        error("[project]\nmetrics = \"localhost\"\n[service.a]\ncommand = [\"x\"]\n");
+    assert_eq!((line, col), (2, 11));
+    assert!(msg.contains("not an IP address and port"), "{msg}");
+}
+
+#[test]
+fn r21_export_keys_on_a_process_service() {
+    let spec = parse(
+        "[export]\nimage = \"base:1\"\n[service.w]\ncommand = [\"x\"]\nimage = \"app:2\"\nports = [\"8080:80\", \"9000/udp\"]\n",
+    )
+    .expect("valid");
+    assert_eq!(spec.export.image.as_deref(), Some("base:1"));
+    let w = &spec.services[0];
+    assert_eq!(w.export.image.as_deref(), Some("app:2"));
+    assert_eq!(w.ports(), ["8080:80", "9000/udp"]);
+    // A bad port is placed at `ports`; an unknown `[export]` key at the key.
+    let (line, col, msg) = error("[service.w]\ncommand = [\"x\"]\nports = [\"80:http\"]\n");
+    assert_eq!((line, col), (3, 9), "{msg}");
+    assert!(msg.contains("HOST:CONTAINER"), "{msg}");
+    let (line, _, msg) = error("[export]\nimagee = \"x\"\n[service.w]\ncommand = [\"x\"]\n");
+    assert_eq!(line, 2, "{msg}");
 }

@@ -157,6 +157,7 @@ impl Service {
             }
         }
         check_logs(&self.logs, &mut out);
+        super::export::check(self, &mut out);
         if self.reload_signal.is_some() && self.reload_on.is_empty() {
             out.push(
                 Invalid::new(

@@ -56,6 +56,22 @@ impl Driver {
             let _ = reply.send(Err(error(ErrorCode::BadRequest, why)));
             return;
         }
+        if let Some(group) = self.group_named(&def.name) {
+            let _ = reply.send(Err(error(
+                ErrorCode::Conflict,
+                format!(
+                    "{:?} is {} of the `replicas` service {group:?} in {}; choose another name",
+                    def.name,
+                    if def.name == group {
+                        "the name"
+                    } else {
+                        "a replica name"
+                    },
+                    self.spec.path.display()
+                ),
+            )));
+            return;
+        }
         let svc = def.to_service(&self.spec.project);
         let i = match self.index_of(&def.name) {
             Some(i) if !self.slots[i].adhoc => {
@@ -95,6 +111,17 @@ impl Driver {
         self.adhoc.push(def);
         self.save_adhoc();
         self.submit(Request::Start(vec![i]), reply);
+    }
+
+    /// The `replicas = N` service whose name `name` is, or whose replica it is or would be
+    /// after a `scale` (`web`, `web.7`): an ad-hoc service there would shadow the group.
+    fn group_named(&self, name: &str) -> Option<String> {
+        self.spec
+            .services
+            .iter()
+            .filter_map(|s| s.replica.as_ref())
+            .find(|r| crate::spec::names(&r.group, name))
+            .map(|r| r.group.clone())
     }
 
     /// `rm`: stops ad-hoc services and forgets them.

@@ -189,6 +189,13 @@ pub(super) async fn run(
             tracing::warn!("cannot become a child subreaper: {e}");
         }
     }
+    let mut metrics = match super::metrics::Metrics::bind(spec.project.metrics) {
+        Ok(m) => m,
+        Err(e) => {
+            super::startup::report_ready(ready.as_mut(), Err(&e.to_string()));
+            return Err(e);
+        }
+    };
     let mut sigchld = match (&contain, &init) {
         (Contain::Subreaper, _) | (_, Some(_)) => {
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
@@ -316,6 +323,9 @@ pub(super) async fn run(
             Some(c) = watched.recv() => sup.on_watched(c),
             stream = listener.accept() => {
                 conns.spawn_local(server::serve(stream, shared.clone()));
+            }
+            stream = metrics.accept() => {
+                conns.spawn_local(super::metrics::serve(stream, sup.metrics_text()));
             }
             () = sleep, if deadline.is_some() => {
                 sup.apply_all(vec![Input::Tick]);

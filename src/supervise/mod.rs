@@ -22,6 +22,7 @@ pub mod echo;
 mod locks;
 pub(crate) mod machine;
 mod memory;
+mod metrics;
 mod probes;
 mod reload;
 mod report;
@@ -104,6 +105,14 @@ pub enum SuperviseError {
     /// Services named on the command line do not exist.
     #[error("{0}")]
     UnknownService(String),
+    /// The metrics address could not be bound.
+    #[error("cannot serve metrics at {addr}: {source}")]
+    Metrics {
+        /// `[project] metrics`.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// The containment the spec asks for is not available.
     #[error(transparent)]
     Contain(#[from] contain::ContainError),

@@ -304,6 +304,29 @@ impl Driver {
             return Ok(());
         }
         let new = self.load_disk_spec()?;
+        // A group's name stands for its replicas that run here (not those a `scale`
+        // took away, nor more than it kept).
+        let names: Vec<String> = names
+            .iter()
+            .flat_map(|n| {
+                let group = if restart && new.service(n).is_none() {
+                    new.group(n)
+                } else {
+                    Vec::new()
+                };
+                let members: Vec<String> = group
+                    .into_iter()
+                    .filter(|s| self.visible_index(&s.name).is_some())
+                    .map(|s| s.name.clone())
+                    .collect();
+                if members.is_empty() {
+                    vec![n.clone()]
+                } else {
+                    members
+                }
+            })
+            .collect();
+        let names = &names[..];
         let mut todo: Vec<String> = names.to_vec();
         let mut touched = false;
         while let Some(n) = todo.pop() {

@@ -115,12 +115,22 @@ impl Driver {
     }
 
     /// The processes as last read, if that was less than [`READING_TTL`] ago, else as now.
-    fn proc_table(&self) -> Rc<ProcTable> {
+    pub(super) fn proc_table(&self) -> Rc<ProcTable> {
         let mut last = self.procs.borrow_mut();
         match &*last {
             Some(t) if t.taken().elapsed() < READING_TTL => t.clone(),
             _ => last.insert(Rc::new(ProcTable::scan())).clone(),
         }
+    }
+
+    /// Memory of service `i` (led by `pid`), as `status` reports it.
+    pub(super) fn memory_of(&self, i: usize, pid: u32, procs: &ProcTable) -> u64 {
+        self.contain
+            .memory_in_leaves()
+            .then(|| self.contain.memory_file(&self.spec.services[i]))
+            .flatten()
+            .and_then(|f| super::memory::read_bytes(&f))
+            .unwrap_or_else(|| super::memory::tree_rss(pid, procs))
     }
 
     /// CPU use of service `i` (led by `pid`) between the reading `procs` and the one before

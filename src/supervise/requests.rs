@@ -112,7 +112,14 @@ impl Driver {
                 overrides,
             } => self
                 .take_from_disk(&services, false)
-                .and_then(|()| self.resolve(&services))
+                .and_then(|()| {
+                    // A job just read from the file was unknown to `schedules_for` above.
+                    self.schedules_for(&Command::Start {
+                        services: services.clone(),
+                        overrides: None,
+                    });
+                    self.resolve(&services)
+                })
                 .and_then(|units| self.set_overrides(&units, overrides).map(|()| units))
                 .map(Request::Start),
             Command::Restart { services } => self

@@ -56,6 +56,8 @@ enum Entry {
 /// `.gitignore`.
 struct Matcher {
     entries: Vec<Entry>,
+    /// The directory each watched path is found under (see `root_of`).
+    roots: Vec<PathBuf>,
     /// The service's `ignore` lines, anchored at its `cwd`.
     ignore: Gitignore,
     /// `.gitignore` files from the service's `cwd` up to its repository's root, and at the
@@ -97,6 +99,7 @@ impl Matcher {
             .collect();
         Self {
             entries,
+            roots: w.paths.iter().map(|p| root_of(p)).collect(),
             ignore,
             gitignores,
         }
@@ -114,12 +117,25 @@ impl Matcher {
             return false;
         }
         let is_dir = path.is_dir();
-        !std::iter::once(&self.ignore)
-            .chain(&self.gitignores)
-            .any(|g| {
-                path.starts_with(g.path())
-                    && g.matched_path_or_any_parents(path, is_dir).is_ignore()
-            })
+        // Outside the cwd (`paths = ["../lib"]`) the lines still apply below the watched
+        // directory: `target` and `*.tmp` are not anchored anywhere.
+        let outside = !path.starts_with(self.ignore.path())
+            && self.roots.iter().any(|r| {
+                path.strip_prefix(r).is_ok_and(|rel| {
+                    !rel.as_os_str().is_empty()
+                        && self
+                            .ignore
+                            .matched_path_or_any_parents(rel, is_dir)
+                            .is_ignore()
+                })
+            });
+        !outside
+            && !std::iter::once(&self.ignore)
+                .chain(&self.gitignores)
+                .any(|g| {
+                    path.starts_with(g.path())
+                        && g.matched_path_or_any_parents(path, is_dir).is_ignore()
+                })
     }
 }
 
@@ -314,6 +330,25 @@ mod tests {
         assert!(!counts("src/run.log"), "the repository's .gitignore");
         assert!(!counts("src/gen/x.rs"), "src/.gitignore");
         assert!(!counts("src/.git/index"), "git's own files");
+    }
+
+    #[test]
+    fn ignore_lines_apply_to_paths_outside_the_cwd_too() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let app = tmp.path().join("app");
+        let lib = tmp.path().join("lib");
+        std::fs::create_dir_all(&app).expect("mkdir");
+        std::fs::create_dir_all(lib.join("target")).expect("mkdir");
+        let mut w = Watch::new(vec![app.join("../lib"), lib.clone()]);
+        w.ignore = vec!["target".into(), "*.tmp".into()];
+        let m = Matcher::new(&w, &app);
+        assert!(m.counts(&lib.join("src.rs")));
+        assert!(!m.counts(&lib.join("scratch.tmp")), "*.tmp anywhere");
+        assert!(!m.counts(&lib.join("target/x.rs")), "target anywhere");
+        assert!(
+            !m.counts(&app.join("../lib/scratch.tmp")),
+            "through `..` as well"
+        );
     }
 
     #[test]

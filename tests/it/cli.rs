@@ -346,6 +346,15 @@ fn completions_and_the_manual_page_name_every_verb() {
     }
     let bad = ctx.run(&["completions", "tcsh"]);
     assert_eq!(bad.status.code(), Some(2));
+
+    // A `COMPLETE` some other tool left in the environment is not a completion request.
+    let out = ctx
+        .cmd()
+        .arg("validate")
+        .env("COMPLETE", "1")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
 }
 
 #[test]

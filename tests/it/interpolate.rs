@@ -7,6 +7,13 @@ use crate::support::{stderr, TestContext};
 fn validate(ctx: &TestContext, args: &[&str], vars: &[(&str, &str)]) -> (bool, String, String) {
     let mut cmd = ctx.cmd();
     cmd.arg("validate").args(args);
+    // What these specs read must come from the test alone, not from the shell that runs it
+    // (`NAME` is set in many).
+    for k in [
+        "NAME", "GREETING", "EMPTY", "UNSET", "SUBDIR", "EXTRA", "MODE", "TOKEN", "B",
+    ] {
+        cmd.env_remove(k);
+    }
     for (k, v) in vars {
         cmd.env(k, v);
     }
@@ -148,4 +155,26 @@ command = ["sleep", "200"]
         "{err}"
     );
     assert!(err.contains("did you mean `t`?"), "{err}");
+}
+
+#[test]
+fn a_variable_that_is_not_utf8_does_not_break_reading_the_spec() {
+    use std::os::unix::ffi::OsStrExt;
+    let ctx = TestContext::new("[service.app]\ncommand = [\"echo\", \"${GREETING:-hi}\"]\n");
+    // The environment may hold bytes that are not UTF-8 (a Latin-1 locale's file name);
+    // a spec that does not name that variable must read as if it were not there.
+    let out = ctx
+        .cmd()
+        .args(["validate", "--print"])
+        .env(
+            "PROCTOR_TEST_LATIN1",
+            std::ffi::OsStr::from_bytes(b"caf\xe9"),
+        )
+        .env_remove("GREETING")
+        .output()
+        .expect("run proctor");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(r#""hi""#));
 }

@@ -588,3 +588,21 @@ command = ["sh", "-c", "echo \"hello from $$$$\"; exec sleep 1000"]
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn an_odd_since_or_until_is_refused_not_a_panic() {
+    let ctx = TestContext::new("[service.a]\ncommand = [\"true\"]\n");
+    // Multibyte text whose last six bytes do not start on a character.
+    for when in ["éééé1", "2026-12-02T10:00:00é+1", "日本語の時間"] {
+        for flag in ["--since", "--until"] {
+            let out = ctx.run(&["logs", flag, when]);
+            let err = stderr(&out);
+            assert!(!out.status.success(), "{flag} {when}");
+            assert!(!err.contains("panicked"), "{flag} {when}: {err}");
+            assert!(err.contains("neither an age"), "{flag} {when}: {err}");
+        }
+    }
+    // A time with an offset still reads.
+    let out = ctx.run(&["logs", "--since", "2026-12-02T10:00:00+01:00"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -168,3 +168,93 @@ fn a_replica_name_that_collides_is_an_error() {
     let err = crate::support::stderr(&out);
     assert!(err.contains("service `web.1` is declared twice"), "{err}");
 }
+
+#[test]
+fn an_ad_hoc_service_cannot_take_a_group_or_replica_name() {
+    let ctx = TestContext::new("[service.web]\nreplicas = 2\ncommand = [\"sleep\", \"1000\"]\n");
+    ctx.ok(&["up", "-d", "--timeout", "20s"]);
+    // `web` stands for the group, and `web.2` is the name `scale web 3` gives: an ad-hoc
+    // service under either would shadow the group or keep `scale` from adding its replica.
+    for name in ["web", "web.1", "web.2"] {
+        let out = ctx.run(&["run", name, "--", "sleep", "1000"]);
+        let err = crate::support::stderr(&out);
+        assert!(!out.status.success(), "{name}: {err}");
+        assert!(err.contains("replicas"), "{name}: {err}");
+    }
+    ctx.ok(&["scale", "web", "3", "--timeout", "20s"]);
+    let names: Vec<String> = pids(&ctx).into_iter().map(|(n, _, _)| n).collect();
+    assert_eq!(names, ["web.0", "web.1", "web.2"]);
+    assert!(ctx
+        .status()
+        .services
+        .iter()
+        .all(|s| s.group.as_deref() == Some("web")));
+    ctx.ok(&["down", "--timeout", "5s"]);
+}
+
+#[test]
+fn restart_of_a_group_takes_the_file_as_it_is_now_like_restart_of_a_replica() {
+    let spec = |x: &str| {
+        format!(
+            "[service.web]\nreplicas = 2\ncommand = [\"sh\", \"-c\", \"echo x=$X; exec sleep 1000\"]\nenv = {{ X = \"{x}\" }}\n"
+        )
+    };
+    let ctx = TestContext::new(&spec("one"));
+    ctx.ok(&["up", "-d", "--timeout", "20s"]);
+    ctx.write_spec(&spec("two"));
+    ctx.ok(&["restart", "web", "--timeout", "20s"]);
+    let logs = ctx.ok(&["logs", "web"]);
+    for r in ["web.0", "web.1"] {
+        assert!(
+            logs.lines().any(|l| l.contains(r) && l.contains("x=two")),
+            "{r} restarted with the new env: {logs}"
+        );
+    }
+    ctx.ok(&["down", "--timeout", "5s"]);
+}
+
+#[test]
+fn scale_json_fails_when_a_new_replica_does_not_come_up() {
+    let ctx = TestContext::new(
+        "[service.web]\nreplicas = 1\nrestart = \"no\"\nready = { exec = [\"true\"] }\n\
+         command = [\"sh\", \"-c\", \"test $PROCTOR_INSTANCE = 0 && exec sleep 1000; exit 3\"]\n",
+    );
+    ctx.ok(&["up", "-d", "--timeout", "20s"]);
+    for json in [false, true] {
+        let mut args = vec!["scale", "web", "2", "--timeout", "20s"];
+        if json {
+            args.push("--json");
+        }
+        let out = ctx.run(&args);
+        assert!(
+            !out.status.success(),
+            "json {json}: web.1 exited before ready"
+        );
+        assert!(
+            crate::support::stderr(&out).contains("web.1"),
+            "json {json}: {}",
+            crate::support::stderr(&out)
+        );
+        if json {
+            let plan: serde_json::Value =
+                serde_json::from_slice(&out.stdout).expect("the plan, as JSON");
+            assert!(plan.is_array(), "{plan}");
+        }
+        ctx.ok(&["scale", "web", "1"]);
+    }
+    ctx.ok(&["down", "--timeout", "5s"]);
+}
+
+#[test]
+fn logs_reach_the_replicas_a_scale_added() {
+    let ctx = TestContext::new(
+        "[service.web]\nreplicas = 1\ncommand = [\"sh\", \"-c\", \"echo hello from $PROCTOR_INSTANCE; exec sleep 1000\"]\nready = { log = \"hello\" }\n",
+    );
+    ctx.ok(&["up", "-d", "--timeout", "20s"]);
+    ctx.ok(&["scale", "web", "2", "--timeout", "20s"]);
+    let all = ctx.ok(&["logs", "web", "--no-prefix"]);
+    assert!(all.contains("hello from 1"), "{all}");
+    let one = ctx.ok(&["logs", "web.1", "--no-prefix"]);
+    assert!(one.contains("hello from 1"), "{one}");
+    ctx.ok(&["down", "--timeout", "5s"]);
+}

@@ -186,3 +186,25 @@ command = ["sleep", "1000"]
         e.service == "web" && e.state == State::Running && e.pid != Some(web)
     });
 }
+
+#[test]
+fn start_of_a_job_new_in_the_file_keeps_its_schedule() {
+    let ctx = TestContext::new("[service.web]\ncommand = [\"sleep\", \"1000\"]\n");
+    ctx.ok(&["up", "-d"]);
+    // Added while the project runs, and not selected by `autostart`: `start job` is what
+    // keeps its schedule, as it is for a job the supervisor knew already.
+    ctx.write_spec(
+        "[service.web]\ncommand = [\"sleep\", \"1000\"]\n\n\
+         [service.job]\ncommand = [\"true\"]\nschedule = \"0 0 1 1 *\"\nautostart = false\n",
+    );
+    let mut events = ctx.events();
+    ctx.ok(&["start", "job"]);
+    events.until(Duration::from_secs(5), |e| {
+        e.service == "job" && e.state == State::Exited
+    });
+    assert!(
+        ctx.service("job").next_run.is_some(),
+        "the schedule is kept"
+    );
+    ctx.ok(&["down"]);
+}

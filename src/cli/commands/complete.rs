@@ -10,7 +10,7 @@ use clap::CommandFactory;
 use crate::cli::args::Cli;
 
 /// Writes the completion script for `shell` to stdout: one that asks `proctor` itself
-/// (through `COMPLETE=SHELL`), so it completes the service names of the spec at hand;
+/// (through `PROCTOR_COMPLETE=SHELL`), so it completes the service names of the spec at hand;
 /// with `fixed`, clap's static script (verbs and flags only, no `proctor` run per TAB).
 pub(crate) fn completions(shell: clap_complete::Shell, fixed: bool) -> Result<ExitCode> {
     let mut script = Vec::new();
@@ -23,16 +23,23 @@ pub(crate) fn completions(shell: clap_complete::Shell, fixed: bool) -> Result<Ex
             .completer(&name)
             .with_context(|| format!("no dynamic completion for {name}; try --static"))?;
         completer
-            .write_registration("COMPLETE", "proctor", "proctor", "proctor", &mut script)
+            .write_registration(VAR, "proctor", "proctor", "proctor", &mut script)
             .context("writing the completion script")?;
     }
     emit(&script, "the completion script")
 }
 
-/// Answers a shell's completion request (`COMPLETE=SHELL proctor -- WORDS…`) and exits;
-/// returns at once on any other run.
+/// The variable that makes a run a completion request. Not clap's default `COMPLETE`: a
+/// variable by that name left in the environment by something else would turn every run
+/// into a failed completion request.
+const VAR: &str = "PROCTOR_COMPLETE";
+
+/// Answers a shell's completion request (`PROCTOR_COMPLETE=SHELL proctor -- WORDS…`) and
+/// exits; returns at once on any other run.
 pub(crate) fn answer_shell() {
-    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
+    clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var(VAR)
+        .complete();
 }
 
 /// The services of the spec found from the current directory, and the names of

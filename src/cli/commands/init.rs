@@ -47,6 +47,7 @@ pub(crate) fn run(file: Option<&Path>, a: InitArgs, p: &Printer) -> Result<ExitC
             dir: cwd,
             project: Project::new("init"),
             services: vec![svc],
+            export: crate::spec::ExportSettings::default(),
         };
         let home = crate::state::home_override().unwrap_or_else(|| {
             std::env::temp_dir().join(format!("proctor-init-{}", std::process::id()))

@@ -73,7 +73,21 @@ pub(crate) fn run(file: Option<&Path>, a: LogsArgs, p: &Printer) -> Result<ExitC
     let t = running::target(file, true)?;
     t.warn(p);
     let all: Vec<String> = match &t.spec {
-        Some(spec) => spec.services.iter().map(|s| s.name.clone()).collect(),
+        Some(spec) => {
+            let mut all: Vec<String> = spec.services.iter().map(|s| s.name.clone()).collect();
+            // Replicas a `scale` added past the file's count are not in it; their logs are.
+            let groups: Vec<&str> = spec
+                .services
+                .iter()
+                .filter_map(|s| s.replica.as_ref().map(|r| r.group.as_str()))
+                .collect();
+            for n in running::logged_services(&t.paths.logs_dir()) {
+                if !all.contains(&n) && groups.iter().any(|g| crate::spec::names(g, &n)) {
+                    all.push(n);
+                }
+            }
+            all
+        }
         // The spec on disk is invalid: the services are the supervisor's, or else those
         // that have a log.
         None => running::supervisor_services(&t.paths)

@@ -10,6 +10,7 @@ use super::Printer;
 mod attach;
 mod complete;
 mod control;
+pub(crate) mod export;
 mod import;
 mod init;
 mod install;
@@ -24,7 +25,7 @@ mod up;
 mod validate;
 
 pub(crate) use complete::{answer_shell, service_names};
-pub(crate) use status::short_duration;
+pub(crate) use status::{human_bytes, short_duration};
 
 /// Runs the chosen verb.
 pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
@@ -47,6 +48,7 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Scale(a) => reload::scale(file, &a, p),
         Cmd::Signal(a) => control::signal(file, &a, p),
         Cmd::Validate(a) => validate::run(file, &a, p),
+        Cmd::Top => crate::cli::top::run(file),
         Cmd::Init(a) => init::run(file, a, p),
         Cmd::Import(a) => import::run(file, &a, p),
         Cmd::Install(a) => install::install(file, a, p),
@@ -54,5 +56,6 @@ pub(crate) fn dispatch(cli: Cli, p: &Printer) -> Result<ExitCode> {
         Cmd::Supervise(a) => supervise::run(file, a),
         Cmd::Completions { shell, fixed } => complete::completions(shell, fixed),
         Cmd::Man => complete::man(),
+        Cmd::Export(a) => export::run(file, a, p),
     }
 }

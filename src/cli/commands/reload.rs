@@ -20,7 +20,7 @@ pub(crate) fn run(file: Option<&Path>, a: &ReloadArgs, p: &Printer) -> Result<Ex
     let reply = reload(&mut client, a.dry_run, Deadline::new(a.timeout))?;
     if a.json {
         p.json(&reply.plan);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(json_outcome(&reply, p));
     }
     print_plan(&reply, p, a.dry_run);
     if a.dry_run {
@@ -46,7 +46,7 @@ pub(crate) fn scale(file: Option<&Path>, a: &ScaleArgs, p: &Printer) -> Result<E
     )?;
     if a.json {
         p.json(&reply.plan);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(json_outcome(&reply, p));
     }
     if reply.plan.is_empty() {
         p.note(&format!(
@@ -57,6 +57,19 @@ pub(crate) fn scale(file: Option<&Path>, a: &ScaleArgs, p: &Printer) -> Result<E
     }
     print_plan(&reply, p, false);
     Ok(report(&reply, p, "ready"))
+}
+
+/// The exit code of a `--json` reload or scale, as without `--json`: what it started and
+/// did not come up fails it (said on stderr; stdout keeps the plan alone).
+fn json_outcome(reply: &Reply, p: &Printer) -> ExitCode {
+    for f in &reply.failures {
+        p.error(&format!("{} did not become ready: {}", f.service, f.reason));
+    }
+    if reply.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Sends `reload` and waits (until `within`) for what it started to be up.

@@ -201,7 +201,7 @@ fn next_run(t: std::time::SystemTime) -> String {
 }
 
 /// `5.3M`, `812K`, `1.2G`: a size compact enough for a table cell.
-fn human_bytes(b: u64) -> String {
+pub(crate) fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 4] = ["K", "M", "G", "T"];
     let mut v = b as f64 / 1024.0;
     let mut unit = 0;
