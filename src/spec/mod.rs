@@ -25,6 +25,7 @@ mod locate;
 mod parse;
 mod pattern;
 mod probe;
+mod resolved;
 mod schedule;
 mod sections;
 mod service;
@@ -480,7 +481,7 @@ impl Spec {
     /// The spec at `path` as proctor reads it, as TOML: templates merged, replicas split
     /// into their instances, `${VAR}` interpolated (`proctor validate --print`).
     pub fn resolved_toml(path: &Path) -> Result<String, SpecErrors> {
-        parse::resolved(path)
+        resolved::resolved(path)
     }
 
     /// The services of the group `name` (a `replicas = N` service), in index order.
