@@ -74,8 +74,14 @@ fn json(out: &str) -> serde_json::Value {
 }
 
 /// `up -d` the imported spec (only `services` when given), check `status --json` shows
-/// exactly `running` running, then `down`.
-fn runs(ctx: &TestContext, services: &[&str], env: &[(&str, &str)], running: &[&str]) {
+/// exactly `running` running and that each of `lines` is printed, then `down`.
+fn runs(
+    ctx: &TestContext,
+    services: &[&str],
+    env: &[(&str, &str)],
+    running: &[&str],
+    lines: &[&str],
+) {
     let out = ctx
         .cmd()
         .args(["up", "-d", "--timeout", "30s"])
@@ -96,7 +102,23 @@ fn runs(ctx: &TestContext, services: &[&str], env: &[(&str, &str)], running: &[&
     let mut want: Vec<String> = running.iter().map(|s| (*s).to_string()).collect();
     want.sort();
     assert_eq!(up, want, "{st}");
+    for line in lines {
+        printed(ctx, line);
+    }
     ctx.ok(&["down"]);
+}
+
+/// Waits until a service has printed a line containing `text` (already, or within the
+/// deadline of `follow_until`): following first, so a line is either in the log files
+/// when they are read or arrives on the stream.
+fn printed(ctx: &TestContext, text: &str) {
+    let mut c = ctx.client();
+    c.send(proctor::control::proto::Command::Follow { services: vec![] })
+        .expect("follow");
+    if ctx.ok(&["logs", "-n", "100"]).contains(text) {
+        return;
+    }
+    crate::support::follow_until(&mut c, text);
 }
 
 #[test]
@@ -124,14 +146,17 @@ fn procfile_with_dotenv_runs() {
     let (spec, _) = import(&ctx, "Procfile", &[]);
     insta::assert_snapshot!("procfile", spec);
     ctx.ok(&["validate"]);
-    runs(&ctx, &[], &[], &["web", "worker", "clock"]);
     // The .env reached the processes, and PORT as foreman gives it.
-    let logs = ctx.ok(&["logs", "-n", "10"]);
-    assert!(
-        logs.contains("web listening on port 5000 as shop"),
-        "{logs}"
+    runs(
+        &ctx,
+        &[],
+        &[],
+        &["web", "worker", "clock"],
+        &[
+            "web listening on port 5000 as shop",
+            "worker for mail,reports",
+        ],
     );
-    assert!(logs.contains("worker for mail,reports"), "{logs}");
 }
 
 #[test]
@@ -158,11 +183,12 @@ fn supervisord_conf_runs_and_reports_what_it_skipped() {
         .expect("validate");
     assert!(valid.status.success(), "{}", stderr(&valid));
     // numprocs = 2: two replicas, each told its own instance.
-    runs(&ctx, &[], &env, &["web.0", "web.1", "worker"]);
-    let logs = ctx.ok(&["logs", "web", "-n", "10"]);
-    assert!(
-        logs.contains("web 0 for alice") && logs.contains("web 1 for alice"),
-        "{logs}"
+    runs(
+        &ctx,
+        &[],
+        &env,
+        &["web.0", "web.1", "worker"],
+        &["web 0 for alice", "web 1 for alice"],
     );
 }
 
@@ -173,11 +199,12 @@ fn pm2_ecosystem_runs() {
     insta::assert_snapshot!("pm2", spec);
     warned_of_everything_skipped(&spec, &warnings);
     ctx.ok(&["validate"]);
-    runs(&ctx, &[], &[], &["api.0", "api.1", "queue-worker"]);
-    let logs = ctx.ok(&["logs", "api", "-n", "5"]);
-    assert!(
-        logs.contains("api on port 3000 (production): --port 3000"),
-        "{logs}"
+    runs(
+        &ctx,
+        &[],
+        &[],
+        &["api.0", "api.1", "queue-worker"],
+        &["api on port 3000 (production): --port 3000"],
     );
 }
 
@@ -189,7 +216,13 @@ fn ops_sessions_yaml_runs_its_process_sessions() {
     warned_of_everything_skipped(&spec, &warnings);
     ctx.ok(&["validate"]);
     // tmux and container sessions validate; the process ones run here.
-    runs(&ctx, &["api", "poller"], &[], &["api", "poller"]);
+    runs(
+        &ctx,
+        &["api", "poller"],
+        &[],
+        &["api", "poller"],
+        &["api up as ops"],
+    );
 }
 
 #[test]
@@ -280,7 +313,7 @@ fn init_new_writes_a_starter_that_validates_and_runs() {
         "{starter}"
     );
     ctx.ok(&["validate"]);
-    runs(&ctx, &[], &[], &["app"]);
+    runs(&ctx, &[], &[], &["app"], &["hello from proctor"]);
     // Never over an existing spec.
     let again = ctx.run(&["init", "--new"]);
     assert!(!again.status.success());
