@@ -346,3 +346,82 @@ depends_on = ["web"]
         assert!(units.contains(&format!("--port {port}")), "{units}");
     }
 }
+
+/// `export compose` read back by `proctor import` (issue 21's round trip): the spec it
+/// writes validates, and each service keeps what compose can carry — image, command,
+/// ports, volumes, environment, dependencies with their conditions, restart, stop signal
+/// and grace period, readiness, roles.
+#[test]
+fn r21_compose_round_trips_through_import() {
+    let ctx = TestContext::new(SPEC);
+    let (yaml, _) = export(&ctx, &["compose"]);
+    let back = tempfile::tempdir().expect("tempdir");
+    std::fs::write(back.path().join("compose.yaml"), &yaml).expect("write compose");
+    let out = ctx
+        .cmd()
+        .current_dir(back.path())
+        .args(["import", "compose.yaml"])
+        .output()
+        .expect("import");
+    assert!(out.status.success(), "import: {}", stderr(&out));
+    let spec_path = back.path().join("proctor.toml");
+    let out = ctx
+        .cmd()
+        .args([
+            "--file",
+            spec_path.to_str().expect("utf-8"),
+            "validate",
+            "--print",
+        ])
+        .output()
+        .expect("validate");
+    assert!(out.status.success(), "validate: {}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let doc: toml::Table = text.parse().expect("toml");
+    let svc = |name: &str| doc["service"][name].as_table().expect(name).clone();
+
+    let db = svc("db");
+    assert_eq!(db["image"].as_str(), Some("postgres:16"));
+    assert_eq!(db["ports"][0].as_str(), Some("5432:5432"));
+    assert_eq!(
+        db["volumes"][0].as_str(),
+        Some("pgdata:/var/lib/postgresql/data")
+    );
+    assert_eq!(db["env"]["POSTGRES_PASSWORD"].as_str(), Some("secret"));
+    assert_eq!(db["stop_timeout"].as_str(), Some("20s"));
+    assert!(
+        db["stop_signal"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("INT")),
+        "{db:?}"
+    );
+    assert!(
+        db.contains_key("ready"),
+        "the healthcheck is the readiness probe: {db:?}"
+    );
+
+    let api = svc("api");
+    assert_eq!(api["image"].as_str(), Some("registry.example/shop:1.4"));
+    let command: Vec<&str> = api["command"]
+        .as_array()
+        .expect("command")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(command, ["/srv/shop/api", "--listen", ":8080"]);
+    assert_eq!(api["restart"].as_str(), Some("always"));
+    let deps = format!("{}", api["depends_on"]);
+    assert!(deps.contains("db") && deps.contains("ready"), "{deps}");
+    assert!(
+        deps.contains("migrate") && deps.contains("completed"),
+        "{deps}"
+    );
+    assert_eq!(api["autostart"][0].as_str(), Some("edge"));
+
+    let migrate = svc("migrate");
+    assert_eq!(migrate["restart"].as_str(), Some("no"));
+    assert_eq!(
+        migrate["image"].as_str(),
+        Some("registry.example/shop-tools:1.4")
+    );
+}
