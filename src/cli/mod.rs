@@ -15,6 +15,7 @@ use crate::spec::{self, adhoc, Spec};
 use crate::state::Paths;
 
 pub mod args;
+mod argvalues;
 mod commands;
 mod deadline;
 pub mod printer;
