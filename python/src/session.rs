@@ -29,6 +29,7 @@ fn spec_of_one(
         dir: PathBuf::from("/"),
         project,
         services: vec![service],
+        export: Default::default(),
     })
 }
 
