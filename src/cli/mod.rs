@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
-use clap::Parser;
 
 use crate::spec::{self, adhoc, Spec};
 use crate::state::Paths;
@@ -29,7 +28,7 @@ pub use printer::Printer;
 /// Runs the CLI with the process's arguments and returns its exit code.
 pub fn main() -> ExitCode {
     commands::answer_shell();
-    let cli = args::Cli::parse();
+    let cli = args::Cli::from_env();
     let printer = Printer;
     let json = cli.command.wants_json();
     match commands::dispatch(cli, &printer) {
