@@ -94,23 +94,7 @@ impl Draft {
 /// `name` made a valid service name: characters proctor does not allow become `-`, and
 /// a leading `.` or `-` is dropped. `None` when nothing usable is left.
 pub(crate) fn service_name(name: &str) -> Option<String> {
-    let mapped: String = name
-        .trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let cleaned: String = mapped
-        .trim_start_matches(['.', '-'])
-        .chars()
-        .take(64)
-        .collect();
-    (!cleaned.is_empty()).then_some(cleaned)
+    crate::spec::usable_name(name.trim())
 }
 
 #[cfg(test)]

@@ -306,21 +306,38 @@ impl Cx {
     }
 }
 
+/// `cwd = DIR` (relative to the imported file): kept when the directory exists here, else
+/// noted as not imported.
+pub(crate) fn set_cwd(cx: &Cx, svc: &mut draft::Svc, v: &node::Node) {
+    match v.scalar() {
+        Some(dir) if cx.resolve(&dir).is_dir() => {
+            svc.set("cwd", draft::Val::str(lit(&cx.rebase(&dir))))
+        }
+        _ => svc.skip(format!(
+            "cwd {} (no such directory here)",
+            v.scalar().unwrap_or_default()
+        )),
+    }
+}
+
+/// A map of environment variables, its values taken literally.
+pub(crate) fn env_table(v: &node::Node) -> draft::Val {
+    draft::Val::Table(
+        v.entries()
+            .iter()
+            .filter_map(|(k, val)| Some((k.clone(), draft::Val::str(lit(&val.scalar()?)))))
+            .collect(),
+    )
+}
+
 /// A string from a format without interpolation, written so the spec reads it literally:
 /// `${` and `$$` are escaped; a bare `$VAR` is left alone, as the spec leaves it.
 pub(crate) fn lit(s: &str) -> String {
-    if !INTERPOLATION {
-        return s.to_string();
+    if INTERPOLATION {
+        crate::spec::interpolate::escape(s)
+    } else {
+        s.to_string()
     }
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        out.push(c);
-        if c == '$' && matches!(chars.peek(), Some('$' | '{')) {
-            out.push('$');
-        }
-    }
-    out
 }
 
 /// A compose string as the spec must write it: compose also interpolates a bare `$VAR`,

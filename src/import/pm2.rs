@@ -3,7 +3,7 @@
 
 use super::draft::{service_name, Draft, Svc, Val};
 use super::node::Node;
-use super::{lit, Cx, ImportError};
+use super::{env_table, lit, set_cwd, Cx, ImportError};
 
 /// The interpreter pm2 picks for a script by its extension (none: run it directly).
 fn interpreter_for(script: &str) -> Option<&'static str> {
@@ -104,23 +104,8 @@ fn app_keys(cx: &Cx, app: &Node, script: &str, svc: &mut Svc) {
     for (k, v) in app.entries() {
         match k.as_str() {
             "name" | "script" | "args" | "interpreter" | "interpreter_args" | "node_args" => {}
-            "cwd" => match v.scalar() {
-                Some(dir) if cx.resolve(&dir).is_dir() => {
-                    svc.set("cwd", Val::str(lit(&cx.rebase(&dir))))
-                }
-                _ => svc.skip(format!(
-                    "cwd {} (no such directory here)",
-                    v.scalar().unwrap_or_default()
-                )),
-            },
-            "env" => {
-                let env = v
-                    .entries()
-                    .iter()
-                    .filter_map(|(k, val)| Some((k.clone(), Val::str(lit(&val.scalar()?)))))
-                    .collect();
-                svc.set("env", Val::Table(env));
-            }
+            "cwd" => set_cwd(cx, svc, v),
+            "env" => svc.set("env", env_table(v)),
             "instances" => match v {
                 Node::Int(n) if *n >= 1 => {
                     if *n > 1 {

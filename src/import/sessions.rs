@@ -3,7 +3,7 @@
 
 use super::draft::{service_name, Draft, Svc, Val};
 use super::node::Node;
-use super::{lit, secs, Cx, ImportError};
+use super::{env_table, lit, secs, set_cwd, Cx, ImportError};
 
 const CONTAINER_ONLY: &[&str] = &["image", "volumes", "ports", "container_name", "runtime"];
 
@@ -126,23 +126,8 @@ fn session(
                     }
                 },
             },
-            "cwd" => match v.scalar() {
-                Some(dir) if cx.resolve(&dir).is_dir() => {
-                    svc.set("cwd", Val::str(lit(&cx.rebase(&dir))))
-                }
-                _ => svc.skip(format!(
-                    "{k} {} (no such directory here)",
-                    v.scalar().unwrap_or_default()
-                )),
-            },
-            "env" => {
-                let env = v
-                    .entries()
-                    .iter()
-                    .filter_map(|(k, val)| Some((k.clone(), Val::str(lit(&val.scalar()?)))))
-                    .collect();
-                svc.set("env", Val::Table(env));
-            }
+            "cwd" => set_cwd(cx, svc, v),
+            "env" => svc.set("env", env_table(v)),
             "image" | "container_name" => {
                 if let Some(x) = v.scalar() {
                     svc.set(key, Val::str(lit(&x)));

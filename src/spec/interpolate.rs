@@ -9,6 +9,20 @@
 
 use std::collections::BTreeMap;
 
+/// `s` written so that interpolating it gives `s` back: a `$` that starts `$$` or `${` is
+/// doubled (a bare `$VAR` is never interpolated, so it stays as it is).
+pub(crate) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '$' && matches!(chars.peek(), Some('$' | '{')) {
+            out.push('$');
+        }
+    }
+    out
+}
+
 /// Where interpolation takes its values from.
 pub(crate) trait Vars {
     /// The value of `name`, if set.

@@ -20,7 +20,7 @@ mod error;
 mod expand;
 mod export;
 mod identity;
-mod interpolate;
+pub(crate) mod interpolate;
 mod locate;
 mod parse;
 mod pattern;
@@ -520,6 +520,27 @@ pub fn find(start: &Path) -> Option<PathBuf> {
         .ancestors()
         .map(|dir| dir.join(FILE_NAME))
         .find(|candidate| candidate.is_file())
+}
+
+/// `raw` made a valid name: characters names may not hold become `-`, a leading `.` or `-`
+/// is dropped, and it is cut at 64 characters. `None` when nothing usable is left.
+pub fn usable_name(raw: &str) -> Option<String> {
+    let mapped: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name: String = mapped
+        .trim_start_matches(['.', '-'])
+        .chars()
+        .take(64)
+        .collect();
+    (!name.is_empty()).then_some(name)
 }
 
 /// Checks a service name against the rules: `[A-Za-z0-9_.-]`, 1..=64 chars, not starting

@@ -220,24 +220,7 @@ fn default_project(dir: &Path) -> Project {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     // A directory name may hold characters that names may not; keep it usable.
-    let mut name: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    name = name
-        .trim_start_matches(['.', '-'])
-        .chars()
-        .take(64)
-        .collect();
-    if name.is_empty() {
-        name = "project".into();
-    }
+    let name = super::usable_name(&base).unwrap_or_else(|| "project".into());
     Project {
         name,
         state_dir: None,

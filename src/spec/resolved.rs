@@ -117,24 +117,10 @@ fn depends_on_members(services: &mut toml::Table) {
     }
 }
 
-/// `s` written so that reading it back interpolates to `s` again: a `$` that starts `$$`
-/// or `${` is doubled (a bare `$VAR` is never interpolated, so it stays as it is).
-fn escape_dollars(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        out.push(c);
-        if c == '$' && matches!(chars.peek(), Some('$' | '{')) {
-            out.push('$');
-        }
-    }
-    out
-}
-
 /// A parsed value as a plain TOML value, its strings escaped to read back the same.
 fn plain(v: &DeValue<'_>) -> toml::Value {
     match v {
-        DeValue::String(s) => toml::Value::String(escape_dollars(s)),
+        DeValue::String(s) => toml::Value::String(super::interpolate::escape(s)),
         DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
             .map(toml::Value::Integer)
             .unwrap_or_else(|_| toml::Value::String(i.as_str().to_string())),

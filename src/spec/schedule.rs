@@ -99,20 +99,9 @@ pub(super) fn parse(ctx: &mut Ctx<'_>, table: &DeTable<'_>) -> Option<Schedule> 
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
     use std::time::{Duration, UNIX_EPOCH};
 
-    use crate::spec::Spec;
-
-    fn parse(text: &str) -> Result<Spec, crate::spec::SpecErrors> {
-        Spec::parse_str(text, Path::new("/tmp/proj/proctor.toml"))
-    }
-
-    fn error(text: &str) -> (usize, usize, String) {
-        let errs = parse(text).expect_err("should be rejected").0;
-        assert_eq!(errs.len(), 1, "expected one error, got {errs:#?}");
-        (errs[0].line, errs[0].col, errs[0].to_string())
-    }
+    use crate::spec::tests::{error, parse};
 
     const HEAD: &str = "[service.job]\ncommand = \"run\"\n";
 

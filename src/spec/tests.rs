@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use super::*;
 
-fn parse(text: &str) -> Result<Spec, SpecErrors> {
+/// `text` parsed as `/tmp/proj/proctor.toml`.
+pub(super) fn parse(text: &str) -> Result<Spec, SpecErrors> {
     Spec::parse_str(text, Path::new("/tmp/proj/proctor.toml"))
 }
 
 /// The single error `text` produces, as `(line, col, message)`.
-fn error(text: &str) -> (usize, usize, String) {
+pub(super) fn error(text: &str) -> (usize, usize, String) {
     let errs = parse(text).expect_err("should be rejected").0;
     assert_eq!(errs.len(), 1, "expected one error, got {errs:#?}");
     let e = &errs[0];

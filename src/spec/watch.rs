@@ -200,17 +200,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::spec::Spec;
-
-    fn parse(text: &str) -> Result<Spec, crate::spec::SpecErrors> {
-        Spec::parse_str(text, Path::new("/tmp/proj/proctor.toml"))
-    }
-
-    fn error(text: &str) -> (usize, usize, String) {
-        let errs = parse(text).expect_err("should be rejected").0;
-        assert_eq!(errs.len(), 1, "expected one error, got {errs:#?}");
-        (errs[0].line, errs[0].col, errs[0].to_string())
-    }
+    use crate::spec::tests::{error, parse};
 
     const HEAD: &str = "[service.web]\ncommand = \"run\"\ncwd = \"/tmp\"\n";
 
