@@ -19,8 +19,9 @@
 //!   supervisor dies before the orphan is stopped, the next one still finds it.
 //! - The supervisor acquires with its own pid, spawns, then calls [`Lock::set_child`] to
 //!   re-write the record with the service's pid, pgid and start time.
-//! - [`Lock::set_child`] also copies the record to a **witness**, `<service>.witness`
-//!   beside the lock file. A lock file found corrupt (empty, truncated, garbage) is judged
+//! - [`Lock::set_child`] also copies the record to a **witness**: the content of the
+//!   `.flock` file, whose inode never changes (the flock is on the open file, not its
+//!   content), so a first start creates two files per service rather than three. A lock file found corrupt (empty, truncated, garbage) is judged
 //!   by its witness instead, so an orphan whose record was torn is still found and stopped,
 //!   never run twice; the corruption is logged and shown by `proctor lock`.
 //! - Dropping the [`Lock`] releases only the flock; [`Lock::release`] also clears the
@@ -108,8 +109,8 @@ impl Lock {
         let path = path.into();
         let mut flock_path = path.clone();
         flock_path.set_extension("flock");
-        let mut witness_path = path.clone();
-        witness_path.set_extension("witness");
+        // The witness is the flock file's content: one inode fewer per service.
+        let witness_path = flock_path.clone();
         Lock {
             path,
             flock_path,
@@ -396,7 +397,10 @@ impl Lock {
             LockState::Corrupt { witness, .. } => witness,
             LockState::Absent | LockState::Released => None,
         };
-        remove(&self.witness_path)?;
+        // Cleared, not removed: the witness's file is the flock file, which is never deleted.
+        if self.witness_path.exists() {
+            record::write_released(&self.witness_path)?;
+        }
         remove(&self.path)?;
         Ok(previous)
     }

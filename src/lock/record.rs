@@ -171,9 +171,11 @@ pub(crate) fn write_fast(path: &Path, record: &LockRecord) -> Result<(), LockErr
 }
 
 /// First half of a batched durable write: the record in its temp file, not yet synced or
-/// swapped in. [`commit_staged`] finishes a batch with one filesystem sync for all of them.
+/// swapped in. A lock's first write renames the temp file into place; later ones exchange
+/// them, so the old file stays as the spare the next write reuses: from a project's second
+/// start on, taking a lock creates no inode (creating one can cost far more than the rest
+/// of an acquire on ext4 without a journal, which skips inodes freed in the last minutes). [`commit_staged`] finishes a batch with one filesystem sync for all of them.
 pub(crate) fn stage(path: &Path, record: &LockRecord) -> Result<(), LockError> {
-    placeholder(path)?;
     let tmp = temp_path(path);
     let json = to_json(path, Some(record))?;
     overwrite(&tmp, json, true)
@@ -256,26 +258,6 @@ pub(crate) fn write_released(path: &Path) -> Result<bool, LockError> {
         .map_err(|e| LockError::io(path, e))
 }
 
-/// Creates a missing lock file as released (`null`), so that the swap that follows is an
-/// exchange and leaves the temp file behind as the spare the next write reuses: after the
-/// first start of a project, taking a lock creates no inode at all. Creating one can cost
-/// far more than the rest of an acquire on ext4, which skips inodes freed in the last minutes.
-fn placeholder(path: &Path) -> Result<(), LockError> {
-    use std::os::unix::fs::FileExt;
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(sys::fs::PRIVATE_FILE_MODE)
-        .open(path)
-    {
-        Ok(file) => file
-            .write_all_at(&to_json(path, None)?, 0)
-            .map_err(|e| LockError::io(path, e)),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(LockError::io(path, e)),
-    }
-}
-
 /// The record as written: pretty JSON and a newline (`null` for a released lock).
 fn to_json(path: &Path, record: Option<&LockRecord>) -> Result<Vec<u8>, LockError> {
     let mut json = serde_json::to_vec_pretty(&record).map_err(|e| LockError::io(path, e.into()))?;
@@ -315,7 +297,6 @@ fn overwrite(path: &Path, mut json: Vec<u8>, create: bool) -> io::Result<Option<
 }
 
 fn write_with(path: &Path, record: &LockRecord, durable: bool) -> Result<(), LockError> {
-    placeholder(path)?;
     let tmp = temp_path(path);
     let json = to_json(path, Some(record))?;
     // fsync before the swap and of the directory after it: after a crash or power loss
