@@ -93,20 +93,24 @@ impl Contain {
         match self {
             Contain::Cgroup { project, home } => {
                 let leaf = leaf(project, &svc.name);
-                if let Err(e) = cgroup::create(&leaf) {
-                    if let Some(l) = limits.first() {
-                        return Err(format!("`{}` needs the cgroup {}: {e}", l.key, leaf.display()));
+                let fresh = match cgroup::create(&leaf) {
+                    Ok(fresh) => fresh,
+                    Err(e) => {
+                        if let Some(l) = limits.first() {
+                            return Err(format!("`{}` needs the cgroup {}: {e}", l.key, leaf.display()));
+                        }
+                        tracing::warn!(service = %svc.name, "cannot create {}: {e}; this run is held by its process group", leaf.display());
+                        return Ok(Hold::Group);
                     }
-                    tracing::warn!(service = %svc.name, "cannot create {}: {e}; this run is held by its process group", leaf.display());
-                    return Ok(Hold::Group);
-                }
+                };
                 for l in &limits {
                     ensure_controller(home, project, &leaf, l)?;
                     cgroup::set(&leaf, l.file, &l.value)
                         .map_err(|e| format!("cannot set {} of {}: {e}", l.file, leaf.display()))?;
                 }
-                // A limit the spec dropped (a reload) must not outlive it in the leaf.
-                for (file, default) in DEFAULTS {
+                // A limit the spec dropped (a reload) must not outlive it in the leaf; a leaf
+                // made just now has none.
+                for (file, default) in DEFAULTS.iter().filter(|_| !fresh) {
                     if !limits.iter().any(|l| l.file == *file) && leaf.join(file).exists() {
                         let _ = cgroup::set(&leaf, file, default);
                     }
@@ -214,7 +218,7 @@ fn set_up_cgroup(name: &str, paths: &Paths) -> Result<Contain, String> {
     let project = home.join(format!("proctor.{name}.{:08x}", id as u32));
     let own = project.join("supervisor");
     cgroup::create(&project)
-        .and_then(|()| cgroup::create(&own))
+        .and_then(|_| cgroup::create(&own))
         .map_err(|e| format!("{} is not writable: {e}", home.display()))?;
     cgroup::move_into(&own, 0).map_err(|e| format!("cannot move into {}: {e}", own.display()))?;
     Ok(Contain::Cgroup { project, home })

@@ -146,6 +146,8 @@ pub(super) struct Driver {
     pub(super) arm_jobs: bool,
     /// Where watchers' threads send the changes that count (`Msg` is not `Send`).
     pub(super) watch_tx: mpsc::UnboundedSender<super::watch::Changed>,
+    /// Locks a batch start is taking on the lock thread, while it lasts.
+    pub(super) prelocking: Option<super::locks::Prelocking>,
 }
 
 pub(super) async fn run(
@@ -281,6 +283,7 @@ pub(super) async fn run(
         procs: RefCell::new(None),
         arm_jobs: autostart,
         watch_tx,
+        prelocking: None,
     };
     for i in 0..sup.slots.len() {
         sup.sync_schedule(i);
@@ -464,6 +467,9 @@ impl Driver {
                 }
             }
         }
+        // A batch's locks whose services did not spawn yet (they wait for others) are held
+        // from here, as when the batch was taken in one go.
+        self.take_prelocked(None);
         for &i in &changed {
             self.publish(i);
             self.sync_watch(i);

@@ -58,11 +58,11 @@ pub fn move_into(dir: &Path, pid: u32) -> io::Result<()> {
     std::fs::write(dir.join("cgroup.procs"), format!("{pid}\n"))
 }
 
-/// Creates the cgroup `dir` if it does not exist.
-pub fn create(dir: &Path) -> io::Result<()> {
+/// Creates the cgroup `dir` if it does not exist; `true` if it made it.
+pub fn create(dir: &Path) -> io::Result<bool> {
     match std::fs::create_dir(dir) {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        r => r,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        r => r.map(|()| true),
     }
 }
 

@@ -94,7 +94,7 @@ fn fresh_acquire_writes_the_record_0600_in_a_0700_dir() {
     };
     assert_eq!(names(), ["web.flock", "web.lock"]);
     lock.release().expect("release");
-    lock.acquire().expect("acquire again");
+    assert_eq!(lock.acquire().expect("acquire again"), Acquired::Fresh);
     assert_eq!(names(), [".web.lock.tmp", "web.flock", "web.lock"]);
     let spare = std::fs::read_to_string(tmp.path().join("locks/.web.lock.tmp")).expect("spare");
     assert_eq!(spare.trim(), "null");
