@@ -192,6 +192,7 @@ impl Runner for ContainerBackend {
                 output,
                 pidfd,
                 tracked,
+                ..
             } = spawn_group(
                 program(rt),
                 &args,

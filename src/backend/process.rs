@@ -25,11 +25,44 @@ pub struct ProcessBackend;
 
 impl Runner for ProcessBackend {
     fn start(&self, req: StartRequest<'_>) -> Started {
-        Started::Now(start(req))
+        let (program, cwd) = (
+            req.service.command.first().cloned().unwrap_or_default(),
+            req.service.cwd.clone(),
+        );
+        let (mut child, finish) = match start(req) {
+            Ok(started) => started,
+            Err(e) => return Started::Now(Err(e)),
+        };
+        let Some(verdict) = child.verdict.take() else {
+            return Started::Now(Ok(finish(child)));
+        };
+        // Cloned, not exec'd yet: the loop goes on (with the next spawn) meanwhile.
+        Started::Later(Box::pin(async move {
+            match verdict.wait().await {
+                Ok(()) => Ok(finish(child)),
+                Err(source) => {
+                    // It has exited (or is about to): reap it, then say why.
+                    let GroupChild {
+                        pidfd,
+                        tracked: _tracked,
+                        ..
+                    } = child;
+                    let _ = pidfd.reap_async().await;
+                    Err(BackendError::Spawn {
+                        program,
+                        cwd,
+                        source: crate::sys::limits::explain(source),
+                    })
+                }
+            }
+        }))
     }
 }
 
-fn start(req: StartRequest<'_>) -> Result<Running, BackendError> {
+/// Makes the [`Running`] of a spawned child once it has exec'd.
+type Finish = Box<dyn FnOnce(GroupChild) -> Running>;
+
+fn start(req: StartRequest<'_>) -> Result<(GroupChild, Finish), BackendError> {
     let svc = req.service;
     let (program, args) = svc
         .command
@@ -93,25 +126,29 @@ fn start(req: StartRequest<'_>) -> Result<Running, BackendError> {
             .and_then(|(_, _, _, into)| into.as_ref())
             .map(std::os::fd::AsFd::as_fd),
     )?;
-    let (control, rx) = Control::new();
     let cgroup = cgroup.map(|(dir, _, events, _)| Cgroup { dir, events });
-    Ok(Running {
-        pid: child.pid,
-        output: child.output,
-        control,
-        watch: Box::pin(watch(
-            Leader {
-                pid: child.pid,
-                pidfd: child.pidfd,
-                tracked: child.tracked,
-            },
-            rx,
-            req.report,
-            Escape { cgroup, adopted },
-        )),
-        tty: false,
-        session: None,
-    })
+    let report = req.report;
+    let finish = move |child: GroupChild| {
+        let (control, rx) = Control::new();
+        Running {
+            pid: child.pid,
+            output: child.output,
+            control,
+            watch: Box::pin(watch(
+                Leader {
+                    pid: child.pid,
+                    pidfd: child.pidfd,
+                    tracked: child.tracked,
+                },
+                rx,
+                report,
+                Escape { cgroup, adopted },
+            )),
+            tty: false,
+            session: None,
+        }
+    };
+    Ok((child, Box::new(finish)))
 }
 
 /// What the child sets up before it execs, from `svc`'s identity and limits.
@@ -168,6 +205,9 @@ pub(crate) struct GroupChild {
     pub(crate) pidfd: AsyncPidFd,
     /// Marks it as ours to reap until whoever holds this has reaped it.
     pub(crate) tracked: crate::sys::children::Tracked,
+    /// Whether a child cloned by hand reached its exec, still to be read (`None`: std's
+    /// spawn has told already).
+    pub(crate) verdict: Option<crate::sys::clone_into::Verdict>,
 }
 
 /// Spawns `program args` in `cwd` with `env` added, as a process group of its own, stdin
@@ -272,6 +312,7 @@ pub(crate) fn spawn_group<'a>(
         output,
         pidfd,
         tracked: crate::sys::children::Tracked::new(pid),
+        verdict: None,
     })
 }
 
@@ -315,6 +356,7 @@ fn spawn_into(
         output: vec![(Stream::Out, child.stdout), (Stream::Err, child.stderr)],
         pidfd,
         tracked: crate::sys::children::Tracked::new(pid),
+        verdict: Some(child.verdict),
     })
 }
 

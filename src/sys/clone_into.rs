@@ -13,7 +13,7 @@
 
 use std::ffi::{CString, OsStr};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -33,6 +33,40 @@ pub struct Spawned {
     pub stdout: OwnedFd,
     /// Read end of its stderr.
     pub stderr: OwnedFd,
+    /// Whether it reached its `execve`, still to be read: the parent goes on (spawning the
+    /// next service) while the child execs on another core.
+    pub verdict: Verdict,
+}
+
+/// The read end of the close-on-exec pipe a cloned child reports a failure before its
+/// exec on: closed without a word once the exec succeeded.
+#[derive(Debug)]
+pub struct Verdict(OwnedFd);
+
+impl Verdict {
+    /// Resolves once the child has exec'd (`Ok`) or failed before (`Err` with its errno;
+    /// it has then exited, and is the caller's to reap). Must run inside a tokio runtime.
+    pub async fn wait(self) -> io::Result<()> {
+        rustix::io::ioctl_fionbio(&self.0, true)?;
+        // SAFETY: an owned pipe end, owned by the AsyncFd from here on, so it is neither
+        // closed nor replaced while registered.
+        let fd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(self.0, tokio::io::Interest::READABLE)
+        }?;
+        let mut buf = [0u8; 4];
+        loop {
+            let mut guard = fd.readable().await?;
+            match rustix::io::read(fd.get_ref(), &mut buf) {
+                Err(rustix::io::Errno::AGAIN) => guard.clear_ready(),
+                Err(rustix::io::Errno::INTR) => {}
+                Ok(n) if n == buf.len() => {
+                    return Err(io::Error::from_raw_os_error(i32::from_ne_bytes(buf)))
+                }
+                // Closed by the exec (or unreadable: the pidfd tells whether it died).
+                Ok(_) | Err(_) => return Ok(()),
+            }
+        }
+    }
 }
 
 /// `struct clone_args` of `clone3(2)`, up to `cgroup` (kernel 5.7).
@@ -74,7 +108,8 @@ fn cstring(s: &OsStr) -> io::Result<CString> {
 
 /// Spawns `path` (argv `argv`, environment exactly `env`) in `cwd` inside the cgroup
 /// directory `cgroup`. `Err` with `ENOSYS`, `EINVAL` or `E2BIG` means this kernel cannot
-/// clone into a cgroup; the caller falls back to moving the child.
+/// clone into a cgroup; the caller falls back to moving the child. Whether the exec itself
+/// succeeded is the returned [`Verdict`]'s to tell.
 pub fn spawn(
     path: &Path,
     argv: &[&OsStr],
@@ -147,29 +182,12 @@ pub fn spawn(
     // SAFETY: the kernel stored a new pidfd there, now ours alone.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     drop((devnull, out_w, err_w, fail_w));
-    // The child's errno if it failed before its exec; nothing once the exec closed the pipe.
-    let mut buf = [0u8; 4];
-    let n = loop {
-        match rustix::io::read(&fail_r, &mut buf) {
-            Ok(n) => break n,
-            Err(rustix::io::Errno::INTR) => continue,
-            // Unreadable: the exec's verdict is unknown; the pidfd will tell if it died.
-            Err(_) => break 0,
-        }
-    };
-    if n == buf.len() {
-        // It has exited (or is about to): reap it, then say why.
-        let _ = rustix::process::waitid(
-            rustix::process::WaitId::PidFd(pidfd.as_fd()),
-            rustix::process::WaitIdOptions::EXITED,
-        );
-        return Err(io::Error::from_raw_os_error(i32::from_ne_bytes(buf)));
-    }
     Ok(Spawned {
         pid,
         pidfd,
         stdout: out_r,
         stderr: err_r,
+        verdict: Verdict(fail_r),
     })
 }
 

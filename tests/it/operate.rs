@@ -63,3 +63,48 @@ fn up_d_of_a_service_never_ready_returns_within_its_timeout_naming_it() {
     );
     assert!(!err.contains("ok:"), "the ready one is not named: {err}");
 }
+
+/// Issue 18: the exec's verdict is read after the loop has gone on (a service cloned into
+/// its cgroup as root): a program that cannot be executed still fails its start with the
+/// reason, among services that start, and leaves no zombie behind.
+#[test]
+fn a_program_that_cannot_exec_fails_its_start_with_why_beside_ones_that_run() {
+    let ctx = TestContext::new(
+        "[service.a]\ncommand = [\"sleep\", \"1000\"]\n\n[service.gone]\ncommand = [\"/nonexistent/program\"]\nrestart = \"no\"\n\n[service.b]\ncommand = [\"sleep\", \"1000\"]\n",
+    );
+    let out = ctx.run(&["up", "-d"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("gone") && err.contains("No such file"),
+        "{err}"
+    );
+    let out = ctx.run(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let state = |name: &str| {
+        status["services"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["name"] == name))
+            .map(|s| s["state"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(state("a").as_deref(), Some("running"));
+    assert_eq!(state("b").as_deref(), Some("running"));
+    assert_eq!(state("gone").as_deref(), Some("failed"));
+    // The failed child was reaped: no zombie of the supervisor's.
+    let sup = status["supervisor_pid"].as_u64().expect("supervisor pid");
+    let zombies: Vec<String> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            let fields: Vec<&str> = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            fields.first() == Some(&"Z") && fields.get(1) == Some(&sup.to_string().as_str())
+        })
+        .collect();
+    assert!(zombies.is_empty(), "{zombies:?}");
+}
