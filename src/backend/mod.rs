@@ -51,6 +51,10 @@ pub struct StartRequest<'a> {
     pub report: Reporter,
     /// How a backend that starts the service's processes itself keeps hold of them.
     pub hold: Hold,
+    /// More starts follow at once (a batch): a native child's exec is not waited for, so
+    /// the next spawn goes on meanwhile. A lone start (a restart) waits, which hands the
+    /// child the CPU at once.
+    pub batch: bool,
 }
 
 /// How the processes a service starts are kept hold of (by backends that start them).

@@ -29,6 +29,7 @@ impl Runner for ProcessBackend {
             req.service.command.first().cloned().unwrap_or_default(),
             req.service.cwd.clone(),
         );
+        let batch = req.batch;
         let (mut child, finish) = match start(req) {
             Ok(started) => started,
             Err(e) => return Started::Now(Err(e)),
@@ -36,6 +37,19 @@ impl Runner for ProcessBackend {
         let Some(verdict) = child.verdict.take() else {
             return Started::Now(Ok(finish(child)));
         };
+        let failed = move |source| BackendError::Spawn {
+            program: program.clone(),
+            cwd: cwd.clone(),
+            source: crate::sys::limits::explain(source),
+        };
+        if !batch {
+            // Waiting frees this CPU for the child, which then runs at once: a restart's
+            // replacement starts sooner than if the loop went on first.
+            return Started::Now(match verdict.wait_blocking(&child.pidfd) {
+                Ok(()) => Ok(finish(child)),
+                Err(source) => Err(failed(source)),
+            });
+        }
         // Cloned, not exec'd yet: the loop goes on (with the next spawn) meanwhile.
         Started::Later(Box::pin(async move {
             match verdict.wait().await {
@@ -48,11 +62,7 @@ impl Runner for ProcessBackend {
                         ..
                     } = child;
                     let _ = pidfd.reap_async().await;
-                    Err(BackendError::Spawn {
-                        program,
-                        cwd,
-                        source: crate::sys::limits::explain(source),
-                    })
+                    Err(failed(source))
                 }
             }
         }))

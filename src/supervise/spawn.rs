@@ -95,6 +95,7 @@ impl Driver {
             service: &svc,
             extra_env,
             report,
+            batch: self.prelocking.is_some(),
         };
         match self.backends.start(req) {
             Started::Now(Ok(run)) => Some(self.running(i, run, notify)),

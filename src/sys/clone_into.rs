@@ -13,7 +13,7 @@
 
 use std::ffi::{CString, OsStr};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -44,6 +44,28 @@ pub struct Spawned {
 pub struct Verdict(OwnedFd);
 
 impl Verdict {
+    /// [`Self::wait`], blocking the thread; a child that failed is reaped through `pidfd`.
+    pub fn wait_blocking(self, pidfd: &impl AsFd) -> io::Result<()> {
+        let mut buf = [0u8; 4];
+        let n = loop {
+            match rustix::io::read(&self.0, &mut buf) {
+                Ok(n) => break n,
+                Err(rustix::io::Errno::INTR) => continue,
+                // Unreadable: the exec's verdict is unknown; the pidfd will tell if it died.
+                Err(_) => break 0,
+            }
+        };
+        if n < buf.len() {
+            return Ok(());
+        }
+        // It has exited (or is about to): reap it, then say why.
+        let _ = rustix::process::waitid(
+            rustix::process::WaitId::PidFd(pidfd.as_fd()),
+            rustix::process::WaitIdOptions::EXITED,
+        );
+        Err(io::Error::from_raw_os_error(i32::from_ne_bytes(buf)))
+    }
+
     /// Resolves once the child has exec'd (`Ok`) or failed before (`Err` with its errno;
     /// it has then exited, and is the caller's to reap). Must run inside a tokio runtime.
     pub async fn wait(self) -> io::Result<()> {

@@ -12,6 +12,12 @@ use super::child::{pidfd_open, reap, try_reap, Ended};
 #[derive(Debug)]
 pub struct AsyncPidFd(AsyncFd<OwnedFd>);
 
+impl std::os::fd::AsFd for AsyncPidFd {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.get_ref().as_fd()
+    }
+}
+
 impl AsyncPidFd {
     /// Opens and registers a pidfd for our child `pid`. Must run inside a tokio runtime.
     pub fn open(pid: u32) -> io::Result<Self> {
