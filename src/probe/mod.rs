@@ -112,8 +112,13 @@ pub enum Report {
     Unhealthy(String),
 }
 
-/// The shortest pause between readiness attempts (see [`gap`]).
-const FIRST_GAP: Duration = Duration::from_millis(1);
+/// The shortest pause between readiness attempts (see [`gap`]): a connect to a closed
+/// local port costs microseconds, so a starting service can be asked often.
+const FIRST_GAP: Duration = Duration::from_micros(100);
+/// The shortest pause between attempts of an exec probe, each of which starts a process.
+const FIRST_EXEC_GAP: Duration = Duration::from_millis(1);
+/// Pauses shorter than this wait on a [`FineTimer`], not tokio's millisecond wheel.
+const FINE_BELOW: Duration = Duration::from_millis(8);
 
 /// Probes readiness until it passes or the deadline passes.
 ///
@@ -124,6 +129,12 @@ pub async fn readiness(probe: Probe, ctx: ExecContext, mut report: impl FnMut(Re
     let start = Instant::now();
     let deadline = start + probe.deadline;
     tokio::time::sleep_until(start + probe.initial_delay).await;
+    let first_gap = match probe.kind {
+        ProbeKind::Exec(_) => FIRST_EXEC_GAP,
+        _ => FIRST_GAP,
+    };
+    // Without one (out of descriptors), the pauses round up to milliseconds.
+    let fine = crate::sys::timer::FineTimer::new().ok();
     let mut last = String::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -146,7 +157,12 @@ pub async fn readiness(probe: Probe, ctx: ExecContext, mut report: impl FnMut(Re
             }
         }
         let now = Instant::now();
-        let next = now + gap(now.saturating_duration_since(start), probe.interval);
+        let pause = gap(
+            now.saturating_duration_since(start),
+            probe.interval,
+            first_gap,
+        );
+        let next = now + pause;
         if next >= deadline {
             tokio::time::sleep_until(deadline).await;
             report(Report::Unhealthy(format!(
@@ -155,7 +171,14 @@ pub async fn readiness(probe: Probe, ctx: ExecContext, mut report: impl FnMut(Re
             )));
             return;
         }
-        tokio::time::sleep_until(next).await;
+        match &fine {
+            Some(timer) if pause < FINE_BELOW => {
+                if timer.sleep_until(next).await.is_err() {
+                    tokio::time::sleep_until(next).await;
+                }
+            }
+            _ => tokio::time::sleep_until(next).await,
+        }
     }
 }
 
@@ -182,10 +205,10 @@ pub async fn liveness(probe: Probe, ctx: ExecContext, mut report: impl FnMut(Rep
 }
 
 /// The pause before the next readiness attempt, `elapsed` after the first: an eighth of
-/// that (at least 1 ms, at most `interval`), so readiness is seen at most 12.5% (or 1 ms)
-/// after it came true, for about 50 attempts in the first second.
-fn gap(elapsed: Duration, interval: Duration) -> Duration {
-    (elapsed / 8).max(FIRST_GAP).min(interval)
+/// that (at least `first`, at most `interval`), so readiness is seen at most 12.5% (or
+/// `first`) after it came true: about 70 attempts in the first second (50 for exec).
+fn gap(elapsed: Duration, interval: Duration, first: Duration) -> Duration {
+    (elapsed / 8).max(first).min(interval)
 }
 
 /// Whether `kind` needs a polling loop (tcp/http/unix/exec) rather than an event source.
@@ -204,22 +227,34 @@ mod schedule_tests {
 
     #[test]
     fn readiness_retries_fast_then_at_the_interval() {
-        let ms = Duration::from_millis;
+        let (ms, us) = (Duration::from_millis, Duration::from_micros);
         let second = ms(1000);
-        assert_eq!(gap(ms(0), second), ms(1));
-        assert_eq!(gap(ms(8), second), ms(1));
-        assert_eq!(gap(ms(80), second), ms(10));
-        assert_eq!(gap(ms(20_000), second), second);
-        assert_eq!(
-            gap(ms(0), Duration::from_micros(300)),
-            Duration::from_micros(300)
-        );
+        assert_eq!(gap(ms(0), second, FIRST_GAP), us(100));
+        assert_eq!(gap(us(800), second, FIRST_GAP), us(100));
+        assert_eq!(gap(ms(8), second, FIRST_GAP), ms(1));
+        assert_eq!(gap(ms(8), second, FIRST_EXEC_GAP), ms(1));
+        assert_eq!(gap(ms(0), second, FIRST_EXEC_GAP), ms(1));
+        assert_eq!(gap(ms(80), second, FIRST_GAP), ms(10));
+        assert_eq!(gap(ms(20_000), second, FIRST_GAP), second);
+        assert_eq!(gap(ms(0), us(50), FIRST_GAP), us(50));
         // Attempts in the first second at the default interval.
-        let (mut t, mut n) = (Duration::ZERO, 0);
-        while t < second {
-            t += gap(t, second);
-            n += 1;
-        }
-        assert!((40..60).contains(&n), "{n} attempts");
+        let attempts = |first| {
+            let (mut t, mut n) = (Duration::ZERO, 0);
+            while t < second {
+                t += gap(t, second, first);
+                n += 1;
+            }
+            n
+        };
+        assert!(
+            (60..80).contains(&attempts(FIRST_GAP)),
+            "{}",
+            attempts(FIRST_GAP)
+        );
+        assert!(
+            (40..60).contains(&attempts(FIRST_EXEC_GAP)),
+            "{}",
+            attempts(FIRST_EXEC_GAP)
+        );
     }
 }

@@ -13,3 +13,4 @@ pub mod fs;
 pub mod limits;
 pub mod pidfd;
 pub mod proc;
+pub mod timer;
