@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use tokio::sync::mpsc;
 
-use super::process::{spawn_group, GroupChild};
+use super::spawn::{spawn_group, GroupChild};
 use super::tools::{find_program, output, output_async};
 use super::{
     BackendError, Control, Ctl, Exit, Reporter, RunEvent, Runner, Running, Session, StartRequest,

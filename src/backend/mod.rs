@@ -24,6 +24,7 @@ pub mod detect;
 pub(crate) mod group;
 pub(crate) mod orphan;
 pub mod process;
+mod spawn;
 pub mod tmux;
 pub(crate) mod tools;
 

@@ -1,7 +1,7 @@
 //! `proctor export kube`: per service a workload (Deployment, StatefulSet or Job), a
 //! Service for its ports, a ConfigMap for its environment and a claim per named volume.
 //!
-//! The pod itself (container, probes, init containers, limits) is [`super::kube_pod`]'s;
+//! The pod itself (container, probes, init containers, limits) is `kube_pod`'s;
 //! this file decides which objects a service becomes and how they are named and labelled.
 
 use std::collections::BTreeMap;
