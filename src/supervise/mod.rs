@@ -15,6 +15,7 @@ use crate::spec::Spec;
 use crate::state::Paths;
 
 mod adhoc;
+mod apply;
 mod backends;
 mod contain;
 mod driver;
