@@ -37,38 +37,33 @@ impl Driver {
         if units.len() < 2 {
             return;
         }
-        let locks: Vec<(usize, Lock)> = units
-            .iter()
-            .map(|&i| {
-                (
-                    i,
-                    Lock::for_service(&self.paths.root, &self.spec.services[i].name),
-                )
-            })
-            .collect();
+        let locks = self.locks_of(&units);
         let (tx, rx) = std::sync::mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("proctor-locks".into())
-            .spawn(move || take_in_chunks(locks, &tx));
+            .spawn(move || take_in_chunks(locks, tx));
         match spawned {
             Ok(_) => self.prelocking = Some(Prelocking { rx, waiting: units }),
             Err(e) => {
                 tracing::warn!("cannot start the lock thread ({e}); taking the locks here");
                 let (tx, rx) = std::sync::mpsc::channel();
-                let locks = units
-                    .iter()
-                    .map(|&i| {
-                        (
-                            i,
-                            Lock::for_service(&self.paths.root, &self.spec.services[i].name),
-                        )
-                    })
-                    .collect();
-                take_in_chunks(locks, &tx);
+                // Takes `tx` and drops it when done, so the wait below ends.
+                take_in_chunks(self.locks_of(&units), tx);
                 self.prelocking = Some(Prelocking { rx, waiting: units });
                 self.take_prelocked(None);
             }
         }
+    }
+
+    /// The (not yet taken) locks of `units`.
+    fn locks_of(&self, units: &[usize]) -> Vec<(usize, Lock)> {
+        units
+            .iter()
+            .map(|&i| {
+                let name = &self.spec.services[i].name;
+                (i, Lock::for_service(&self.paths.root, name))
+            })
+            .collect()
     }
 
     /// Stores the locks the lock thread has handed over, waiting until service `until`'s
@@ -137,7 +132,7 @@ pub(super) struct Prelocking {
 /// covers all the batches.
 fn take_in_chunks(
     mut rest: Vec<(usize, Lock)>,
-    tx: &std::sync::mpsc::Sender<(usize, Option<Lock>)>,
+    tx: std::sync::mpsc::Sender<(usize, Option<Lock>)>,
 ) {
     let mut sync = None;
     while !rest.is_empty() {
