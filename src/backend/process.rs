@@ -321,8 +321,14 @@ impl Escape {
     fn send(&self, pid: u32, sig: Signal) {
         if let Some(cg) = &self.cgroup {
             // Every process of the service, wherever it went; its group is in there too.
-            crate::sys::cgroup::signal_all(&cg.dir, sig);
-            return;
+            match crate::sys::cgroup::signal_all(&cg.dir, sig) {
+                Ok(()) => return,
+                // Out of descriptors, say: the group at least, which takes none.
+                Err(e) => tracing::warn!(
+                    dir = %cg.dir.display(),
+                    "cannot list the service's processes ({e}); signalling its process group"
+                ),
+            }
         }
         // Unreaped, the leader keeps the group id ours.
         if let Err(e) = kill_group(pid, sig) {
@@ -362,5 +368,48 @@ async fn emptied(cgroup: Option<&Cgroup>) -> std::io::Result<()> {
     match cgroup {
         Some(cg) => cg.events.emptied(&cg.dir).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    /// Issue 18: out of descriptors, a service's cgroup cannot be listed; the stop signal
+    /// must still reach its process group (which needs no descriptor), or the service
+    /// outlives a stop that never ends. Found as a supervisor left running by a CI run.
+    #[tokio::test]
+    async fn a_cgroup_that_cannot_be_listed_still_gets_its_group_signalled() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        // A directory without `cgroup.procs` reads as that listing failing.
+        let (events, _w) = rustix::pipe::pipe().expect("pipe");
+        let escape = Escape {
+            cgroup: Some(Cgroup {
+                dir: tmp.path().to_path_buf(),
+                events: crate::sys::cgroup::EventsFd::new(events).expect("register"),
+            }),
+            adopted: None,
+        };
+        let mut child = std::process::Command::new("sleep")
+            .arg("1000")
+            .process_group(0)
+            .spawn()
+            .expect("sleep");
+        escape.send(child.id(), Signal::TERM);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        };
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.and_then(|s| s.signal()), Some(libc::SIGTERM));
     }
 }

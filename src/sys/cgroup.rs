@@ -96,13 +96,6 @@ pub fn was_killed(dir: &Path) -> bool {
     killed().as_ref().is_some_and(|s| s.contains(dir))
 }
 
-/// The pids in the cgroup `dir`.
-pub fn procs(dir: &Path) -> Vec<u32> {
-    std::fs::read_to_string(dir.join("cgroup.procs"))
-        .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
-        .unwrap_or_default()
-}
-
 /// Whether the cgroup `dir` still holds a process (`cgroup.events`: `populated 1`).
 pub fn populated(dir: &Path) -> bool {
     std::fs::read_to_string(dir.join("cgroup.events"))
@@ -121,17 +114,18 @@ pub fn kill_all(dir: &Path) -> io::Result<()> {
             Ok(())
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            signal_all(dir, rustix::process::Signal::KILL);
-            Ok(())
+            signal_all(dir, rustix::process::Signal::KILL)
         }
         Err(e) => Err(e),
     }
 }
 
 /// Sends `sig` to every process listed in the cgroup `dir`. A pid listed there is a live
-/// member (the kernel lists no zombie), so the signal reaches no stranger.
-pub fn signal_all(dir: &Path, sig: rustix::process::Signal) {
-    for pid in procs(dir) {
+/// member (the kernel lists no zombie), so the signal reaches no stranger. `Err` when the
+/// list cannot be read (out of descriptors, the cgroup gone): nothing was sent.
+pub fn signal_all(dir: &Path, sig: rustix::process::Signal) -> io::Result<()> {
+    let listed = std::fs::read_to_string(dir.join("cgroup.procs"))?;
+    for pid in listed.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
         if let Some(p) = i32::try_from(pid)
             .ok()
             .and_then(rustix::process::Pid::from_raw)
@@ -139,6 +133,7 @@ pub fn signal_all(dir: &Path, sig: rustix::process::Signal) {
             let _ = rustix::process::kill_process(p, sig);
         }
     }
+    Ok(())
 }
 
 /// The controllers the cgroup `dir` may use (`cgroup.controllers`).
