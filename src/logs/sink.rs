@@ -219,6 +219,12 @@ impl LogSink {
         self.flush();
     }
 
+    /// Whether the service is not running: its log file is then closed once written, and
+    /// reopened by the next write.
+    pub fn set_idle(&self, idle: bool) {
+        self.file.set_idle(idle);
+    }
+
     /// Lets a note read `pipe` first (see [`LogSink::note`]).
     pub(super) fn attach(&mut self, pipe: Weak<Pipe>) {
         self.pipes.retain(|p| p.strong_count() > 0);

@@ -227,6 +227,10 @@ pub(super) struct LogFile {
     lost_total: AtomicU64,
     /// Rotation settings, which a reload may change while the writer holds `io`.
     rotation: Mutex<(u64, u32)>,
+    /// The service is not running: the file is closed once what is queued is written, so
+    /// a project of many stopped or failed services holds no descriptor for their logs
+    /// (out of descriptors, those kept the supervisor from taking any connection).
+    idle: std::sync::atomic::AtomicBool,
 }
 
 impl LogFile {
@@ -248,7 +252,13 @@ impl LogFile {
             queued: AtomicUsize::new(0),
             lost_total: AtomicU64::new(0),
             rotation: Mutex::new((settings.max_size, settings.keep)),
+            idle: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether the service is not running (see `idle`); the next write reopens the file.
+    pub(super) fn set_idle(&self, idle: bool) {
+        self.idle.store(idle, Ordering::Release);
     }
 
     /// Rotation settings for the writes to come (never waits for a write in progress).
@@ -271,6 +281,11 @@ impl LogFile {
         let mut io = lock(&self.io);
         (io.max_size, io.keep) = *lock(&self.rotation);
         let lost = io.write(records);
+        // The last of what is queued for an idle service's log: let go of the file.
+        if self.idle.load(Ordering::Acquire) && self.queued.load(Ordering::Acquire) <= records.len()
+        {
+            io.file = None;
+        }
         if lost > 0 {
             self.lost_total.fetch_add(lost, Ordering::Relaxed);
         }

@@ -162,6 +162,7 @@ impl Driver {
             (!reload_on.is_empty()).then(|| crate::spec::diff::config_hash(reload_on));
         slot.started_wall = Some(SystemTime::now());
         slot.session = run.session;
+        slot.sink.borrow().set_idle(false);
         let tty = run.tty;
         // The last reader to reach end of file tells the machine the output is complete.
         let open = Rc::new(Cell::new(run.output.len()));
@@ -214,6 +215,7 @@ impl Driver {
             t.abort();
         }
         slot.sink.borrow_mut().unwatch();
+        slot.sink.borrow().set_idle(true);
         if let Some(exit) = &self.machine.units()[i].last_exit {
             slot.sink
                 .borrow_mut()
