@@ -214,3 +214,39 @@ fn a_note_follows_what_the_service_wrote_before_it() {
         vec!["out last words", "out no newline", "sys proctor: exited 1"]
     );
 }
+
+/// Issue 18: a stopped or failed service holds no descriptor for its log: out of
+/// descriptors, the notes of many failed starts kept their files open, and the supervisor
+/// could accept no connection again. A running one keeps its file open.
+#[test]
+fn an_idle_service_log_is_closed_once_written_and_reopened_by_the_next_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = sink(dir.path(), LogSettings::default());
+    let open = |path: &Path| {
+        std::fs::read_dir("/proc/self/fd")
+            .expect("/proc/self/fd")
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| target == path)
+            .count()
+    };
+    s.note("started");
+    settle(&s);
+    assert_eq!(open(s.path()), 1, "a running service's log stays open");
+    s.set_idle(true);
+    s.note("failed to start: no such file");
+    settle(&s);
+    assert_eq!(open(s.path()), 0, "an idle service's log is closed");
+    s.set_idle(false);
+    s.write(Stream::Out, b"back\n", SystemTime::now());
+    s.finish(Stream::Out);
+    settle(&s);
+    assert_eq!(open(s.path()), 1);
+    assert_eq!(
+        lines(s.path()),
+        vec![
+            "sys started",
+            "sys failed to start: no such file",
+            "out back"
+        ]
+    );
+}
