@@ -396,19 +396,14 @@ mod tests {
             .process_group(0)
             .spawn()
             .expect("sleep");
+        // Woken by the child's exit itself, within a deadline.
+        let exited = AsyncPidFd::open(child.id()).expect("pidfd");
         escape.send(child.id(), Signal::TERM);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                break Some(status);
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        };
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(10), exited.exited()).await;
+        if ended.is_err() {
+            let _ = child.kill();
+        }
+        let status = child.wait().ok();
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(status.and_then(|s| s.signal()), Some(libc::SIGTERM));
     }

@@ -55,15 +55,15 @@ impl Verdict {
                 Err(_) => break 0,
             }
         };
-        if n < buf.len() {
-            return Ok(());
+        let verdict = read_verdict(n, buf);
+        if verdict.is_err() {
+            // It has exited (or is about to): reap it, then say why.
+            let _ = rustix::process::waitid(
+                rustix::process::WaitId::PidFd(pidfd.as_fd()),
+                rustix::process::WaitIdOptions::EXITED,
+            );
         }
-        // It has exited (or is about to): reap it, then say why.
-        let _ = rustix::process::waitid(
-            rustix::process::WaitId::PidFd(pidfd.as_fd()),
-            rustix::process::WaitIdOptions::EXITED,
-        );
-        Err(io::Error::from_raw_os_error(i32::from_ne_bytes(buf)))
+        verdict
     }
 
     /// Resolves once the child has exec'd (`Ok`) or failed before (`Err` with its errno;
@@ -81,14 +81,21 @@ impl Verdict {
             match rustix::io::read(fd.get_ref(), &mut buf) {
                 Err(rustix::io::Errno::AGAIN) => guard.clear_ready(),
                 Err(rustix::io::Errno::INTR) => {}
-                Ok(n) if n == buf.len() => {
-                    return Err(io::Error::from_raw_os_error(i32::from_ne_bytes(buf)))
-                }
-                // Closed by the exec (or unreadable: the pidfd tells whether it died).
-                Ok(_) | Err(_) => return Ok(()),
+                Ok(n) => return read_verdict(n, buf),
+                // Unreadable: the exec's verdict is unknown; the pidfd will tell if it died.
+                Err(_) => return Ok(()),
             }
         }
     }
+}
+
+/// What `n` bytes read from the failure pipe say: a whole errno if the child failed before
+/// its exec, nothing (the pipe closed by the exec) if it did not.
+fn read_verdict(n: usize, buf: [u8; 4]) -> io::Result<()> {
+    if n == buf.len() {
+        return Err(io::Error::from_raw_os_error(i32::from_ne_bytes(buf)));
+    }
+    Ok(())
 }
 
 /// `struct clone_args` of `clone3(2)`, up to `cgroup` (kernel 5.7).
