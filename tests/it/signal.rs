@@ -10,19 +10,25 @@ use crate::backends::{podman_usable, unique_project, IMAGE};
 use crate::support::{require, stderr, which, TestContext};
 
 /// A shell that traps USR1 and a child shell of its group that does too; each says so.
-const TRAPS: &str = r#"trap 'echo parent-usr1' USR1; sh -c "trap 'echo child-usr1' USR1; while :; do sleep 0.05; done" & while :; do echo tick; sleep 0.05; done"#;
+/// Each ticks only once its trap is set, so a signal sent after both ticks cannot find
+/// either one still without its trap (under load the child used to be killed by the
+/// default action, its `child-usr1` never came).
+const TRAPS: &str = r#"trap 'echo parent-usr1' USR1; sh -c "trap 'echo child-usr1' USR1; while :; do echo child-tick; sleep 0.05; done" & while :; do echo parent-tick; sleep 0.05; done"#;
 
-/// Follows `service`'s log lines, once they are seen to flow (a `tick`), so that nothing
-/// caused after this returns can be missed.
-fn follow(ctx: &TestContext, service: &str) -> Client {
+/// Follows `service`'s log lines, once every one of `ticks` is seen to flow, so that
+/// nothing caused after this returns can be missed.
+fn follow(ctx: &TestContext, service: &str, ticks: &[&str]) -> Client {
     let mut c = ctx.client();
     c.send(Command::Follow {
         services: vec![service.into()],
     })
     .expect("follow");
-    until_all(&mut c, &["tick"]);
+    until_all(&mut c, ticks);
     c
 }
+
+/// What `TRAPS` prints once both its shells have their traps set.
+const BOTH_TICKS: &[&str] = &["parent-tick", "child-tick"];
 
 /// Reads log lines until each of `texts` has been in one, in any order (10 s at most).
 fn until_all(c: &mut Client, texts: &[&str]) {
@@ -52,7 +58,7 @@ autostart = false
     ));
     ctx.ok(&["up", "-d"]);
     let pid = ctx.service("web").pid;
-    let mut c = follow(&ctx, "web");
+    let mut c = follow(&ctx, "web", BOTH_TICKS);
     let out = ctx.ok(&["signal", "web", "USR1"]);
     assert!(out.contains("web: sent USR1"), "{out}");
     until_all(&mut c, &["parent-usr1", "child-usr1"]);
@@ -99,7 +105,7 @@ command = ["sh", "-c", {TRAPS:?}]
         unique_project()
     ));
     ctx.ok(&["up", "-d"]);
-    let mut c = follow(&ctx, "web");
+    let mut c = follow(&ctx, "web", BOTH_TICKS);
     ctx.ok(&["signal", "web", "USR1"]);
     until_all(&mut c, &["parent-usr1", "child-usr1"]);
     ctx.ok(&["down"]);
@@ -126,7 +132,7 @@ stop_timeout = "1s"
         unique_project()
     ));
     ctx.ok(&["up", "-d"]);
-    let mut c = follow(&ctx, "web");
+    let mut c = follow(&ctx, "web", &["tick"]);
     ctx.ok(&["signal", "web", "USR1"]);
     until_all(&mut c, &["parent-usr1"]);
     ctx.ok(&["down"]);
