@@ -128,39 +128,13 @@ pub enum Cmd {
 }
 
 impl Cli {
-    /// The process's arguments. `status [--json] [NAME…]`, the call scripts and prompts make
-    /// most often, is read directly: building clap's whole command tree (every verb and
-    /// flag) costs more than the rest of the call. Everything else goes through clap.
+    /// The process's arguments. `status [--json] [NAME…]` (with `--file`), the call
+    /// scripts and prompts make most often, is read directly ([`super::quick`]): building
+    /// clap's whole command tree (every verb and flag) costs more than the rest of the
+    /// call. Everything else goes through clap.
     pub fn from_env() -> Cli {
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-        Self::quick(&args).unwrap_or_else(Cli::parse)
-    }
-
-    /// `args` read without clap, when they are a plain `status` call.
-    fn quick(args: &[std::ffi::OsString]) -> Option<Cli> {
-        let (verb, rest) = args.split_first()?;
-        if verb != "status" {
-            return None;
-        }
-        let mut json = false;
-        let mut services = Vec::new();
-        for a in rest {
-            match a.to_str()? {
-                "--json" if !json => json = true,
-                // Flags, `--`, and anything clap would judge go to clap.
-                s if s.is_empty() || s.starts_with('-') => return None,
-                s => services.push(s.to_string()),
-            }
-        }
-        Some(Cli {
-            file: None,
-            file_short: None,
-            command: Cmd::Status(StatusArgs {
-                services,
-                json,
-                all_backends: false,
-            }),
-        })
+        super::quick::status(&args).unwrap_or_else(Cli::parse)
     }
 }
 
@@ -586,39 +560,4 @@ pub struct UninstallArgs {
     /// The service name given to `install` (default: derived from the spec and role).
     #[arg(long)]
     pub name: Option<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The quick reading of a `status` call is what clap makes of it; anything else is
-    /// left to clap.
-    #[test]
-    fn a_plain_status_call_reads_as_clap_reads_it() {
-        for argv in [
-            vec!["status"],
-            vec!["status", "--json"],
-            vec!["status", "web", "db"],
-            vec!["status", "web.1", "--json"],
-        ] {
-            let os: Vec<std::ffi::OsString> = argv.iter().map(Into::into).collect();
-            let quick = Cli::quick(&os).expect("read quickly");
-            let clap = Cli::try_parse_from(std::iter::once("proctor").chain(argv.iter().copied()))
-                .expect("clap reads it");
-            assert_eq!(format!("{quick:?}"), format!("{clap:?}"), "{argv:?}");
-        }
-        for argv in [
-            vec!["status", "--all-backends", "web"],
-            vec!["status", "--json", "--json"],
-            vec!["status", "-h"],
-            vec!["status", "--", "web"],
-            vec!["--file", "x.toml", "status"],
-            vec!["stop", "web"],
-            vec![],
-        ] {
-            let os: Vec<std::ffi::OsString> = argv.iter().map(Into::into).collect();
-            assert!(Cli::quick(&os).is_none(), "{argv:?}");
-        }
-    }
 }

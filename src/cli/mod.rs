@@ -18,6 +18,7 @@ mod argvalues;
 mod commands;
 mod deadline;
 pub mod printer;
+mod quick;
 mod running;
 mod spawn;
 mod top;

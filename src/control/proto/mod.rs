@@ -158,7 +158,8 @@ pub struct Response {
     pub v: u32,
     /// The request's id; `null` when the request could not be read.
     pub id: Option<u64>,
-    /// The payload.
+    /// The payload, encoded last: a client may slice an `ok` payload out of the line
+    /// without reading it (`Client::request_raw`).
     #[serde(flatten)]
     pub body: Body,
 }
