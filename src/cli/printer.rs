@@ -16,6 +16,14 @@ impl Printer {
         let _ = writeln!(out, "{s}");
     }
 
+    /// Writes `doc` and a line end to stdout in one write. Unlike [`Printer::line`], stdout's
+    /// line buffering then finds the line end at once instead of searching all of `doc` for
+    /// one (a `status --json` of 200 services is 46 KB on one line).
+    pub fn document(&self, mut doc: String) {
+        doc.push('\n');
+        let _ = self.raw(doc.as_bytes());
+    }
+
     /// Writes raw bytes to stdout.
     pub fn raw(&self, b: &[u8]) -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();

@@ -163,7 +163,10 @@ impl ProcTable {
         Self::from_entries(procs)
     }
 
-    fn from_entries(procs: Vec<ProcEntry>) -> Self {
+    fn from_entries(mut procs: Vec<ProcEntry>) -> Self {
+        // By pid, so that a service's leader is found by bisection: `status` looks up every
+        // service's, and a scan of the whole table each was its supervisor's largest cost.
+        procs.sort_unstable_by_key(|p| p.pid);
         let mut table = Self {
             taken: std::time::Instant::now(),
             procs,
@@ -187,17 +190,17 @@ impl ProcTable {
 
     /// `leader`, the members of its group and session, and every descendant of those.
     pub fn tree(&self, leader: u32) -> impl Iterator<Item = &ProcEntry> {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = vec![false; self.procs.len()];
         let mut queue: Vec<usize> = self
             .procs
-            .iter()
-            .position(|p| p.pid == leader)
+            .binary_search_by_key(&leader, |p| p.pid)
+            .ok()
             .into_iter()
             .chain(self.groups.get(&leader).into_iter().flatten().copied())
             .collect();
         let mut members = Vec::new();
         while let Some(i) = queue.pop() {
-            if !seen.insert(i) {
+            if std::mem::replace(&mut seen[i], true) {
                 continue;
             }
             members.push(i);
@@ -245,7 +248,9 @@ mod tests {
             cpu_ticks: u64::from(pid),
             rss_pages: 1,
         };
+        // Out of pid order, as /proc may list them.
         let table = ProcTable::from_entries(vec![
+            e(21, 20, 20, 20),
             e(10, 1, 10, 10),  // the leader
             e(11, 10, 10, 10), // its child
             e(12, 1, 10, 10),  // reparented member of its group
@@ -253,7 +258,6 @@ mod tests {
             e(14, 13, 13, 13), // that one's child
             e(15, 1, 15, 10),  // a member of its session in another group
             e(20, 1, 20, 20),  // a stranger
-            e(21, 20, 20, 20),
         ]);
         let mut pids: Vec<u32> = table.tree(10).map(|p| p.pid).collect();
         pids.sort_unstable();

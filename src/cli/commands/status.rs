@@ -25,7 +25,7 @@ pub(crate) fn run(file: Option<&Path>, a: StatusArgs, p: &Printer) -> Result<Exi
     };
     if a.json && !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         // Passed through as the supervisor wrote it: the same document, without decoding it.
-        p.line(&client.request_raw(cmd)?);
+        p.document(client.request_raw(cmd)?);
     } else if a.json {
         p.json(&client.request(cmd)?);
     } else {
