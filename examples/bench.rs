@@ -508,7 +508,7 @@ impl Bench {
             .and_then(Path::parent)
             .map(|d| d.join("proctor"))
             .filter(|p| p.exists())
-            .ok_or("build the proctor binary first: cargo dist (or cargo build --release)")?;
+            .ok_or("build the proctor binary first: cargo build --release")?;
         Ok(Self {
             dir: tempfile::tempdir()?,
             me,
@@ -720,7 +720,7 @@ fn print_table(rows: &[Row], proctor: &Path) {
 }
 
 /// `static` or `dynamic`: whether the ELF at `path` asks for a program interpreter (the
-/// dynamic loader), which is what `cargo dist` leaves out.
+/// dynamic loader), which build.rs leaves out unless `PROCTOR_DYNAMIC=1`.
 fn linking(path: &Path) -> &'static str {
     const PT_INTERP: u32 = 3;
     let Ok(elf) = std::fs::read(path) else {

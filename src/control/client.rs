@@ -17,6 +17,9 @@ use super::proto::{
 /// This build's proctor version, as `hello` tells it.
 const PROCTOR_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// What a read of a reply has room for before it grows (64 KiB; 200 services' status is 46).
+const READ_ROOM: usize = 64 << 10;
+
 /// The id of the `hello` request; requests count from 1.
 const HELLO_ID: u64 = 0;
 
@@ -273,6 +276,11 @@ impl Client {
                 .set_read_timeout(Some(left))
                 .map_err(|e| self.io(e))?;
         }
+        // Room for a status of a few hundred services up front: grown by doubling, the
+        // buffer's copies faulted in three times the pages the reply needs.
+        if self.partial.capacity() < READ_ROOM {
+            self.partial.reserve(READ_ROOM - self.partial.len());
+        }
         let read = self.reader.read_until(b'\n', &mut self.partial);
         match read {
             Ok(0) if self.partial.is_empty() => Err(ControlError::Closed),
@@ -308,9 +316,12 @@ impl Client {
         loop {
             self.read_line(&mut line)?;
             if let Some(ok) = ok_payload(&line, id) {
-                if let Ok(text) = std::str::from_utf8(ok) {
-                    return Ok(text.to_owned());
-                }
+                // The payload moved to the front of the line's own buffer, not copied.
+                line.truncate(ok.end);
+                line.drain(..ok.start);
+                return String::from_utf8(line).map_err(|e| {
+                    ControlError::Protocol(format!("a reply that is not UTF-8: {e}"))
+                });
             }
             let raw: Raw<'_> =
                 serde_json::from_slice(&line).map_err(|e| ControlError::Protocol(e.to_string()))?;
@@ -348,13 +359,14 @@ impl Client {
 /// without reading the payload: serde_json's check of a raw value scans every byte of it,
 /// two thirds of a `status --json` of 200 services. Any other shape is `None`, and read
 /// in full.
-fn ok_payload(line: &[u8], id: u64) -> Option<&[u8]> {
+fn ok_payload(line: &[u8], id: u64) -> Option<std::ops::Range<usize>> {
     let head = format!(r#"{{"v":{VERSION},"id":{id},"ok":"#);
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let payload = line.strip_prefix(head.as_bytes())?.strip_suffix(b"}")?;
     // A reply is an object. A field after it (a later protocol) ends the line otherwise,
     // unless its value is an object too; the encoder's test keeps `ok` last.
-    (payload.first() == Some(&b'{') && payload.last() == Some(&b'}')).then_some(payload)
+    (payload.first() == Some(&b'{') && payload.last() == Some(&b'}'))
+        .then_some(head.len()..head.len() + payload.len())
 }
 
 fn hello_line() -> Vec<u8> {
@@ -387,7 +399,8 @@ mod tests {
             body: Body::Ok(reply.clone()),
         });
         let want = serde_json::to_vec(&reply).expect("encodes");
-        assert_eq!(ok_payload(&line, 42), Some(&want[..]));
+        let range = ok_payload(&line, 42).expect("sliced");
+        assert_eq!(&line[range], &want[..]);
         assert_eq!(ok_payload(&line, 41), None, "another request's reply");
         let error = encode(&Response {
             v: VERSION,

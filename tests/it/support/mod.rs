@@ -115,7 +115,51 @@ impl Drop for TestContext {
             .is_ok()
             {
                 while c.recv().is_ok() {}
+                return;
             }
+        }
+        self.terminate_supervisor();
+    }
+}
+
+impl TestContext {
+    /// A supervisor that cannot take `down` (out of descriptors, hung) gets SIGTERM, which
+    /// stops its services as `down` does, and SIGKILL if it is still there 10 s later. Its
+    /// pid comes from its lock file, and counts only if that process runs with this
+    /// test's `PROCTOR_HOME` (a pid may have been reused).
+    fn terminate_supervisor(&self) {
+        let Some(pid) = std::fs::read_to_string(self.home().join("supervisor.lock"))
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .filter(|&pid| pid > 0)
+        else {
+            return;
+        };
+        let ours = |pid: i32| {
+            let want = format!("PROCTOR_HOME={}", self.home().display());
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == want.as_bytes()))
+        };
+        use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
+        // Held before the check, so that what is signalled is what was checked.
+        let Some(fd) = Pid::from_raw(pid).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
+        else {
+            return;
+        };
+        if !ours(pid) {
+            return;
+        }
+        let _ = pidfd_send_signal(&fd, Signal::TERM);
+        let mut fds = [rustix::event::PollFd::new(
+            &fd,
+            rustix::event::PollFlags::IN,
+        )];
+        let ten = rustix::event::Timespec {
+            tv_sec: 10,
+            tv_nsec: 0,
+        };
+        if !matches!(rustix::event::poll(&mut fds, Some(&ten)), Ok(n) if n > 0) {
+            let _ = pidfd_send_signal(&fd, Signal::KILL);
         }
     }
 }
