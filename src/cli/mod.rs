@@ -20,6 +20,7 @@ mod deadline;
 pub mod printer;
 mod quick;
 mod running;
+mod setup_args;
 mod spawn;
 mod top;
 
