@@ -14,6 +14,7 @@ use std::time::Duration;
 pub use rustix::process::Signal;
 
 pub(crate) mod adhoc;
+mod backends;
 mod depends;
 pub(crate) mod diff;
 mod error;
@@ -22,6 +23,7 @@ mod export;
 mod identity;
 pub(crate) mod interpolate;
 mod locate;
+mod names;
 mod parse;
 mod pattern;
 mod probe;
@@ -33,10 +35,12 @@ mod validate;
 mod values;
 pub(crate) mod watch;
 
+pub use backends::{Backend, BackendKind, ContainerSettings, Runtime};
 pub use error::{SpecError, SpecErrors};
 pub use expand::{Replica, MAX_REPLICAS};
 pub use export::{ExportSettings, PortMap, ServiceExport};
 pub use identity::{Identity, Rlimit, RESOURCES};
+pub use names::{check_name, names, usable_name};
 pub use pattern::LogPattern;
 pub use schedule::Schedule;
 pub use validate::{Invalid, Seg};
@@ -294,66 +298,6 @@ pub enum Storage {
     },
 }
 
-/// Which backend family a service uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BackendKind {
-    /// A native child process (default).
-    #[default]
-    Process,
-    /// A tmux session.
-    Tmux,
-    /// A podman or docker container.
-    Container,
-}
-
-/// A service's backend with its settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Backend {
-    /// A native child process.
-    Process,
-    /// A tmux session on the project's private socket.
-    Tmux,
-    /// A container.
-    Container(ContainerSettings),
-}
-
-impl Backend {
-    /// The backend's name as `status` shows it.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Backend::Process => "process",
-            Backend::Tmux => "tmux",
-            Backend::Container(_) => "container",
-        }
-    }
-}
-
-/// Container runtime CLI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Runtime {
-    /// podman.
-    Podman,
-    /// docker.
-    Docker,
-}
-
-/// Settings of a container service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerSettings {
-    /// Image reference.
-    pub image: String,
-    /// `host:container` volume mounts, host side made absolute.
-    pub volumes: Vec<String>,
-    /// `host:container` port mappings.
-    pub ports: Vec<String>,
-    /// Runtime; `None` = auto-detect, podman first.
-    pub runtime: Option<Runtime>,
-    /// Container name; `None` = `proctor-<project>-<service>`.
-    pub container_name: Option<String>,
-}
-
 impl Default for Backoff {
     fn default() -> Self {
         Self {
@@ -504,66 +448,12 @@ impl Spec {
     }
 }
 
-/// Whether asking for `asked` means the service `name`: it is that service, or one of the
-/// replicas (`web.0`, `web.1`, …) of the `replicas = N` service `asked`.
-pub fn names(asked: &str, name: &str) -> bool {
-    name == asked
-        || name
-            .strip_prefix(asked)
-            .and_then(|rest| rest.strip_prefix('.'))
-            .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
-}
-
 /// Finds `proctor.toml` in `start` or its nearest ancestor that has one.
 pub fn find(start: &Path) -> Option<PathBuf> {
     start
         .ancestors()
         .map(|dir| dir.join(FILE_NAME))
         .find(|candidate| candidate.is_file())
-}
-
-/// `raw` made a valid name: characters names may not hold become `-`, a leading `.` or `-`
-/// is dropped, and it is cut at 64 characters. `None` when nothing usable is left.
-pub fn usable_name(raw: &str) -> Option<String> {
-    let mapped: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let name: String = mapped
-        .trim_start_matches(['.', '-'])
-        .chars()
-        .take(64)
-        .collect();
-    (!name.is_empty()).then_some(name)
-}
-
-/// Checks a service name against the rules: `[A-Za-z0-9_.-]`, 1..=64 chars, not starting
-/// with `.` or `-`. Returns what is wrong, if anything.
-pub fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 64 {
-        return Err(format!(
-            "must be 1 to 64 characters long, got {}",
-            name.len()
-        ));
-    }
-    if name.starts_with('.') || name.starts_with('-') {
-        return Err("must not start with '.' or '-'".into());
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
-    {
-        return Err(format!(
-            "may contain only letters, digits, '_', '.' and '-', found {c:?}"
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
