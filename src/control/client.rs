@@ -353,7 +353,6 @@ impl Client {
     }
 }
 
-/// The `hello` request line.
 /// The `ok` payload of the reply to request `id`, sliced out of the line as the supervisor
 /// encodes it (`{"v":1,"id":ID,"ok":PAYLOAD}`, the payload last: [`super::proto::Response`])
 /// without reading the payload: serde_json's check of a raw value scans every byte of it,
@@ -369,6 +368,7 @@ fn ok_payload(line: &[u8], id: u64) -> Option<std::ops::Range<usize>> {
         .then_some(head.len()..head.len() + payload.len())
 }
 
+/// The `hello` request line.
 fn hello_line() -> Vec<u8> {
     proto::encode(&Request {
         v: VERSION,

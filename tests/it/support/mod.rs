@@ -150,18 +150,24 @@ impl TestContext {
             return;
         }
         let _ = pidfd_send_signal(&fd, Signal::TERM);
-        let mut fds = [rustix::event::PollFd::new(
-            &fd,
-            rustix::event::PollFlags::IN,
-        )];
-        let ten = rustix::event::Timespec {
-            tv_sec: 10,
-            tv_nsec: 0,
-        };
-        if !matches!(rustix::event::poll(&mut fds, Some(&ten)), Ok(n) if n > 0) {
+        if !exits_within(&fd, Duration::from_secs(10)) {
             let _ = pidfd_send_signal(&fd, Signal::KILL);
         }
     }
+}
+
+/// Whether the process behind `pidfd` ends within `within`: waits on the pidfd, which
+/// becomes readable when it exits (and cannot name another process later).
+pub fn exits_within(pidfd: &std::os::fd::OwnedFd, within: Duration) -> bool {
+    let mut fds = [rustix::event::PollFd::new(
+        pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    let limit = rustix::event::Timespec {
+        tv_sec: i64::try_from(within.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(within.subsec_nanos()),
+    };
+    matches!(rustix::event::poll(&mut fds, Some(&limit)), Ok(n) if n > 0)
 }
 
 /// A stream of state-change events.
